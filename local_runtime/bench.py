@@ -1,0 +1,213 @@
+"""Local-runtime benchmarks for ``make bench`` (issue 4 §9): three ``name=value`` lines.
+
+- ``http_overhead_ratio``: p50 of POST /predict over local HTTP (API Gateway emulation → the real Lambda handler →
+  InvokeEndpoint → endpoint worker → model) over p50 of the same model path in-process (``input_fn`` →
+  ``predict_fn`` → ``output_fn`` of the artifact's ``code/inference.py``), same image, same torch thread count.
+- ``pipeline_overhead_ratio``: wall time of a whole local execution over (training time + endpoint start time), both
+  read from the job and endpoint records (TrainingStartTime→TrainingEndTime, endpoint CreationTime→InService).
+- ``throughput_c8``: successful requests per second with 8 concurrent keep-alive clients (bounded request count).
+
+The model is a real ResNet-50 (224 px, one dry-run step on the embedded data, gate 0): a model of production size
+makes the overhead ratio mean what it says; a 32 px toy CNN would measure only the HTTP stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import os
+import statistics
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from local_runtime import config as cfg
+from local_runtime.daemon import Runtime, RuntimeCliError, local_execution_input
+
+BENCH_ARCH = os.environ.get("LOCAL_BENCH_ARCH", "resnet50")
+BENCH_IMAGE_SIZE = int(os.environ.get("LOCAL_BENCH_IMAGE_SIZE", "224"))
+HTTP_SAMPLES = int(os.environ.get("LOCAL_BENCH_HTTP_SAMPLES", "30"))
+THROUGHPUT_REQUESTS = int(os.environ.get("LOCAL_BENCH_C8_REQUESTS", "48"))
+CONCURRENCY = 8
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return float(value.timestamp())
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
+    conn.request("POST", path, body=body, headers={"Content-Type": "image/jpeg", "Accept": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def _p50(fn: Callable[[], Any], samples: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def http_p50(api_url: str, image: bytes, samples: int = HTTP_SAMPLES) -> float:
+    """Median seconds of one keep-alive POST /predict."""
+    parts = urlsplit(api_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+
+        def call() -> None:
+            status = _post(conn, "/predict", image)
+            if status != 200:
+                raise RuntimeCliError(f"bench request answered HTTP {status}")
+
+        return _p50(call, samples)
+    finally:
+        conn.close()
+
+
+def in_process_p50(model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -> float:
+    """Median seconds of the artifact's own input_fn → predict_fn → output_fn, in this process."""
+    import importlib.util
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(model_tar) as tar:
+            tar.extractall(tmp, filter="data")
+        code = Path(tmp) / "code"
+        sys.path.insert(0, str(code))
+        try:
+            spec = importlib.util.spec_from_file_location("bench_inference", code / "inference.py")
+            if spec is None or spec.loader is None:
+                raise RuntimeCliError(f"no code/inference.py in {model_tar}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.model_fn(tmp)
+
+            def call() -> None:
+                module.output_fn(module.predict_fn(module.input_fn(image, "image/jpeg"), model), "application/json")
+
+            return _p50(call, samples)
+        finally:
+            sys.path.remove(str(code))
+
+
+def throughput(
+    api_url: str, image: bytes, requests: int = THROUGHPUT_REQUESTS, concurrency: int = CONCURRENCY
+) -> float:
+    """Successful requests per second with ``concurrency`` keep-alive clients sharing ``requests`` requests."""
+    parts = urlsplit(api_url)
+    remaining = [requests]
+    lock = threading.Lock()
+    ok = [0]
+    failures: list[int] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+        try:
+            while True:
+                with lock:
+                    if remaining[0] == 0:
+                        return
+                    remaining[0] -= 1
+                status = _post(conn, "/predict", image)
+                with lock:
+                    if status == 200:
+                        ok[0] += 1
+                    else:
+                        failures.append(status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        print(f"throughput_c8: {len(failures)} non-200 answers: {sorted(set(failures))}", file=sys.stderr)
+    return ok[0] / elapsed
+
+
+def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
+    """Run one local pipeline and measure the three local-runtime figures.
+
+    Args:
+        home: state dir for the run; a fresh temporary one by default (the bench never touches ``.local``).
+
+    Returns:
+        ``[("http_overhead_ratio", x), ("pipeline_overhead_ratio", y), ("throughput_c8", z)]``.
+    """
+    with contextlib.ExitStack() as stack:
+        if home is None:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-local-")))
+        runtime = Runtime(cfg.Paths(home), out=io.StringIO())
+        stack.callback(runtime.shutdown)
+        runtime.start_services()
+        training_data, source_dir = runtime.prepare(per_class=20, image_size=32)
+        execution_input = local_execution_input(
+            training_data,
+            source_dir,
+            instance_count=1,
+            epochs=1,
+            arch=BENCH_ARCH,
+            image_size=BENCH_IMAGE_SIZE,
+            min_test_accuracy=0.0,
+            extra_hyperparameters={"dry-run": "true", "batch-size": "4"},
+        )
+        started = time.time()
+        arn = runtime.start_execution(execution_input, name="bench")
+        final = runtime.follow(arn, timeout=1800)
+        wall = time.time() - started
+        if final.get("status") != "SUCCEEDED":
+            raise RuntimeCliError(f"bench execution {final.get('status')}: {final.get('error')} {final.get('cause')}")
+
+        client = runtime.sagemaker_client()
+        output = final.get("output") or {}
+        if isinstance(output, str):
+            import json
+
+            output = json.loads(output)
+        job = client.describe_training_job(TrainingJobName=output["TrainingJobName"])
+        training_s = _timestamp(job["TrainingEndTime"]) - _timestamp(job["TrainingStartTime"])
+        endpoint = client.describe_endpoint(EndpointName=output["EndpointName"])
+        endpoint_s = _timestamp(endpoint["LastModifiedTime"]) - _timestamp(endpoint["CreationTime"])
+
+        runtime.start_api(port=0)
+        test_image = next(iter(sorted(runtime.paths.s3.glob("*/datasets/*/test/*/*.jpg"))))
+        image = test_image.read_bytes()
+        http_s = http_p50(runtime.api.url, image)
+        model_tar = runtime.paths.s3 / Path(job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://"))
+        bare_s = in_process_p50(model_tar, image)
+        rps = throughput(runtime.api.url, image)
+        print(
+            f"# local: http p50 {http_s * 1e3:.1f} ms vs in-process {bare_s * 1e3:.1f} ms ({BENCH_ARCH} "
+            f"{BENCH_IMAGE_SIZE}px); pipeline {wall:.1f}s vs training {training_s:.1f}s + endpoint {endpoint_s:.1f}s",
+            file=sys.stderr,
+        )
+        return [
+            ("http_overhead_ratio", http_s / bare_s),
+            ("pipeline_overhead_ratio", wall / (training_s + endpoint_s)),
+            ("throughput_c8", rps),
+        ]
+
+
+if __name__ == "__main__":
+    for name, value in local_benchmarks():
+        print(f"{name}={value:.3f}")

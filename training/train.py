@@ -1,0 +1,585 @@
+"""Training entry point: SageMaker (1 or N instances), EC2 (torchrun) and local runs use this file unchanged.
+
+Hyperparameters arrive as ``--key value`` the way the SageMaker training toolkit renders them; paths and the cluster
+layout default to the SM_* environment (CONTRACTS.md §2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torchvision
+from torch import nn
+from torch.distributed.algorithms.join import Join
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from data import AUGMENTATIONS, build_datasets, resolve_split_dirs
+from distributed import (
+    DistInfo,
+    UnpaddedDistributedSampler,
+    barrier,
+    cleanup,
+    distribution_type,
+    init_distributed,
+    is_main_process,
+    shard_layout,
+)
+from metrics import MetricAccumulator, log_metrics, max_across_ranks
+from model import ARCHS, IMAGENET_MEAN, IMAGENET_STD, build_model
+
+LOGGER = logging.getLogger("train")
+BOOL_TRUE = ("true", "1", "yes")
+BOOL_FALSE = ("false", "0", "no")
+# Written to metadata.json under "hyperparameters" with the keys the ASL/HPO use.
+HYPERPARAMETERS = (
+    "arch",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "momentum",
+    "weight_decay",
+    "image_size",
+    "pretrained",
+    "augment",
+    "freeze_backbone",
+    "patience",
+    "max_steps",
+    "dry_run",
+    "seed",
+    "num_workers",
+)
+FAILURE_MAX_CHARS = 1024
+
+
+def _env(name: str, fallback: str) -> str:
+    return os.environ.get(name, fallback)
+
+
+def _default_output_dir() -> str:
+    return _env("SM_OUTPUT_DIR", "/opt/ml/output" if Path("/opt/ml/output").is_dir() else "output")
+
+
+def write_failure(output_dir: str | Path, reason: str) -> None:
+    """Write the SageMaker failure file (its first 1024 chars become the job's FailureReason)."""
+    try:
+        path = Path(output_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "failure").write_text(reason[:FAILURE_MAX_CHARS] + "\n")
+    except OSError as exc:  # never mask the original failure
+        LOGGER.error("could not write failure file in %s: %s", output_dir, exc)
+
+
+def str2bool(value: str | bool) -> bool:
+    """Parse SageMaker-rendered booleans (``True``/``False``) and the usual spellings."""
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in BOOL_TRUE:
+        return True
+    if lowered in BOOL_FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {value!r} (valid: True, False, true, false, 1, 0, yes, no)")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            result = int(number)  # HPO may render integer ranges as "10.0"
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid integer {value!r} (expected an integer >= {minimum})") from None
+        if result < minimum:
+            raise argparse.ArgumentTypeError(f"invalid value {value!r} (expected an integer >= {minimum})")
+        return result
+
+    return parse
+
+
+def _float_in(low: float, high: float | None, low_inclusive: bool = True) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
+        try:
+            result = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number {value!r} (expected a number {bound})") from None
+        ok = (result >= low if low_inclusive else result > low) and (high is None or result < high)
+        if not ok or result != result:  # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"invalid value {value!r} (expected a number {bound})")
+        return result
+
+    return parse
+
+
+def _choice(valid: Sequence[str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in valid:
+            raise argparse.ArgumentTypeError(f"invalid choice {value!r} (valid: {', '.join(valid)})")
+        return value
+
+    return parse
+
+
+def _pretrained(value: str) -> str:
+    if value in ("auto", "none"):
+        return value
+    if not value:
+        raise argparse.ArgumentTypeError("invalid value '' (valid: auto, none, or a path to a .pth file)")
+    return value
+
+
+def _hosts(value: str) -> list[str]:
+    try:
+        parsed = json.loads(value) if value.strip().startswith("[") else [h for h in value.split(",") if h]
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"invalid hosts {value!r} (expected a JSON list like [\"algo-1\"])") from None
+    if not isinstance(parsed, list) or not all(isinstance(h, str) for h in parsed):
+        raise argparse.ArgumentTypeError(f"invalid hosts {value!r} (expected a JSON list of host names)")
+    return parsed
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose errors also land in the SageMaker failure file."""
+
+    def error(self, message: str) -> NoReturn:
+        write_failure(_default_output_dir(), f"bad hyperparameter: {message}")
+        super().error(message)
+
+
+def _add(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    # Every option accepts --kebab-case and --snake_case (CONTRACTS.md §2).
+    flags = [f"--{name}"]
+    if "-" in name:
+        flags.append(f"--{name.replace('-', '_')}")
+    parser.add_argument(*flags, dest=kwargs.pop("dest", name.replace("-", "_")), **kwargs)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """Parser for hyperparameters and SageMaker paths; defaults are read from the SM_* env at call time."""
+    parser = _Parser(description=__doc__, allow_abbrev=False)
+    hp = parser.add_argument_group("hyperparameters")
+    _add(hp, "arch", type=_choice(ARCHS), default="resnet50", help=f"one of {', '.join(ARCHS)}")
+    _add(hp, "epochs", type=_int_at_least(1), default=10)
+    _add(hp, "batch-size", type=_int_at_least(1), default=32, help="per process")
+    hp.add_argument(
+        "--learning-rate", "--learning_rate", "--lr", dest="learning_rate", type=_float_in(0, None, False), default=1e-3
+    )
+    _add(hp, "momentum", type=_float_in(0, 1), default=0.9)
+    _add(hp, "weight-decay", type=_float_in(0, None), default=1e-4)
+    _add(hp, "image-size", type=_int_at_least(8), default=224)
+    _add(hp, "pretrained", type=_pretrained, default="auto", help="auto, none, or a path to a .pth state_dict")
+    _add(hp, "augment", type=_choice(AUGMENTATIONS), default="flip", help="train-split augmentation")
+    _add(hp, "freeze-backbone", type=str2bool, default=False)
+    _add(hp, "patience", type=_int_at_least(0), default=3, help="epochs without valid-loss improvement; 0 = off")
+    _add(hp, "max-steps", type=_int_at_least(0), default=0, help="cap on optimizer steps per epoch; 0 = no cap")
+    _add(hp, "dry-run", type=str2bool, default=False, help="one batch per split, one epoch")
+    _add(hp, "seed", type=_int_at_least(0), default=42)
+    _add(hp, "num-workers", type=_int_at_least(0), default=2)
+    default_ckpt = "/opt/ml/checkpoints" if Path("/opt/ml/checkpoints").is_dir() else ""
+    _add(hp, "checkpoint-dir", default=default_ckpt, help="per-epoch checkpoints and resume; empty = off")
+    _add(hp, "record-shards", type=str2bool, default=False, help="write each rank's sample indices per epoch")
+
+    env = parser.add_argument_group("SageMaker environment (defaults from SM_*)")
+    _add(env, "model-dir", default=_env("SM_MODEL_DIR", "model"))
+    _add(env, "output-data-dir", default=_env("SM_OUTPUT_DATA_DIR", str(Path("output") / "data")))
+    _add(env, "output-dir", default=_default_output_dir())
+    _add(env, "data-dir", default=os.environ.get("SM_CHANNEL_TRAINING"), help="channel holding train/ valid/ test/")
+    _add(env, "train-dir", default=os.environ.get("SM_CHANNEL_TRAIN"))
+    _add(env, "valid-dir", default=os.environ.get("SM_CHANNEL_VALID"))
+    _add(env, "test-dir", default=os.environ.get("SM_CHANNEL_TEST"))
+    _add(env, "weights-dir", default=os.environ.get("SM_CHANNEL_WEIGHTS"))
+    _add(env, "hosts", type=_hosts, default=_hosts(_env("SM_HOSTS", "[]")))
+    _add(env, "current-host", default=_env("SM_CURRENT_HOST", ""))
+    _add(env, "num-gpus", type=_int_at_least(0), default=int(_env("SM_NUM_GPUS", str(torch.cuda.device_count()))))
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; unknown options are an error naming them (toolkit-internal ``sagemaker_*`` keys excepted)."""
+    parser = get_args_parser()
+    args, unknown = parser.parse_known_args(argv)
+    bad = [u for u in unknown if u.startswith("-") and not u.lstrip("-").startswith(("sagemaker_", "_tuning"))]
+    if bad:
+        valid = sorted({s for a in parser._actions for s in a.option_strings if s.startswith("--") and "_" not in s})
+        parser.error(f"unknown hyperparameter(s) {', '.join(bad)} (valid: {', '.join(valid)})")
+    return args
+
+
+def _setup_logging(rank: int) -> None:
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s %(levelname)s [rank {rank}] %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _make_loader(
+    dataset: Dataset[Any], sampler: UnpaddedDistributedSampler, batch_size: int, workers: int, cuda: bool
+) -> DataLoader[Any]:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=cuda,
+        persistent_workers=workers > 0,
+        drop_last=False,
+    )
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    device: torch.device,
+    max_steps: int,
+    channels_last: bool,
+) -> tuple[MetricAccumulator, float]:
+    """One pass over this rank's shard; returns local sums and wall seconds.
+
+    The loss is the mean per-sample cross-entropy of each batch; metrics sum per-sample losses so the epoch mean
+    is exact whatever the batch sizes.
+    """
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    acc = MetricAccumulator()
+    # NOTE: shards may differ by one sample, so ranks can run a different number of steps; Join shadows the
+    # collectives of ranks that ran out of data (https://pytorch.org/tutorials/advanced/generic_join.html).
+    join = Join([model]) if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
+    start = time.perf_counter()
+    with join:
+        for step, (images, targets) in enumerate(loader):
+            if max_steps and step >= max_steps:
+                break
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
+                logits = model(images)
+                loss = criterion(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            acc.update(logits.detach().float(), targets, loss.detach().float() * targets.shape[0])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return acc, time.perf_counter() - start
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    device: torch.device,
+    max_steps: int = 0,
+    channels_last: bool = False,
+    collect: bool = False,
+) -> tuple[MetricAccumulator, list[int], list[int]]:
+    """Evaluate this rank's shard with the unwrapped model (no DDP collectives); sums are all-reduced by the caller.
+
+    Returns:
+        The local accumulator, and when ``collect`` the targets and top-1 predictions.
+    """
+    model.eval()
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    acc = MetricAccumulator()
+    targets_all: list[int] = []
+    preds_all: list[int] = []
+    for step, (images, targets) in enumerate(loader):
+        if max_steps and step >= max_steps:
+            break
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+            logits = model(images).float()
+        acc.update(logits, targets, criterion(logits, targets))
+        if collect:
+            targets_all.extend(targets.tolist())
+            preds_all.extend(logits.argmax(dim=1).tolist())
+    return acc, targets_all, preds_all
+
+
+def _gather_lists(values: list[int]) -> list[int]:
+    if not dist.is_initialized():
+        return values
+    gathered: list[list[int] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, values)
+    return [v for part in gathered for v in (part or [])]
+
+
+def _save_plots(output_data_dir: Path, history: list[dict[str, Any]], targets: list[int], preds: list[int],
+                classes: list[str]) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        LOGGER.warning("matplotlib is not installed: skipping training-curve and confusion-matrix plots")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    output_data_dir.mkdir(parents=True, exist_ok=True)
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for split in ("train", "valid"):
+        ax_loss.plot(epochs, [h[f"{split}:loss"] for h in history], marker="o", label=split)
+        ax_acc.plot(epochs, [h[f"{split}:top1"] for h in history], marker="o", label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="top-1", title="accuracy", ylim=(0, 1))
+    ax_loss.legend()
+    ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(output_data_dir / "training_curves.png", dpi=100)
+    plt.close(fig)
+
+    n = len(classes)
+    matrix = np.zeros((n, n), dtype=np.int64)
+    for t, p in zip(targets, preds, strict=True):
+        matrix[t, p] += 1
+    fig, ax = plt.subplots(figsize=(max(5, n * 0.12 + 3), max(5, n * 0.12 + 3)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set(xlabel="predicted", ylabel="true", title="test confusion matrix")
+    if n <= 20:
+        ax.set_xticks(range(n), classes, rotation=90)
+        ax.set_yticks(range(n), classes)
+    fig.tight_layout()
+    fig.savefig(output_data_dir / "confusion_matrix.png", dpi=100)
+    plt.close(fig)
+
+
+def save_artifact(
+    model_dir: Path, state_dict: dict[str, torch.Tensor], classes: list[str], args: argparse.Namespace,
+    metrics: dict[str, float],
+) -> None:
+    """Write the SM_MODEL_DIR layout of CONTRACTS.md §2 (deployable on the PyTorch inference container)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, model_dir / "model.pth")
+    (model_dir / "classes.json").write_text(json.dumps(classes, indent=1))
+    version = os.environ.get("TRAINING_JOB_NAME") or f"local-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    metadata = {
+        "arch": args.arch,
+        "image_size": args.image_size,
+        "num_classes": len(classes),
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "metrics": metrics,
+        "model_version": version,
+        "versions": {
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "python": platform.python_version(),
+        },
+        "hyperparameters": {k.replace("_", "-"): getattr(args, k) for k in HYPERPARAMETERS},
+    }
+    (model_dir / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    code = model_dir / "code"
+    code.mkdir(exist_ok=True)
+    here = Path(__file__).resolve().parent
+    shutil.copy2(here / "inference.py", code / "inference.py")
+    shutil.copy2(here / "model.py", code / "model.py")
+    (code / "requirements.txt").write_text(
+        "# Intentionally empty: the SageMaker PyTorch inference container provides torch, torchvision and Pillow,\n"
+        "# and endpoints with network isolation cannot pip install.\n"
+    )
+
+
+def _record_shard(output_data_dir: Path, epoch: int, rank: int, indices: list[int]) -> None:
+    shard_dir = output_data_dir / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    (shard_dir / f"epoch-{epoch}-rank-{rank}.json").write_text(json.dumps(indices))
+
+
+def _broadcast_checkpoint(state: dict[str, Any] | None, info: DistInfo) -> dict[str, Any] | None:
+    # Ranks on other hosts may hold a different (or no) local copy; rank 0's decides for everyone so optimizer
+    # state and start epoch agree across the group.
+    if not info.enabled:
+        return state
+    box: list[dict[str, Any] | None] = [state if info.rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
+    """Train, evaluate and (on rank 0) write the artifact; returns the final metrics."""
+    info = init_distributed(args.hosts, args.current_host)
+    _setup_logging(info.rank)
+    if args.dry_run:
+        args.epochs = 1
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{info.local_rank}" if cuda else "cpu")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    _seed_everything(args.seed)
+
+    dirs = resolve_split_dirs(args.data_dir, args.train_dir, args.valid_dir, args.test_dir)
+    datasets = build_datasets(dirs, args.image_size, args.augment)
+    classes = datasets["train"].classes
+    s3_dist = distribution_type(os.environ.get("SM_INPUT_DATA_CONFIG"), "training" if args.data_dir else "train")
+    replicas, replica_rank = shard_layout(info, s3_dist)
+    LOGGER.info(
+        "data %s: %s; %d classes; world %d, %s -> %d shards",
+        dirs.train.parent, {k: len(v) for k, v in datasets.items()}, len(classes), info.world_size, s3_dist, replicas,
+    )
+    samplers = {
+        split: UnpaddedDistributedSampler(ds, replicas, replica_rank, shuffle=split == "train", seed=args.seed)
+        for split, ds in datasets.items()
+    }
+    loaders = {
+        split: _make_loader(ds, samplers[split], args.batch_size, args.num_workers, cuda) for split, ds in datasets.items()
+    }
+
+    # Same seed on every rank so the initial weights agree even before DDP broadcasts rank 0's copy.
+    net = build_model(args.arch, len(classes), args.pretrained, args.freeze_backbone, args.weights_dir).to(device)
+    channels_last = cuda
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        params, lr=args.learning_rate, momentum=args.momentum, weight_decay=args.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    scaler = torch.amp.GradScaler("cuda") if cuda else None
+
+    start_epoch, history = 1, []
+    best: dict[str, Any] = {"loss": float("inf"), "epoch": 0, "state": None, "bad_epochs": 0}
+    stopped = False
+    ckpt = _broadcast_checkpoint(load_checkpoint(args.checkpoint_dir), info)
+    if ckpt is not None:
+        cfg = ckpt.get("config", {})
+        if cfg.get("arch") != args.arch or cfg.get("classes") != classes:
+            LOGGER.warning("checkpoint in %s is for another model/dataset; starting fresh", args.checkpoint_dir)
+        else:
+            net.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            set_rng_state(ckpt["rng"])
+            if info.rank:
+                torch.manual_seed(args.seed + 1000 * info.rank + ckpt["epoch"])
+            start_epoch, history, best, stopped = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"], ckpt["stopped"]
+            LOGGER.info("resuming from checkpoint: epoch %d done, continuing at epoch %d", ckpt["epoch"], start_epoch)
+    if info.rank and ckpt is None:
+        torch.manual_seed(args.seed + 1000 * info.rank)  # distinct augmentation streams per rank
+
+    model: nn.Module = net
+    if info.enabled:
+        model = DistributedDataParallel(net, device_ids=[info.local_rank] if cuda else None)
+
+    train_steps = 1 if args.dry_run else args.max_steps
+    eval_steps = 1 if args.dry_run else 0
+    output_data_dir = Path(args.output_data_dir)
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, args.epochs + 1):
+        if stopped:
+            break
+        samplers["train"].set_epoch(epoch)
+        local, seconds = train_one_epoch(model, loaders["train"], optimizer, scaler, device, train_steps, channels_last)
+        if args.record_shards:
+            _record_shard(output_data_dir, epoch, info.rank, samplers["train"].indices()[: local.count])
+        train_m = local.all_reduce(device).compute()
+        seconds = max_across_ranks(seconds, device)
+        train_m.update(seconds=seconds, throughput=train_m["samples"] / max(seconds, 1e-9))
+        valid_m = evaluate(net, loaders["valid"], device, eval_steps, channels_last)[0].all_reduce(device).compute()
+        scheduler.step()
+        if is_main_process():
+            log_metrics("train", epoch, train_m)
+            log_metrics("valid", epoch, valid_m)
+        history.append({"epoch": epoch, **{f"train:{k}": v for k, v in train_m.items()},
+                        **{f"valid:{k}": v for k, v in valid_m.items()}})
+        if valid_m["loss"] < best["loss"]:
+            best = {"loss": valid_m["loss"], "epoch": epoch, "bad_epochs": 0,
+                    "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+        else:
+            best["bad_epochs"] += 1
+            if args.patience and best["bad_epochs"] >= args.patience:
+                LOGGER.info("early stopping: valid loss has not improved for %d epochs", best["bad_epochs"])
+                stopped = True
+        if args.checkpoint_dir and is_main_process():
+            save_checkpoint(args.checkpoint_dir, {
+                "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                "rng": rng_state(), "history": history, "best": best, "stopped": stopped,
+                "config": {"arch": args.arch, "classes": classes, "image_size": args.image_size},
+            })
+        barrier()
+
+    if best["state"] is not None:
+        net.load_state_dict(best["state"])
+    test_acc, targets, preds = evaluate(net, loaders["test"], device, eval_steps, channels_last, collect=True)
+    test_m = test_acc.all_reduce(device).compute()
+    targets, preds = _gather_lists(targets), _gather_lists(preds)
+    last = history[-1] if history else {}
+    final_epoch = last.get("epoch", epoch)
+    metrics = {
+        "train:loss": last.get("train:loss", float("nan")),
+        "train:top1": last.get("train:top1", float("nan")),
+        "train:throughput": last.get("train:throughput", float("nan")),
+        "valid:loss": best["loss"] if best["state"] is not None else last.get("valid:loss", float("nan")),
+        "valid:top1": next((h["valid:top1"] for h in history if h["epoch"] == best["epoch"]), float("nan")),
+        "valid:top5": next((h["valid:top5"] for h in history if h["epoch"] == best["epoch"]), float("nan")),
+        "test:loss": test_m["loss"],
+        "test:top1": test_m["top1"],
+        "test:top5": test_m["top5"],
+        "best_epoch": float(best["epoch"]),
+        "epochs_run": float(final_epoch),
+    }
+    if is_main_process():
+        log_metrics("test", final_epoch, test_m)
+        save_artifact(Path(args.model_dir), net.state_dict(), classes, args, metrics)
+        output_data_dir.mkdir(parents=True, exist_ok=True)
+        (output_data_dir / "metrics.json").write_text(json.dumps({"final": metrics, "history": history}, indent=2))
+        _save_plots(output_data_dir, history, targets, preds, classes)
+        LOGGER.info("artifact written to %s", args.model_dir)
+    barrier()
+    return metrics
+
+
+def main(args: argparse.Namespace) -> dict[str, float]:
+    """Run training; on any error write ``<output>/failure`` and re-raise so the exit status is non-zero."""
+    try:
+        return run(args)
+    except Exception as exc:
+        write_failure(args.output_dir, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main(parse_args())
