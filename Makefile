@@ -58,9 +58,10 @@ format: $(VENV)/.stamp ## Apply ruff format and autofixes
 	$(VENV)/bin/ruff check --fix .
 
 validate: tools ## sam validate --lint, cfn-lint -c I, checkov on template.yaml
+	$(TOOLS)/sam validate --template template.yaml
 	$(TOOLS)/sam validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint -c I -- template.yaml
-	$(TOOLS)/checkov -f template.yaml --framework cloudformation --quiet --compact
+	$(TOOLS)/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
 
 build: tools ## sam build (python3.13 Lambda via BuildMethod: makefile)
 	$(TOOLS)/sam build --template template.yaml

@@ -122,6 +122,7 @@ def build() -> dict[str, dict[str, Any]]:
     return {
         "predict_jpeg": post(content_type="image/jpeg", body=_b64(jpeg), is_base64=True, query={"top_k": "3"}),
         "predict_png": post(content_type="image/png", body=_b64(png), is_base64=True),
+        "predict_x_image": post(content_type="application/x-image", body=_b64(jpeg), is_base64=True),
         "predict_webp": post(content_type="application/x-image", body=_b64(webp), is_base64=True),
         "predict_json_base64": post(
             content_type="application/json", body=json.dumps({"image": _b64(jpeg), "top_k": 3})
@@ -138,7 +139,7 @@ def build() -> dict[str, dict[str, Any]]:
             content_type="image/jpeg", body=_b64(jpeg), is_base64=True, query={"top_k": "all"}
         ),
         "predict_unknown_field": post(content_type="application/json", body=json.dumps({"img": _b64(jpeg)})),
-        "predict_gif": post(content_type="application/octet-stream", body=_b64(gif), is_base64=True),
+        "predict_gif": post(content_type="application/x-image", body=_b64(gif), is_base64=True),
         "predict_type_mismatch": post(content_type="image/jpeg", body=_b64(png), is_base64=True),
         "predict_truncated_png": post(content_type="image/png", body=_b64(png[:20]), is_base64=True),
         "predict_tiny_image": post(

@@ -369,14 +369,13 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m local_runtime``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    debug = args.verbose or env_flag("LOCAL_RUNTIME_DEBUG")
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if not debug:
-        # moto's ASL interpreter logs every failed state at ERROR with a dump of the parse tree; the CLI prints the
-        # execution's error and cause itself.
-        logging.getLogger("moto").setLevel(logging.CRITICAL)
+    debug = env_flag("LOCAL_RUNTIME_DEBUG")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("local_runtime").setLevel(logging.DEBUG)
+    # moto's ASL interpreter logs every failed state at ERROR with a dump of its parse tree; the CLI prints the
+    # execution's error and cause itself.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     paths = cfg.Paths(cfg.home_dir(args.home))
     try:

@@ -21,9 +21,9 @@ DEFAULT_API_PORT = 3000
 # Tiny but real: the demo must finish in a few minutes on 2 CPU cores, so it trains the small CNN on 32 px images.
 DEMO_ARCH = "smallcnn"
 DEMO_IMAGE_SIZE = 32
-DEMO_EPOCHS = 3
-DEMO_BATCH_SIZE = 32
-DEMO_LEARNING_RATE = "0.01"
+DEMO_EPOCHS = 6
+DEMO_BATCH_SIZE = 16
+DEMO_LEARNING_RATE = "0.05"
 DEMO_PER_CLASS = 60  # images per class rendered into the embedded dataset (70/15/15 split)
 # The embedded dataset is 10 handwritten-digit classes; the demo gate is set for it, not for 133 dog breeds.
 DEMO_MIN_TEST_ACCURACY = 0.2

@@ -43,7 +43,7 @@ DEFAULT_DATA_PREFIX = "datasets/dogImages/"
 DATA_SPLITS = ("train", "valid", "test")
 EXCLUDED_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 SAGEMAKER_NAMESPACE = "sagemaker"
 
@@ -305,7 +305,7 @@ def build_predict_request(
     Args:
         url: the full predict URL (``predict_url``).
         image: raw image bytes, sent as the binary body.
-        content_type: ``image/jpeg``, ``image/png`` or ``image/webp``.
+        content_type: ``image/jpeg`` or ``image/png``.
         api_key: API key for the usage-plan auth mode.
         credentials: AWS credentials for IAM auth (required when ``api_key`` is None).
         region: the API's region (part of the SigV4 scope).

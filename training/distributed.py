@@ -91,7 +91,6 @@ def init_distributed(hosts: list[str], current_host: str, timeout_s: int = 1800)
     dist.init_process_group(
         backend=backend, init_method="env://", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
     )
-    LOGGER.info("joined process group: rank %d/%d (local %d/%d, %s)", rank, world, local_rank, local_world, backend)
     return DistInfo(rank, world, local_rank, local_world, backend)
 
 

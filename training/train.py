@@ -438,6 +438,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     """Train, evaluate and (on rank 0) write the artifact; returns the final metrics."""
     info = init_distributed(args.hosts, args.current_host)
     _setup_logging(info.rank)
+    if info.enabled:
+        LOGGER.info(
+            "joined process group: rank %d/%d (local %d/%d, %s)",
+            info.rank, info.world_size, info.local_rank, info.local_world_size, info.backend,
+        )
     if args.dry_run:
         args.epochs = 1
     cuda = torch.cuda.is_available()

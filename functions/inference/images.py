@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP")
-SUPPORTED_TEXT = "JPEG, PNG, WebP"
+# NOTE: the same allowlist as training/inference.py ALLOWED_FORMATS (a unit test keeps them equal): anything the
+# container would refuse is refused here, before a paid InvokeEndpoint call.
+SUPPORTED_FORMATS = ("JPEG", "PNG")
+SUPPORTED_TEXT = ", ".join(SUPPORTED_FORMATS)
 
 # Formats recognised only to name them in the 415 message.
 _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
@@ -26,6 +28,8 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str], ...] = (
     (b"<svg", "SVG"),
     (b"<?xml", "XML/SVG"),
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\x00\x00\x00\x1cftypavif", "AVIF"),
+    (b"\x00\x00\x00\x18ftypheic", "HEIC"),
 )
 
 # SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
@@ -41,7 +45,7 @@ class ImageInfo:
 
 
 def sniff_format(data: bytes) -> str:
-    """Return ``JPEG``, ``PNG`` or ``WEBP`` from magic bytes.
+    """Return ``JPEG`` or ``PNG`` from magic bytes.
 
     Raises:
         UnsupportedMediaType: any other or an unrecognised format.
@@ -51,7 +55,7 @@ def sniff_format(data: bytes) -> str:
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
+        raise UnsupportedMediaType(f"unsupported image format WebP; supported: {SUPPORTED_TEXT}")
     for magic, name in _KNOWN_UNSUPPORTED:
         if data.startswith(magic):
             raise UnsupportedMediaType(f"unsupported image format {name}; supported: {SUPPORTED_TEXT}")
@@ -95,20 +99,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _webp_size(data: bytes) -> tuple[int, int]:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        b0, b1, b2, b3 = data[21:25]
-        return 1 + (b0 | (b1 & 0x3F) << 8), 1 + (b1 >> 6 | b2 << 2 | (b3 & 0x0F) << 10)
-    if chunk == b"VP8X" and len(data) >= 30:
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    raise _truncated("WebP")
-
-
-_SIZE_READERS = {"JPEG": _jpeg_size, "PNG": _png_size, "WEBP": _webp_size}
+_SIZE_READERS = {"JPEG": _jpeg_size, "PNG": _png_size}
 
 
 def inspect_image(data: bytes, *, max_megapixels: float, min_side_px: int) -> ImageInfo:
@@ -123,7 +114,7 @@ def inspect_image(data: bytes, *, max_megapixels: float, min_side_px: int) -> Im
         Format and dimensions.
 
     Raises:
-        UnsupportedMediaType: not JPEG, PNG or WebP.
+        UnsupportedMediaType: not JPEG or PNG.
         BadRequest: unreadable header, or a side below ``min_side_px``.
         PayloadTooLarge: more than ``max_megapixels``.
     """

@@ -65,7 +65,7 @@ class SageMakerPredictor:
         """Invoke the endpoint; every failure comes back as an ``errors.InferenceError``.
 
         Args:
-            image: validated image bytes (JPEG, PNG or WebP).
+            image: validated image bytes (JPEG or PNG).
             top_k: how many classes to return.
 
         Returns:

@@ -19,18 +19,16 @@ from images import ImageInfo, inspect_image
 from predictor import Predictor
 
 JSON_CONTENT_TYPE = "application/json"
-# Declared image type → the format its bytes must have (None: any supported format).
+# Declared image type → the format its bytes must have (None: any supported format). These are the API's
+# BinaryMediaTypes (template.yaml) and the container's raw types (docs/CONTRACTS.md §3).
 RAW_CONTENT_TYPES: dict[str, str | None] = {
     "image/jpeg": "JPEG",
-    "image/jpg": "JPEG",
     "image/png": "PNG",
-    "image/webp": "WEBP",
     "application/x-image": None,
-    "application/octet-stream": None,
 }
 SUPPORTED_CONTENT_TYPES = ", ".join([JSON_CONTENT_TYPE, *RAW_CONTENT_TYPES])
 JSON_FIELDS = ("image", "top_k")
-USAGE = 'send image bytes (Content-Type image/jpeg, image/png or image/webp) or JSON {"image": "<base64>", "top_k": n}'
+USAGE = 'send image bytes (Content-Type image/jpeg or image/png) or JSON {"image": "<base64>", "top_k": n}'
 
 
 class PredictionOut(TypedDict):

@@ -376,6 +376,7 @@ class Endpoints:
             self._set(name, EndpointStatus="InService", FailureReason=str(exc)[:1024], _pending=None)
             return
         with self._lock:
+            old: Pool | None
             if self._closing or self.store.get("endpoints", name) is None:
                 old = pool
             else:

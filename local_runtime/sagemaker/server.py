@@ -95,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {k: v for k, v in result.items() if not k.startswith("_")})
 
     def _invoke(self, endpoint: str, body: bytes) -> None:
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         # http.server keeps original case; look up the SageMaker headers case-insensitively.
         normalized = {k.lower(): v for k, v in headers.items()}
         canonical = {}
@@ -148,6 +148,7 @@ class SageMakerServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     def start(self) -> SageMakerServer:

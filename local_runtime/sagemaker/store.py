@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ class Store:
         with self._lock:
             tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
-            os.replace(tmp, path)
+            tmp.replace(path)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         path = self._file(kind, name)

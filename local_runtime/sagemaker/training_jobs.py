@@ -8,6 +8,7 @@ or Stopped) in real time and persists every transition.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -222,11 +223,11 @@ class TrainingJobs:
             job.stop_requested.set()
         return {}
 
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         """ListTrainingJobs (NameContains, StatusEquals, creation-time filters, SortBy/SortOrder, paging)."""
         records = [self.describe(r["TrainingJobName"]) for r in self.store.all("training-jobs")]
         records = filter_records(records, params, "TrainingJobName", "TrainingJobStatus")
-        summaries = [
+        summaries: list[dict[str, Any]] = [
             {
                 k: r[k]
                 for k in (
@@ -347,7 +348,7 @@ class TrainingJobs:
         channels = record["InputDataConfig"]
         raw_hps = record["HyperParameters"]
         decoded = toolkit.decode_hyperparameters(raw_hps)
-        user_hps, sm_hps, framework = toolkit.split_hyperparameters(decoded)
+        _, sm_hps, framework = toolkit.split_hyperparameters(decoded)
         environment = dict(record.get("Environment") or {})
         if self._gpus is None:
             self._gpus = toolkit.num_gpus()
@@ -385,9 +386,11 @@ class TrainingJobs:
         checkpoint = record.get("CheckpointConfig")
         checkpoint_dirs: list[Path] = []
         if checkpoint:
-            local = toolkit.relocate(checkpoint.get("LocalPath") or "/opt/ml/checkpoints", Path("/"))
+            local = checkpoint.get("LocalPath") or "/opt/ml/checkpoints"
             for layout in layouts:
-                target = toolkit.HostLayout(layout.base).base / local.lstrip("/").removeprefix("opt/ml/")
+                # Every host gets its own copy of LocalPath inside its base dir (/opt/ml/x → <base>/x).
+                relocated = toolkit.relocate(local, layout.base)
+                target = Path(relocated) if relocated != local else layout.base / local.lstrip("/")
                 target.mkdir(parents=True, exist_ok=True)
                 checkpoint_dirs.append(target)
                 if self.s3.path(checkpoint["S3Uri"]).exists():
@@ -460,7 +463,7 @@ class TrainingJobs:
                 "MASTER_ADDR",
                 "MASTER_PORT",
                 "TORCHELASTIC_RUN_ID",
-            }  # fmt: skip
+            }
             and not k.startswith("SM_")
         }
         env.update(environment)
@@ -618,33 +621,25 @@ class TrainingJobs:
     def _terminate(self, job: _Job) -> None:
         for host in job.hosts:
             if host.proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(host.proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + STOP_GRACE_S
         for host in job.hosts:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 host.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         self._kill_all(job)
 
     @staticmethod
     def _kill_all(job: _Job) -> None:
         for host in job.hosts:
             if host.proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(host.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 host.proc.wait(timeout=10)
             else:
                 # The host's own children (DataLoader workers, torchrun's agents) must not outlive the job.
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(host.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
 
     @staticmethod
     def _wait_pumps(job: _Job) -> None:

@@ -146,7 +146,7 @@ class TuningJobs:
                     "RetryableError": 0,
                     "NonRetryableError": 0,
                     "Stopped": 0,
-                },  # fmt: skip
+                },
                 "ObjectiveStatusCounters": {"Succeeded": 0, "Pending": 0, "Failed": 0},
                 "_training_jobs": [],
             }
@@ -185,7 +185,7 @@ class TuningJobs:
             job.stop_requested.set()
         return {}
 
-    def list(self, params: dict[str, Any]) -> dict[str, Any]:
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         records = [self.describe(r["HyperParameterTuningJobName"]) for r in self.store.all("tuning-jobs")]
         records = filter_records(records, params, "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
         keys = (

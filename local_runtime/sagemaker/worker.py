@@ -9,6 +9,7 @@ PyTorch defaults where a handler is absent; errors carrying ``status_code`` keep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import io
@@ -289,7 +290,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.path != "/invocations":
             self._send(404, b'{"message": "Not found"}', "application/json")
             return
-        headers = {k: v for k, v in self.headers.items()}
+        headers = dict(self.headers.items())
         # TorchServe runs SAGEMAKER_MODEL_SERVER_WORKERS handler workers; more requests queue.
         with self.server.slots:
             status, payload, content_type, extra = self.server.handler.invoke(body, headers)
@@ -317,10 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     server.handler = handler
     server.slots = threading.Semaphore(max(1, int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "1") or 1)))
     LOGGER.info("worker ready on %s:%s (model dir %s)", args.host, args.port, args.model_dir)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -118,7 +118,12 @@ def deploy(sm: Any, name: str, model_data: str, count: int = 1, env: dict[str, s
     sm.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count, "InstanceType": "ml.m5.large"}
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+            }
         ],
     )
     return name
@@ -155,7 +160,10 @@ def test_duplicate_and_missing_training_jobs_return_the_real_errors(sm: Any, tra
     assert dup.value.response["Error"]["Code"] == "ResourceInUse"
     with pytest.raises(ClientError) as missing:
         sm.describe_training_job(TrainingJobName="no-such-job")
-    assert missing.value.response["Error"] == {"Code": "ValidationException", "Message": "Requested resource not found."}
+    assert missing.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "Requested resource not found.",
+    }
     with pytest.raises(ClientError) as bad:
         sm.create_training_job(**{**job_request("bad-name_x")})
     assert bad.value.response["Error"]["Code"] == "ValidationException"
@@ -211,7 +219,9 @@ def test_checkpoints_sync_to_s3_and_resume(sm: Any, home: Path) -> None:
 
 def train_from(sm: Any, request: dict[str, Any]) -> dict[str, Any]:
     sm.create_training_job(**request)
-    sm.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=request["TrainingJobName"], WaiterConfig=WAIT)
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=request["TrainingJobName"], WaiterConfig=WAIT
+    )
     return sm.describe_training_job(TrainingJobName=request["TrainingJobName"])
 
 
@@ -255,7 +265,9 @@ def test_endpoint_serves_real_predictions_and_maps_errors(sm: Any, runtime: Any,
     sm.get_waiter("endpoint_in_service").wait(EndpointName="tiny-ep", WaiterConfig=WAIT)
     pids = set()
     for _ in range(4):
-        response = runtime.invoke_endpoint(EndpointName="tiny-ep", Body=b'{"x": [1, 2]}', ContentType="application/json")
+        response = runtime.invoke_endpoint(
+            EndpointName="tiny-ep", Body=b'{"x": [1, 2]}', ContentType="application/json"
+        )
         body = json.loads(response["Body"].read())
         assert body["prediction"] == pytest.approx(3 * 0.5 + 12.0)
         assert response["InvokedProductionVariant"] == "AllTraffic"
@@ -338,7 +350,7 @@ def test_blue_green_update_drops_no_request(sm: Any, runtime: Any, trained: dict
             try:
                 r = rt.invoke_endpoint(EndpointName="bg", Body=b'{"x": [1]}', ContentType="application/json")
                 results.append(json.loads(r["Body"].read())["version"])
-            except Exception as exc:  # noqa: BLE001 - every failure counts
+            except Exception as exc:
                 errors.append(repr(exc))
 
     threads = [threading.Thread(target=client) for _ in range(3)]

@@ -2,8 +2,9 @@
 
 Usage: .venv-tools/bin/python sam_translate.py template.yaml [Name=Value ...]
 
-Local CodeUri/DefinitionUri values become S3 placeholders (what `sam package` would do), and the managed-policy
-map is empty (the template names managed policies by ARN only), so nothing reaches AWS.
+Local CodeUri values become S3 placeholders (what `sam package` would do); a local DefinitionUri is inlined as
+`Definition`, so linters of the output see the ASL. The managed-policy map is empty (the template names managed
+policies by ARN only), so nothing reaches AWS.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main(argv: list[str]) -> int:
         if resource["Type"] == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
             props["CodeUri"] = "s3://placeholder-bucket/function.zip"
         if resource["Type"] == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
-            props["DefinitionUri"] = {"Bucket": "placeholder-bucket", "Key": "definition.asl.json"}
+            props["Definition"] = json.loads((Path(argv[1]).parent / props.pop("DefinitionUri")).read_text())
     json.dump(transform(template, params, _NoManagedPolicies()), sys.stdout, indent=1, default=str)
     return 0
 

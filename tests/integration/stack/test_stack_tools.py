@@ -46,8 +46,9 @@ def run(args: list[str], cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[s
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
 
 
-def test_sam_validate_lint_has_no_findings() -> None:
-    result = run([tool("sam"), "validate", "--lint", "--template", str(TEMPLATE)])
+def test_sam_validate_lint_has_no_findings(tmp_path: Path) -> None:
+    # NOTE: cwd is a temp dir because the SAM CLI creates .aws-sam/ in its working directory.
+    result = run([tool("sam"), "validate", "--lint", "--template", str(TEMPLATE)], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -92,6 +93,7 @@ def test_checkov_has_no_failures_and_only_justified_allowlisted_skips() -> None:
         assert check["check_result"].get("suppress_comment", "").strip(), check["check_id"]
 
 
+@pytest.mark.slow  # pip resolves the function's wheels: ~20 s alone, more on a busy machine
 def test_sam_build_succeeds(tmp_path: Path) -> None:
     makefile = REPO_ROOT / "functions" / "inference" / "Makefile"
     if not makefile.exists():
@@ -100,19 +102,8 @@ def test_sam_build_succeeds(tmp_path: Path) -> None:
     if not asl.exists():
         pytest.skip("statemachine/train_and_deploy.asl.json is not written yet (statemachine part)")
     build_dir = tmp_path / "build"
-    result = run(
-        [
-            tool("sam"),
-            "build",
-            "--template",
-            str(TEMPLATE),
-            "--build-dir",
-            str(build_dir),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--no-cached",
-        ]  # fmt: skip
-    )
+    args = [tool("sam"), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir)]
+    result = run([*args, "--cache-dir", str(tmp_path / "cache"), "--no-cached"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "Build Succeeded" in result.stdout + result.stderr
     built = stack_cfn.load_template(build_dir / "template.yaml")

@@ -342,11 +342,11 @@ class FakeSageMaker:
 
 
 class FakeSageMakerServer:
-    """Serves a :class:`FakeSageMaker` on 127.0.0.1 (port 0 = any free port)."""
+    """Serves a :class:`FakeSageMaker` on 127.0.0.1 (port 0 = any free port); assign ``state`` to reset it."""
 
     def __init__(self, state: FakeSageMaker | None = None) -> None:
         self.state = state or FakeSageMaker()
-        state_ref = self.state
+        outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -357,7 +357,7 @@ class FakeSageMakerServer:
                 raw = self.rfile.read(length) if length else b"{}"
                 op = (self.headers.get("X-Amz-Target") or "").partition(".")[2]
                 try:
-                    status, payload = 200, state_ref.handle(op, json.loads(raw or b"{}"))
+                    status, payload = 200, outer.state.handle(op, json.loads(raw or b"{}"))
                 except ApiError as exc:
                     status, payload = exc.status, {"__type": exc.code, "message": exc.message}
                 data = json.dumps(payload, default=str).encode()

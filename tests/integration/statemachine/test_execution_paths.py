@@ -262,16 +262,3 @@ def test_invalid_input_fails_fast_naming_the_field(
     assert record["status"] == "FAILED" and record["error"] == "InvalidInput", record
     assert needle in record["cause"]
     assert fake.state.calls == []
-
-
-def test_executions_persist_across_restart(tmp_path, fake: FakeSageMakerServer) -> None:  # type: ignore[no-untyped-def]
-    fake.state.metrics_for = with_accuracy(0.8)
-    with LocalStepFunctions(tmp_path, fake.url, substitutions=SUBSTITUTIONS) as first:
-        arn = first.start_execution(sfn_event("local_small"), name="persisted")
-        first.wait(arn, timeout=TIMEOUT)
-    with LocalStepFunctions(tmp_path, fake.url, substitutions=SUBSTITUTIONS) as second:
-        (record,) = second.list_executions()
-        assert (record["name"], record["status"]) == ("persisted", "SUCCEEDED")
-        assert record["output"]["EndpointName"] == ENDPOINT
-        assert second.describe(arn)["status"] == "SUCCEEDED"
-        assert any(e.get("state") == "CreateEndpoint" for e in second.history(arn))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ class TrainRun:
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float = 0.0
 
     def metric_lines(self, split: str) -> list[dict[str, float]]:
         rows = []
@@ -64,12 +66,15 @@ def start_train(root: Path, data_dir: Path, argv: list[str], **env: str) -> subp
 
 
 def run_train(root: Path, data_dir: Path, argv: list[str], timeout: float = 240, **env: str) -> TrainRun:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = start_train(root, data_dir, argv, **env)
     out, err = proc.communicate(timeout=timeout)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert proc.returncode == 0, f"train.py failed ({proc.returncode}):\n{err[-3000:]}"
-    return TrainRun(root, root / "model", root / "output", out, err, seconds)
+    return TrainRun(root, root / "model", root / "output", out, err, seconds, cpu)
 
 
 def free_port() -> int:

@@ -64,7 +64,7 @@ def test_unknown_route_is_404_json(lambda_context: Any) -> None:
     [
         ("apigw_predict_jpeg", 3),  # raw binary JPEG, top_k from the query string
         ("apigw_predict_png", 5),  # default top_k
-        ("apigw_predict_webp", 5),  # application/x-image, format sniffed
+        ("apigw_predict_x_image", 5),  # application/x-image, format sniffed
         ("apigw_predict_json_base64", 3),  # JSON {"image": b64, "top_k": 3}
     ],
 )
@@ -115,7 +115,8 @@ BAD_INPUTS = [
     ("apigw_predict_bad_top_k", 400, "top_k must be an integer from 1 to 10; got 0"),
     ("apigw_predict_bad_top_k_query", 400, "got 'all'"),
     ("apigw_predict_unknown_field", 400, "unknown JSON field(s) ['img']; allowed: image, top_k"),
-    ("apigw_predict_gif", 415, "unsupported image format GIF; supported: JPEG, PNG, WebP"),
+    ("apigw_predict_gif", 415, "unsupported image format GIF; supported: JPEG, PNG"),
+    ("apigw_predict_webp", 415, "unsupported image format WebP; supported: JPEG, PNG"),
     ("apigw_predict_type_mismatch", 415, "Content-Type image/jpeg does not match the image data, which is PNG"),
     ("apigw_predict_truncated_png", 400, "truncated or corrupt"),
     ("apigw_predict_tiny_image", 400, "at least 8 px"),
@@ -322,3 +323,21 @@ def test_metrics_and_correlation_id_are_emitted(
     assert served["correlation_id"] == event["requestContext"]["requestId"]
     # Payloads and predictions never go to the logs.
     assert not any(BREEDS[0] in json.dumps(line) or event["body"][:40] in json.dumps(line) for line in logs)
+
+
+def test_sam_fixtures_and_test_fixtures_are_the_same_files(repo_root: Any) -> None:
+    sam = {p.stem: p.read_bytes() for p in (repo_root / "events").glob("*.json") if not p.stem.startswith("env.")}
+    tests = {
+        p.stem.removeprefix("apigw_"): p.read_bytes() for p in (repo_root / "tests" / "events").glob("apigw_*.json")
+    }
+    assert sam == tests
+    tested = {name.removeprefix("apigw_") for name, *_ in BAD_INPUTS} | {
+        "predict_jpeg",
+        "predict_png",
+        "predict_x_image",
+        "predict_json_base64",
+        "health",
+        "not_found",
+        "predict_oversize",
+    }
+    assert tested == set(sam), "every fixture is exercised by a test above"

@@ -89,13 +89,13 @@ def test_bad_json_shapes(body: str, message: str) -> None:
         parse(body, "application/json")
 
 
-def test_png_sent_as_jpeg_is_415_but_octet_stream_sniffs() -> None:
+def test_png_sent_as_jpeg_is_415_but_x_image_sniffs() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16)).save(buffer, format="PNG")
     png = base64.b64encode(buffer.getvalue()).decode()
     with pytest.raises(UnsupportedMediaType, match="does not match the image data, which is PNG"):
         parse(png, "image/jpeg", b64=True)
-    assert parse(png, "application/octet-stream", b64=True).info.format == "PNG"
+    assert parse(png, "application/x-image", b64=True).info.format == "PNG"
 
 
 def test_oversize_base64_is_refused_before_decoding() -> None:

@@ -18,7 +18,9 @@ from local_runtime.sagemaker.worker import Handler
 CHANNELS = [
     {
         "ChannelName": "training",
-        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/d/", "S3DataDistributionType": "ShardedByS3Key"}},
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/d/", "S3DataDistributionType": "ShardedByS3Key"}
+        },
         "InputMode": "FastFile",
         "ContentType": "application/x-image",
     },
@@ -88,7 +90,9 @@ def test_sm_env_matches_the_toolkit(tmp_path: Path) -> None:
                      "ContentType": "application/x-image"},
         "weights": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
     }  # fmt: skip
-    assert json.loads(env["SM_RESOURCE_CONFIG"]) == toolkit.resource_config("algo-2", ["algo-1", "algo-2"], "ml.g5.xlarge")
+    assert json.loads(env["SM_RESOURCE_CONFIG"]) == toolkit.resource_config(
+        "algo-2", ["algo-1", "algo-2"], "ml.g5.xlarge"
+    )
     assert all(isinstance(v, str) for v in env.values())
 
 
@@ -101,9 +105,11 @@ def test_resource_config_shape() -> None:
 
 
 def test_metric_parser_keeps_the_last_value_of_each_metric() -> None:
-    defs = json.loads((Path(__file__).parents[3] / "training" / "metric_definitions.json").read_text()) if (
-        Path(__file__).parents[3] / "training" / "metric_definitions.json"
-    ).exists() else [{"Name": "valid:top1", "Regex": r"split=valid .*?top1=([0-9.]+)"}]
+    defs = (
+        json.loads((Path(__file__).parents[3] / "training" / "metric_definitions.json").read_text())
+        if (Path(__file__).parents[3] / "training" / "metric_definitions.json").exists()
+        else [{"Name": "valid:top1", "Regex": r"split=valid .*?top1=([0-9.]+)"}]
+    )
     parser = toolkit.MetricParser([*defs, {"Name": "broken", "Regex": "("}])
     parser.feed("METRIC split=valid epoch=1 loss=0.5 top1=0.250000 top5=0.9 samples=10", 1.0)
     parser.feed("noise", 2.0)
@@ -184,7 +190,9 @@ def test_handler_rejects_bad_arity_and_transform_with_input_fn(tmp_path: Path) -
 
 def test_tuning_search_spaces() -> None:
     ranges = {
-        "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}],
+        "ContinuousParameterRanges": [
+            {"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+        ],
         "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "1", "MaxValue": "3"}],
         "CategoricalParameterRanges": [{"Name": "arch", "Values": ["resnet18", "resnet34"]}],
     }

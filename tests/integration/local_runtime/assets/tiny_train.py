@@ -53,8 +53,14 @@ def main() -> int:
     for epoch in range(start_epoch, args.epochs + 1):
         time.sleep(args.sleep)
         loss = 1.0 / (epoch * args.scale)
-        print(f"METRIC split=train epoch={epoch} loss={loss:.6f} top1={min(1.0, 0.1 * epoch * args.scale):.6f}", flush=True)
-        print(f"METRIC split=valid epoch={epoch} loss={loss:.6f} top1={min(1.0, 0.2 * epoch * args.scale):.6f}", flush=True)
+        print(
+            f"METRIC split=train epoch={epoch} loss={loss:.6f} top1={min(1.0, 0.1 * epoch * args.scale):.6f}",
+            flush=True,
+        )
+        print(
+            f"METRIC split=valid epoch={epoch} loss={loss:.6f} top1={min(1.0, 0.2 * epoch * args.scale):.6f}",
+            flush=True,
+        )
         if checkpoint_dir and rank == 0:
             (Path(checkpoint_dir) / "state.json").write_text(json.dumps({"epoch": epoch}))
     if rank == 0:
