@@ -647,7 +647,7 @@ def load_handler(function: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]
 
     def from_code_dir(module: Any) -> bool:
         file = getattr(module, "__file__", None)
-        return bool(file) and Path(file).resolve().is_relative_to(code_dir)
+        return isinstance(file, str) and Path(file).resolve().is_relative_to(code_dir)
 
     previous = {name: mod for name, mod in sys.modules.items() if from_code_dir(mod)}
     for name in previous:
@@ -667,7 +667,7 @@ def load_handler(function: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]
     handler = getattr(module, attr, None)
     if not callable(handler):
         raise ApiConfigError(f"{function.handler!r}: module {module_name!r} has no callable {attr!r}")
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 def lambda_environment(function: FunctionSpec, sagemaker_url: str | None) -> dict[str, str]:

@@ -537,7 +537,7 @@ class Runtime:
                 "describe": self.sfn.describe(body["arn"]),
                 "history": self.sfn.history(body["arn"]),
             },
-            ("POST", "/shutdown"): lambda _: (stop.set(), {"stopping": True})[1],
+            ("POST", "/shutdown"): lambda _: _set_and_reply(stop),
         }
         self.control = ControlServer(routes).start()
         cfg.write_runtime(
@@ -579,6 +579,11 @@ class Runtime:
         record = cfg.read_runtime(self.paths)
         if record and record.get("pid") == os.getpid():
             self.paths.runtime_file.unlink(missing_ok=True)
+
+
+def _set_and_reply(stop: threading.Event) -> dict[str, bool]:
+    stop.set()
+    return {"stopping": True}
 
 
 def cfg_region() -> str:

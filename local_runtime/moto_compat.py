@@ -23,10 +23,9 @@ All are patched here instead of bending the ASL away from what runs on AWS. ``ap
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
 from typing import Any
-
-import threading
 
 from antlr4 import CommonTokenStream, InputStream
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
@@ -94,7 +93,7 @@ def _patch_parse_cache() -> None:
     if getattr(cls.parse, "_dogbreed_patched", False):
         return
     _cached_parse._dogbreed_patched = True  # type: ignore[attr-defined]
-    cls.parse = staticmethod(_cached_parse)  # type: ignore[method-assign,assignment]
+    cls.parse = staticmethod(_cached_parse)  # type: ignore[method-assign]
 
 
 def apply() -> None:

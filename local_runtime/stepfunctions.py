@@ -32,6 +32,13 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/local-state-machine-role"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _ENV_KEYS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+# A RUNNING record not refreshed for this long belongs to a process that is gone (the watcher refreshes every 1 s).
+STALE_AFTER_S = 10.0
+_ABORTED = {
+    "status": "ABORTED",
+    "error": "LocalRuntimeStopped",
+    "cause": "The local runtime stopped before this execution finished.",
+}
 
 
 class StepFunctionsError(RuntimeError):
@@ -134,6 +141,12 @@ class LocalStepFunctions:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         self._persist_all()
+        # moto's interpreter threads die with the session: say so in the records instead of leaving them RUNNING.
+        for path in self.records_dir.glob("*.json"):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("status") == "RUNNING" and record.get("stateMachineArn") == self.state_machine_arn:
+                record.update(_ABORTED, stopDate=datetime.now(UTC).isoformat())
+                path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
         self._mock.stop()
         self._mock = None
         for key, value in self._saved_env.items():
@@ -262,6 +275,7 @@ class LocalStepFunctions:
 
     def _persist(self, arn: str) -> None:
         record = self._live_record(arn, with_events=True)
+        record["recordedAt"] = time.time()
         with self._lock:
             tmp = self._path(arn).with_suffix(".tmp")
             tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")

@@ -12,7 +12,7 @@ import base64
 import re
 import tomllib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,10 @@ class TemplateError(ValueError):
 
 
 class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns ``!Ref x`` into ``{"Ref": "x"}`` and ``!GetAtt a.b`` into ``{"Fn::GetAtt": ["a", "b"]}``."""
+    """SafeLoader turning ``!Ref x`` into ``{"Ref": "x"}`` and ``!GetAtt a.b`` into ``{"Fn::GetAtt": ["a", "b"]}``."""
 
 
-def _construct(tag: str, full: str):  # type: ignore[no-untyped-def]
+def _construct(tag: str, full: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
     def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
             value: Any = loader.construct_scalar(node)
@@ -66,7 +66,7 @@ def _construct(tag: str, full: str):  # type: ignore[no-untyped-def]
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+            value = loader.construct_mapping(node, deep=True)
         return {full: value}
 
     return construct

@@ -64,7 +64,7 @@ def render_digits(out: str | Path, size: int = 32, seed: int = 0, per_class: int
 
     digits = load_digits()
     rng = np.random.default_rng(seed)
-    counts = {split: 0 for split in SPLITS}
+    counts = dict.fromkeys(SPLITS, 0)
     for label, name in enumerate(DIGIT_NAMES):
         idx = np.flatnonzero(digits.target == label)
         idx = rng.permutation(idx)
@@ -108,8 +108,11 @@ def _split_root(names: Sequence[str]) -> str:
     if set(SPLITS) <= tops:
         return ""
     for top in sorted(tops):
-        subs = {PurePosixPath(n).parts[1] for n in names if len(PurePosixPath(n).parts) > 1
-                and PurePosixPath(n).parts[0] == top}
+        subs = {
+            PurePosixPath(n).parts[1]
+            for n in names
+            if len(PurePosixPath(n).parts) > 1 and PurePosixPath(n).parts[0] == top
+        }
         if set(SPLITS) <= subs:
             return top + "/"
     raise DatasetError(

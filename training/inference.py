@@ -123,7 +123,7 @@ def decode_image(data: bytes, declared: str | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+            img: Image.Image = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
             _check_size(*img.size)  # header only: nothing decoded yet
             img.load()
     except InferenceClientError:
@@ -227,7 +227,8 @@ def model_fn(model_dir: str) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device).eval()
     transform = arch.eval_transform(
-        int(metadata["image_size"]), tuple(metadata.get("mean", arch.IMAGENET_MEAN)),
+        int(metadata["image_size"]),
+        tuple(metadata.get("mean", arch.IMAGENET_MEAN)),
         tuple(metadata.get("std", arch.IMAGENET_STD)),
     )
     return {

@@ -72,7 +72,7 @@ def create_model(arch: str, num_classes: int) -> nn.Module:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if arch == "smallcnn":
         return SmallCNN(num_classes)
-    net: nn.Module = getattr(models, arch)(weights=None)
+    net: models.ResNet = getattr(models, arch)(weights=None)
     net.fc = nn.Linear(net.fc.in_features, num_classes)
     return net
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -152,7 +151,7 @@ def _hosts(value: str) -> list[str]:
     try:
         parsed = json.loads(value) if value.strip().startswith("[") else [h for h in value.split(",") if h]
     except json.JSONDecodeError:
-        raise argparse.ArgumentTypeError(f"invalid hosts {value!r} (expected a JSON list like [\"algo-1\"])") from None
+        raise argparse.ArgumentTypeError(f'invalid hosts {value!r} (expected a JSON list like ["algo-1"])') from None
     if not isinstance(parsed, list) or not all(isinstance(h, str) for h in parsed):
         raise argparse.ArgumentTypeError(f"invalid hosts {value!r} (expected a JSON list of host names)")
     return parsed
@@ -166,7 +165,7 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _add(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+def _add(parser: argparse._ActionsContainer, name: str, **kwargs: Any) -> None:
     # Every option accepts --kebab-case and --snake_case (CONTRACTS.md §2).
     flags = [f"--{name}"]
     if "-" in name:
@@ -343,8 +342,9 @@ def _gather_lists(values: list[int]) -> list[int]:
     return [v for part in gathered for v in (part or [])]
 
 
-def _save_plots(output_data_dir: Path, history: list[dict[str, Any]], targets: list[int], preds: list[int],
-                classes: list[str]) -> None:
+def _save_plots(
+    output_data_dir: Path, history: list[dict[str, Any]], targets: list[int], preds: list[int], classes: list[str]
+) -> None:
     try:
         import matplotlib
     except ImportError:
@@ -383,7 +383,10 @@ def _save_plots(output_data_dir: Path, history: list[dict[str, Any]], targets: l
 
 
 def save_artifact(
-    model_dir: Path, state_dict: dict[str, torch.Tensor], classes: list[str], args: argparse.Namespace,
+    model_dir: Path,
+    state_dict: dict[str, torch.Tensor],
+    classes: list[str],
+    args: argparse.Namespace,
     metrics: dict[str, float],
 ) -> None:
     """Write the SM_MODEL_DIR layout of CONTRACTS.md §2 (deployable on the PyTorch inference container)."""
@@ -441,7 +444,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     if info.enabled:
         LOGGER.info(
             "joined process group: rank %d/%d (local %d/%d, %s)",
-            info.rank, info.world_size, info.local_rank, info.local_world_size, info.backend,
+            info.rank,
+            info.world_size,
+            info.local_rank,
+            info.local_world_size,
+            info.backend,
         )
     if args.dry_run:
         args.epochs = 1
@@ -458,25 +465,29 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     replicas, replica_rank = shard_layout(info, s3_dist)
     LOGGER.info(
         "data %s: %s; %d classes; world %d, %s -> %d shards",
-        dirs.train.parent, {k: len(v) for k, v in datasets.items()}, len(classes), info.world_size, s3_dist, replicas,
+        dirs.train.parent,
+        {k: len(v) for k, v in datasets.items()},
+        len(classes),
+        info.world_size,
+        s3_dist,
+        replicas,
     )
     samplers = {
         split: UnpaddedDistributedSampler(ds, replicas, replica_rank, shuffle=split == "train", seed=args.seed)
         for split, ds in datasets.items()
     }
     loaders = {
-        split: _make_loader(ds, samplers[split], args.batch_size, args.num_workers, cuda) for split, ds in datasets.items()
+        split: _make_loader(ds, samplers[split], args.batch_size, args.num_workers, cuda)
+        for split, ds in datasets.items()
     }
 
     # Same seed on every rank so the initial weights agree even before DDP broadcasts rank 0's copy.
     net = build_model(args.arch, len(classes), args.pretrained, args.freeze_backbone, args.weights_dir).to(device)
     channels_last = cuda
     if channels_last:
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        net = net.to(memory_format=torch.channels_last)
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=args.learning_rate, momentum=args.momentum, weight_decay=args.weight_decay
-    )
+    optimizer = torch.optim.SGD(params, lr=args.learning_rate, momentum=args.momentum, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     scaler = torch.amp.GradScaler("cuda") if cuda else None
 
@@ -525,23 +536,41 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         if is_main_process():
             log_metrics("train", epoch, train_m)
             log_metrics("valid", epoch, valid_m)
-        history.append({"epoch": epoch, **{f"train:{k}": v for k, v in train_m.items()},
-                        **{f"valid:{k}": v for k, v in valid_m.items()}})
+        history.append(
+            {
+                "epoch": epoch,
+                **{f"train:{k}": v for k, v in train_m.items()},
+                **{f"valid:{k}": v for k, v in valid_m.items()},
+            }
+        )
         if valid_m["loss"] < best["loss"]:
-            best = {"loss": valid_m["loss"], "epoch": epoch, "bad_epochs": 0,
-                    "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+            best = {
+                "loss": valid_m["loss"],
+                "epoch": epoch,
+                "bad_epochs": 0,
+                "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+            }
         else:
             best["bad_epochs"] += 1
             if args.patience and best["bad_epochs"] >= args.patience:
                 LOGGER.info("early stopping: valid loss has not improved for %d epochs", best["bad_epochs"])
                 stopped = True
         if args.checkpoint_dir and is_main_process():
-            save_checkpoint(args.checkpoint_dir, {
-                "epoch": epoch, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                "rng": rng_state(), "history": history, "best": best, "stopped": stopped,
-                "config": {"arch": args.arch, "classes": classes, "image_size": args.image_size},
-            })
+            save_checkpoint(
+                args.checkpoint_dir,
+                {
+                    "epoch": epoch,
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler else None,
+                    "rng": rng_state(),
+                    "history": history,
+                    "best": best,
+                    "stopped": stopped,
+                    "config": {"arch": args.arch, "classes": classes, "image_size": args.image_size},
+                },
+            )
         barrier()
 
     if best["state"] is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -81,6 +82,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             runtime.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def _local_endpoints(pipeline: Pipeline, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The root conftest clears AWS_ENDPOINT_URL_* for every test; moto's ASL interpreter reads them to reach the
+    # local SageMaker, so put them back for the tests that share the module's runtime.
+    for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.setenv(key, pipeline.runtime.sagemaker.url)
+
+
 def test_two_instance_pipeline_serves_a_real_prediction_over_http(pipeline: Pipeline) -> None:
     output = _output(pipeline.first)
     job = pipeline.runtime.sagemaker_client().describe_training_job(TrainingJobName=output["TrainingJobName"])
@@ -148,6 +157,8 @@ def test_endpoint_serves_again_after_a_restart_from_persisted_state(pipeline: Pi
     runtime.api.stop()
     runtime.sagemaker.stop()
     runtime.sagemaker = SageMakerServer(runtime.paths.home).start()
+    for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        os.environ[key] = runtime.sagemaker.url
     client = runtime.sagemaker_client()
     client.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     runtime.api = LocalApi(runtime.paths.home, runtime.sagemaker.url, port=0).start()

@@ -78,25 +78,44 @@ class FakeSageMaker:
     def _require(body: dict[str, Any], *keys: str) -> None:
         for key in keys:
             if key not in body:
-                raise ApiError("ValidationException", f"1 validation error detected: Value null at '{key}' failed to "
-                                                      "satisfy constraint: Member must not be null")
+                raise ApiError(
+                    "ValidationException",
+                    f"1 validation error detected: Value null at '{key}' failed to "
+                    "satisfy constraint: Member must not be null",
+                )
 
     # ------------------------------------------------------------------ training
-    def _new_training_job(self, name: str, hps: dict[str, str], body: dict[str, Any], tuning: str | None = None) -> None:
+    def _new_training_job(
+        self, name: str, hps: dict[str, str], body: dict[str, Any], tuning: str | None = None
+    ) -> None:
         if name in self.training_jobs:
-            raise ApiError("ResourceInUse", "Training job names must be unique within an AWS account and region, and a "
-                                            f"training job with this name already exists ({arn('training-job', name)})")
+            raise ApiError(
+                "ResourceInUse",
+                "Training job names must be unique within an AWS account and region, and a "
+                f"training job with this name already exists ({arn('training-job', name)})",
+            )
         for key, value in hps.items():
             if not isinstance(value, str):
                 raise ApiError("ValidationException", f"Hyperparameter {key} must be a string, got {value!r}")
         now = time.time()
         self.training_jobs[name] = {
-            "TrainingJobName": name, "TrainingJobArn": arn("training-job", name), "TrainingJobStatus": "InProgress",
-            "SecondaryStatus": "Starting", "HyperParameters": hps, "CreationTime": now, "LastModifiedTime": now,
-            "StoppingCondition": body.get("StoppingCondition", {}), "RoleArn": body.get("RoleArn"),
-            "ResourceConfig": body.get("ResourceConfig", {}), "EnableNetworkIsolation": body.get("EnableNetworkIsolation", False),
-            "ModelArtifacts": {"S3ModelArtifacts": f"{body['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"},
-            "_step": 0, "_failure": self.training_failure, **({"TuningJobArn": arn("hyper-parameter-tuning-job", tuning)} if tuning else {}),
+            "TrainingJobName": name,
+            "TrainingJobArn": arn("training-job", name),
+            "TrainingJobStatus": "InProgress",
+            "SecondaryStatus": "Starting",
+            "HyperParameters": hps,
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "StoppingCondition": body.get("StoppingCondition", {}),
+            "RoleArn": body.get("RoleArn"),
+            "ResourceConfig": body.get("ResourceConfig", {}),
+            "EnableNetworkIsolation": body.get("EnableNetworkIsolation", False),
+            "ModelArtifacts": {
+                "S3ModelArtifacts": f"{body['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
+            },
+            "_step": 0,
+            "_failure": self.training_failure,
+            **({"TuningJobArn": arn("hyper-parameter-tuning-job", tuning)} if tuning else {}),
         }
 
     def _advance_training(self, job: dict[str, Any]) -> None:
@@ -110,8 +129,13 @@ class FakeSageMaker:
             job.update(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=job["_failure"])
         else:
             metrics = self.metrics_for(job["HyperParameters"])
-            job.update(TrainingJobStatus="Completed", SecondaryStatus="Completed", FinalMetricDataList=[
-                {"MetricName": k, "Value": float(v), "Timestamp": time.time()} for k, v in metrics.items()])
+            job.update(
+                TrainingJobStatus="Completed",
+                SecondaryStatus="Completed",
+                FinalMetricDataList=[
+                    {"MetricName": k, "Value": float(v), "Timestamp": time.time()} for k, v in metrics.items()
+                ],
+            )
         job["LastModifiedTime"] = time.time()
 
     def op_CreateTrainingJob(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +146,9 @@ class FakeSageMaker:
         stop = body.get("StoppingCondition", {})
         if "MaxWaitTimeInSeconds" in stop and not body.get("EnableManagedSpotTraining"):
             raise ApiError("ValidationException", "MaxWaitTimeInSeconds is only valid with managed spot training")
-        if body.get("EnableManagedSpotTraining") and stop.get("MaxWaitTimeInSeconds", 0) < stop.get("MaxRuntimeInSeconds", 0):
+        if body.get("EnableManagedSpotTraining") and stop.get("MaxWaitTimeInSeconds", 0) < stop.get(
+            "MaxRuntimeInSeconds", 0
+        ):
             raise ApiError("ValidationException", "MaxWaitTimeInSeconds must be at least MaxRuntimeInSeconds")
         self._new_training_job(name, body.get("HyperParameters", {}), body)
         return {"TrainingJobArn": arn("training-job", name)}
@@ -147,7 +173,9 @@ class FakeSageMaker:
         self._require(body, "HyperParameterTuningJobName", "HyperParameterTuningJobConfig")
         name = body["HyperParameterTuningJobName"]
         if not _valid_name(name, NAME_32):
-            raise ApiError("ValidationException", f"Invalid HyperParameterTuningJobName {name!r} (at most 32 characters)")
+            raise ApiError(
+                "ValidationException", f"Invalid HyperParameterTuningJobName {name!r} (at most 32 characters)"
+            )
         if name in self.tuning_jobs:
             raise ApiError("ResourceInUse", f"Tuning job {name} already exists")
         config = body["HyperParameterTuningJobConfig"]
@@ -177,8 +205,10 @@ class FakeSageMaker:
     def op_DescribeHyperParameterTuningJob(self, body: dict[str, Any]) -> dict[str, Any]:
         tuning = self.tuning_jobs.get(body.get("HyperParameterTuningJobName", ""))
         if tuning is None:
-            raise ApiError("ResourceNotFound", "Amazon SageMaker can't find a tuning job with name "
-                                               f"{body.get('HyperParameterTuningJobName')}")
+            raise ApiError(
+                "ResourceNotFound",
+                f"Amazon SageMaker can't find a tuning job with name {body.get('HyperParameterTuningJobName')}",
+            )
         jobs = [self.training_jobs[c] for c, _ in tuning["children"]]
         for job in jobs:
             self._advance_training(job)
@@ -187,24 +217,41 @@ class FakeSageMaker:
             status = job["TrainingJobStatus"]
             counters["NonRetryableError" if status == "Failed" else status] += 1
         metric = tuning["config"]["HyperParameterTuningJobObjective"]["MetricName"]
-        scored = [(next((m["Value"] for m in job.get("FinalMetricDataList", []) if m["MetricName"] == metric), None), job, tuned)
-                  for job, (_, tuned) in zip(jobs, tuning["children"], strict=True)]
+        scored = [
+            (
+                next((m["Value"] for m in job.get("FinalMetricDataList", []) if m["MetricName"] == metric), None),
+                job,
+                tuned,
+            )
+            for job, (_, tuned) in zip(jobs, tuning["children"], strict=True)
+        ]
         scored = [s for s in scored if s[0] is not None]
         if tuning["status"] == "InProgress" and counters["InProgress"] == 0:
             tuning["status"] = "Completed"
         out: dict[str, Any] = {
-            "HyperParameterTuningJobName": tuning["name"], "HyperParameterTuningJobArn": arn("hyper-parameter-tuning-job", tuning["name"]),
-            "HyperParameterTuningJobConfig": tuning["config"], "HyperParameterTuningJobStatus": tuning["status"],
-            "CreationTime": time.time(), "TrainingJobStatusCounters": counters,
-            "ObjectiveStatusCounters": {"Succeeded": len(scored), "Pending": counters["InProgress"], "Failed": counters["NonRetryableError"]},
+            "HyperParameterTuningJobName": tuning["name"],
+            "HyperParameterTuningJobArn": arn("hyper-parameter-tuning-job", tuning["name"]),
+            "HyperParameterTuningJobConfig": tuning["config"],
+            "HyperParameterTuningJobStatus": tuning["status"],
+            "CreationTime": time.time(),
+            "TrainingJobStatusCounters": counters,
+            "ObjectiveStatusCounters": {
+                "Succeeded": len(scored),
+                "Pending": counters["InProgress"],
+                "Failed": counters["NonRetryableError"],
+            },
         }
         if scored:
             value, best, tuned = max(scored, key=lambda s: s[0])
             out["BestTrainingJob"] = {
-                "TrainingJobName": best["TrainingJobName"], "TrainingJobArn": best["TrainingJobArn"],
-                "CreationTime": best["CreationTime"], "TrainingJobStatus": best["TrainingJobStatus"],
-                "TunedHyperParameters": tuned, "ObjectiveStatus": "Succeeded",
-                "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": metric, "Value": value}}
+                "TrainingJobName": best["TrainingJobName"],
+                "TrainingJobArn": best["TrainingJobArn"],
+                "CreationTime": best["CreationTime"],
+                "TrainingJobStatus": best["TrainingJobStatus"],
+                "TunedHyperParameters": tuned,
+                "ObjectiveStatus": "Succeeded",
+                "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": metric, "Value": value},
+            }
         return out
 
     def op_StopHyperParameterTuningJob(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -236,17 +283,30 @@ class FakeSageMaker:
         if not _valid_name(name, NAME_63):
             raise ApiError("ValidationException", f"Invalid EndpointConfigName {name!r}")
         if name in self.endpoint_configs:
-            raise ApiError("ValidationException", f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".')
+            raise ApiError(
+                "ValidationException",
+                f'Cannot create already existing endpoint configuration "{arn("endpoint-config", name)}".',
+            )
         for variant in body["ProductionVariants"]:
             if variant.get("ModelName") not in self.models:
-                raise ApiError("ValidationException", f"Could not find model \"{arn('model', str(variant.get('ModelName')))}\".")
-        self.endpoint_configs[name] = {**body, "EndpointConfigArn": arn("endpoint-config", name), "CreationTime": time.time()}
+                raise ApiError(
+                    "ValidationException", f'Could not find model "{arn("model", str(variant.get("ModelName")))}".'
+                )
+        self.endpoint_configs[name] = {
+            **body,
+            "EndpointConfigArn": arn("endpoint-config", name),
+            "CreationTime": time.time(),
+        }
         return {"EndpointConfigArn": arn("endpoint-config", name)}
 
     def op_DescribeEndpointConfig(self, body: dict[str, Any]) -> dict[str, Any]:
         config = self.endpoint_configs.get(body.get("EndpointConfigName", ""))
         if config is None:
-            raise ApiError("ValidationException", f'Could not find endpoint configuration "{arn("endpoint-config", body.get("EndpointConfigName", ""))}".')
+            raise ApiError(
+                "ValidationException",
+                "Could not find endpoint configuration "
+                f'"{arn("endpoint-config", body.get("EndpointConfigName", ""))}".',
+            )
         return config
 
     def op_DeleteEndpointConfig(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -269,17 +329,24 @@ class FakeSageMaker:
         if body["EndpointConfigName"] not in self.endpoint_configs:
             raise ApiError("ValidationException", "Could not find endpoint configuration.")
         now = time.time()
-        self.endpoints[name] = {"EndpointName": name, "EndpointArn": arn("endpoint", name), "EndpointStatus": "Creating",
-                                "EndpointConfigName": body["EndpointConfigName"], "CreationTime": now,
-                                "LastModifiedTime": now, "_target": body["EndpointConfigName"], "_step": 0,
-                                "_outcome": self.endpoint_outcome}
+        self.endpoints[name] = {
+            "EndpointName": name,
+            "EndpointArn": arn("endpoint", name),
+            "EndpointStatus": "Creating",
+            "EndpointConfigName": body["EndpointConfigName"],
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "_target": body["EndpointConfigName"],
+            "_step": 0,
+            "_outcome": self.endpoint_outcome,
+        }
         return {"EndpointArn": arn("endpoint", name)}
 
     def op_UpdateEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:
         self._require(body, "EndpointName", "EndpointConfigName")
         endpoint = self._endpoint(body["EndpointName"])
         if endpoint["EndpointStatus"] != "InService":
-            raise ApiError("ValidationException", f"Cannot update in-progress endpoint \"{endpoint['EndpointArn']}\".")
+            raise ApiError("ValidationException", f'Cannot update in-progress endpoint "{endpoint["EndpointArn"]}".')
         new = self.endpoint_configs.get(body["EndpointConfigName"])
         if new is None:
             raise ApiError("ValidationException", "Could not find endpoint configuration.")
@@ -287,10 +354,18 @@ class FakeSageMaker:
         if self._scaling_registered(endpoint["EndpointName"]) and (
             old["ProductionVariants"][0].get("InstanceType") != new["ProductionVariants"][0].get("InstanceType")
         ):
-            raise ApiError("ValidationException", "The variant(s) \"[AllTraffic]\" is/are using auto scaling; deregister "
-                                                  "the scalable target before changing the instance type.")
-        endpoint.update(EndpointStatus="Updating", _target=body["EndpointConfigName"], _step=0, _outcome=self.endpoint_outcome,
-                        LastDeploymentConfig=body.get("DeploymentConfig"))
+            raise ApiError(
+                "ValidationException",
+                'The variant(s) "[AllTraffic]" is/are using auto scaling; deregister '
+                "the scalable target before changing the instance type.",
+            )
+        endpoint.update(
+            EndpointStatus="Updating",
+            _target=body["EndpointConfigName"],
+            _step=0,
+            _outcome=self.endpoint_outcome,
+            LastDeploymentConfig=body.get("DeploymentConfig"),
+        )
         return {"EndpointArn": endpoint["EndpointArn"]}
 
     @staticmethod
@@ -298,8 +373,9 @@ class FakeSageMaker:
         import boto3
 
         client = boto3.client("application-autoscaling", region_name=REGION)
-        targets = client.describe_scalable_targets(ServiceNamespace="sagemaker",
-                                                   ResourceIds=[f"endpoint/{name}/variant/AllTraffic"])["ScalableTargets"]
+        targets = client.describe_scalable_targets(
+            ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{name}/variant/AllTraffic"]
+        )["ScalableTargets"]
         return bool(targets)
 
     def op_DescribeEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -312,13 +388,17 @@ class FakeSageMaker:
                     endpoint.update(EndpointStatus="InService", EndpointConfigName=endpoint["_target"])
                     endpoint.pop("FailureReason", None)
                 elif outcome == "RolledBack":
-                    endpoint.update(EndpointStatus="InService",
-                                    FailureReason="Auto-rollback: alarm fired during the baking period.")
+                    endpoint.update(
+                        EndpointStatus="InService", FailureReason="Auto-rollback: alarm fired during the baking period."
+                    )
                 else:
                     if endpoint["EndpointStatus"] == "Creating":
                         endpoint["EndpointConfigName"] = endpoint["_target"]
-                    endpoint.update(EndpointStatus="Failed",
-                                    FailureReason="The primary container for production variant AllTraffic did not pass the ping health check.")
+                    endpoint.update(
+                        EndpointStatus="Failed",
+                        FailureReason="The primary container for production variant AllTraffic did not pass the ping "
+                        "health check.",
+                    )
                 endpoint["LastModifiedTime"] = time.time()
         return {k: v for k, v in endpoint.items() if not k.startswith("_")}
 

@@ -11,10 +11,10 @@ import math
 from typing import Any
 
 import pytest
+from fake_sagemaker import FakeSageMakerServer
+from sfn_fixtures import SUBSTITUTIONS, sfn_event
 
 from local_runtime.stepfunctions import LocalStepFunctions
-from tests.integration.statemachine.conftest import SUBSTITUTIONS, sfn_event
-from tests.integration.statemachine.fake_sagemaker import FakeSageMakerServer
 
 ENDPOINT = SUBSTITUTIONS["EndpointName"]
 RESOURCE_ID = f"endpoint/{ENDPOINT}/variant/AllTraffic"
@@ -34,7 +34,9 @@ def with_accuracy(value: float):  # type: ignore[no-untyped-def]
     return lambda hps: {"valid:top1": value, "test:top1": value, "test:top5": min(1.0, value + 0.1)}
 
 
-def test_create_deploys_with_autoscaling_and_records_accuracy(sfn: LocalStepFunctions, fake: FakeSageMakerServer) -> None:
+def test_create_deploys_with_autoscaling_and_records_accuracy(
+    sfn: LocalStepFunctions, fake: FakeSageMakerServer
+) -> None:
     fake.state.metrics_for = with_accuracy(0.82)
     record = run(sfn, sfn_event("local_small"), "create-1")
 
@@ -50,8 +52,10 @@ def test_create_deploys_with_autoscaling_and_records_accuracy(sfn: LocalStepFunc
     assert [b["EndpointName"] for b in fake.state.ops("CreateEndpoint")] == [ENDPOINT]
     assert fake.state.ops("UpdateEndpoint") == []
     assert fake.state.tags[endpoint["EndpointArn"]] == {
-        "dogbreed:test-top1": "0.82", "dogbreed:training-job": out["TrainingJobName"],
-        "dogbreed:model-name": out["ModelName"]}
+        "dogbreed:test-top1": "0.82",
+        "dogbreed:training-job": out["TrainingJobName"],
+        "dogbreed:model-name": out["ModelName"],
+    }
     (target,) = sfn.scalable_targets()
     assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == (RESOURCE_ID, 1, 2)
     (policy,) = sfn.scaling_policies()
@@ -119,8 +123,10 @@ def test_instance_type_change_deregisters_scaling_then_registers_again(
     assert new_config["ProductionVariants"][0]["InstanceType"] == "ml.c5.xlarge"
 
 
-def test_training_failure_cleans_up_and_fails_with_the_reason(sfn: LocalStepFunctions, fake: FakeSageMakerServer) -> None:
-    fake.state.training_failure = "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage \"bad data\""
+def test_training_failure_cleans_up_and_fails_with_the_reason(
+    sfn: LocalStepFunctions, fake: FakeSageMakerServer
+) -> None:
+    fake.state.training_failure = 'AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage "bad data"'
     record = run(sfn, sfn_event("local_small"), "train-fails")
 
     assert record["status"] == "FAILED"
@@ -172,7 +178,9 @@ def test_endpoint_update_failed_keeps_previous_config(sfn: LocalStepFunctions, f
     assert deleted_configs[0] not in fake.state.endpoint_configs
 
 
-def test_update_rolled_back_fails_and_removes_only_new_resources(sfn: LocalStepFunctions, fake: FakeSageMakerServer) -> None:
+def test_update_rolled_back_fails_and_removes_only_new_resources(
+    sfn: LocalStepFunctions, fake: FakeSageMakerServer
+) -> None:
     fake.state.metrics_for = with_accuracy(0.8)
     first = run(sfn, sfn_event("local_small"), "rollback-1")
     fake.state.endpoint_outcome = "RolledBack"
@@ -222,8 +230,13 @@ def test_tuning_retrains_with_the_best_jobs_hyperparameters(sfn: LocalStepFuncti
 
 def test_multi_instance_spot_on_local_storage_instances(sfn: LocalStepFunctions, fake: FakeSageMakerServer) -> None:
     payload = sfn_event("local_small")
-    payload["Training"] = {"InstanceType": "ml.g5.xlarge", "InstanceCount": 2, "UseSpot": True,
-                           "MaxRuntimeSeconds": 3600, "MaxWaitSeconds": 7200}
+    payload["Training"] = {
+        "InstanceType": "ml.g5.xlarge",
+        "InstanceCount": 2,
+        "UseSpot": True,
+        "MaxRuntimeSeconds": 3600,
+        "MaxWaitSeconds": 7200,
+    }
     payload["Deploy"]["InstanceType"] = "ml.g5.xlarge"
     record = run(sfn, payload, "multi-spot")
 

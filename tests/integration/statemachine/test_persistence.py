@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fake_sagemaker import FakeSageMakerServer
+from sfn_fixtures import SUBSTITUTIONS, sfn_event
+
 from local_runtime.stepfunctions import LocalStepFunctions
-from tests.integration.statemachine.conftest import SUBSTITUTIONS, sfn_event
-from tests.integration.statemachine.fake_sagemaker import FakeSageMakerServer
 
 ENDPOINT = SUBSTITUTIONS["EndpointName"]
 TIMEOUT = 60
 
 
 def test_executions_persist_across_restart(tmp_path: Path, fake: FakeSageMakerServer) -> None:
-    fake.state.metrics_for = with_accuracy(0.8)
+    fake.state.metrics_for = lambda hps: {"valid:top1": 0.8, "test:top1": 0.8}
     with LocalStepFunctions(tmp_path, fake.url, substitutions=SUBSTITUTIONS) as first:
         arn = first.start_execution(sfn_event("local_small"), name="persisted")
         first.wait(arn, timeout=TIMEOUT)

@@ -27,8 +27,9 @@ def test_model_tar_gz_serves_a_real_photo(single_run: TrainRun, tmp_path: Path) 
     result = json.loads(body)
     assert result["model_version"] == "dogbreed-test-single"
     (preds,) = result["predictions"]
-    assert len(preds) == 5 and [p["probability"] for p in preds] == sorted((p["probability"] for p in preds),
-                                                                           reverse=True)
+    assert len(preds) == 5 and [p["probability"] for p in preds] == sorted(
+        (p["probability"] for p in preds), reverse=True
+    )
     assert {p["label"] for p in preds} <= set(model["classes"])
 
 

@@ -19,10 +19,17 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> list[
     roots = [tmp_path_factory.mktemp(f"algo-{i}") for i in (1, 2)]
     for i, root in enumerate(roots, start=1):
         # Half the per-process batch: the global batch and the number of optimizer steps match the single run.
-        procs.append(start_train(
-            root, digits_dir, [*HPARAMS, "--batch-size", "16", "--record-shards", "true"],
-            SM_HOSTS=hosts, SM_CURRENT_HOST=f"algo-{i}", MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
-        ))
+        procs.append(
+            start_train(
+                root,
+                digits_dir,
+                [*HPARAMS, "--batch-size", "16", "--record-shards", "true"],
+                SM_HOSTS=hosts,
+                SM_CURRENT_HOST=f"algo-{i}",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=port,
+            )
+        )
     runs = []
     for root, proc in zip(roots, procs, strict=True):
         out, err = proc.communicate(timeout=300)
@@ -44,14 +51,20 @@ def test_ddp_accuracy_matches_single_process(ddp_run: list[TrainRun], single_run
 def test_each_rank_sees_a_disjoint_shard_whose_union_is_the_dataset(ddp_run: list[TrainRun], digits_dir: Path) -> None:
     n_train = sum(1 for _ in (digits_dir / "train").rglob("*.jpg"))
     for epoch in range(1, 7):
-        shards = [json.loads((r.output_dir / "data" / "shards" / f"epoch-{epoch}-rank-{rank}.json").read_text())
-                  for rank, r in enumerate(ddp_run)]
+        shards = [
+            json.loads((r.output_dir / "data" / "shards" / f"epoch-{epoch}-rank-{rank}.json").read_text())
+            for rank, r in enumerate(ddp_run)
+        ]
         assert not set(shards[0]) & set(shards[1])
         assert sorted(shards[0] + shards[1]) == list(range(n_train))
-    first = [json.loads((r.output_dir / "data" / "shards" / f"epoch-1-rank-{i}.json").read_text())
-             for i, r in enumerate(ddp_run)]
-    second = [json.loads((r.output_dir / "data" / "shards" / f"epoch-2-rank-{i}.json").read_text())
-              for i, r in enumerate(ddp_run)]
+    first = [
+        json.loads((r.output_dir / "data" / "shards" / f"epoch-1-rank-{i}.json").read_text())
+        for i, r in enumerate(ddp_run)
+    ]
+    second = [
+        json.loads((r.output_dir / "data" / "shards" / f"epoch-2-rank-{i}.json").read_text())
+        for i, r in enumerate(ddp_run)
+    ]
     assert first[0] != second[0]  # set_epoch reshuffles
     assert all(row["samples"] == n_train for row in ddp_run[0].metric_lines("train"))
 

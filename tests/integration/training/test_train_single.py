@@ -20,8 +20,10 @@ def test_reaches_95_percent_in_well_under_a_minute(single_run: TrainRun, final_m
     assert final_metrics["test:top1"] == pytest.approx(test[0]["top1"], abs=1e-6)
     # NOTE: CPU time of the whole train.py process (start-up, 6 epochs, test, artifact, plots) on one thread; on an
     # idle core that is its wall time. Wall time is printed but not asserted: CI neighbours make it noisy.
-    print(f"single-process: test top1={test[0]['top1']:.4f} wall={single_run.seconds:.1f}s "
-          f"cpu={single_run.cpu_seconds:.1f}s")
+    print(
+        f"single-process: test top1={test[0]['top1']:.4f} wall={single_run.seconds:.1f}s "
+        f"cpu={single_run.cpu_seconds:.1f}s"
+    )
     assert single_run.cpu_seconds < 60, f"training used {single_run.cpu_seconds:.1f} CPU-seconds"
 
 
@@ -55,7 +57,12 @@ def test_reported_test_loss_is_mean_per_sample_cross_entropy(single_run: TrainRu
 def test_artifact_layout_and_outputs(single_run: TrainRun) -> None:
     model_dir = single_run.model_dir
     assert sorted(str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file()) == [
-        "classes.json", "code/inference.py", "code/model.py", "code/requirements.txt", "metadata.json", "model.pth",
+        "classes.json",
+        "code/inference.py",
+        "code/model.py",
+        "code/requirements.txt",
+        "metadata.json",
+        "model.pth",
     ]
     meta = json.loads((model_dir / "metadata.json").read_text())
     assert meta["arch"] == "smallcnn" and meta["image_size"] == 16 and meta["num_classes"] == 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -17,8 +16,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 TRAIN_PY = REPO / "training" / "train.py"
 # The recipe the tests (and the 1-pp DDP comparison) share; DDP halves the per-process batch to keep the global one.
-HPARAMS = ["--arch", "smallcnn", "--epochs", "6", "--learning-rate", "0.1", "--image-size", "16",
-           "--augment", "crop", "--num-workers", "0", "--pretrained", "none", "--seed", "0"]
+HPARAMS = [
+    "--arch",
+    "smallcnn",
+    "--epochs",
+    "6",
+    "--learning-rate",
+    "0.1",
+    "--image-size",
+    "16",
+    "--augment",
+    "crop",
+    "--num-workers",
+    "0",
+    "--pretrained",
+    "none",
+    "--seed",
+    "0",
+]
 METRIC_RE = re.compile(r"^METRIC split=(\w+) epoch=(\d+) (.*)$", re.MULTILINE)
 
 
@@ -60,8 +75,12 @@ def sm_env(root: Path, data_dir: Path, **extra: str) -> dict[str, str]:
 def start_train(root: Path, data_dir: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
     root.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, str(TRAIN_PY), *argv], cwd=root, env=sm_env(root, data_dir, **env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, str(TRAIN_PY), *argv],
+        cwd=root,
+        env=sm_env(root, data_dir, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

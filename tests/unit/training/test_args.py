@@ -53,8 +53,17 @@ def test_cli_overrides_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sagemaker_rendering_round_trip() -> None:
     # The SDK json.dumps every value; the ASL sends plain strings. Both must parse to the same thing.
-    sdk = {"arch": '"resnet18"', "epochs": "3", "batch-size": "16", "learning-rate": "0.01", "freeze-backbone": "true",
-           "dry-run": "false", "weight-decay": "1e-05", "max-steps": "5", "image-size": "64"}
+    sdk = {
+        "arch": '"resnet18"',
+        "epochs": "3",
+        "batch-size": "16",
+        "learning-rate": "0.01",
+        "freeze-backbone": "true",
+        "dry-run": "false",
+        "weight-decay": "1e-05",
+        "max-steps": "5",
+        "image-size": "64",
+    }
     asl = {k: v.strip('"') for k, v in sdk.items()}
     for hps in (sdk, asl):
         args = train.parse_args(toolkit_render(hps))
@@ -93,7 +102,10 @@ def test_lr_alias_and_integral_float() -> None:
     ],
 )
 def test_bad_values_name_the_value_and_the_valid_ones(
-    argv: list[str], fragments: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    fragments: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path))
@@ -113,8 +125,9 @@ def test_toolkit_internal_keys_are_ignored() -> None:
 
 
 def test_runtime_failure_writes_reason_and_reraises(tmp_path: Path) -> None:
-    args = train.parse_args(["--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "output"),
-                             "--arch", "smallcnn"])
+    args = train.parse_args(
+        ["--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "output"), "--arch", "smallcnn"]
+    )
     with pytest.raises(ValueError, match="does not exist"):
         train.main(args)
     reason = (tmp_path / "output" / "failure").read_text()

@@ -37,10 +37,13 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_unzip_dogimages_layout(tmp_path: Path) -> None:
-    jpeg = (tmp_path / "x.jpg")
+    jpeg = tmp_path / "x.jpg"
     Image.new("RGB", (8, 8)).save(jpeg)
-    members = {f"dogImages/{s}/{c}/{c[4:]}_0001.jpg": jpeg.read_bytes()
-               for s in ("train", "valid", "test") for c in ("001.Affenpinscher", "002.Afghan_hound")}
+    members = {
+        f"dogImages/{s}/{c}/{c[4:]}_0001.jpg": jpeg.read_bytes()
+        for s in ("train", "valid", "test")
+        for c in ("001.Affenpinscher", "002.Afghan_hound")
+    }
     counts = dataset.unzip_dogimages(_zip(tmp_path / "dogImages.zip", members), tmp_path / "out")
     assert counts == {"train": 2, "valid": 2, "test": 2}
     assert (tmp_path / "out" / "train" / "002.Afghan_hound" / "Afghan_hound_0001.jpg").is_file()
@@ -70,5 +73,5 @@ def test_sample_photo_is_a_real_jpeg(tmp_path: Path) -> None:
     path = dataset.sample_photo(tmp_path / "p.jpg", "flower.jpg")
     img = Image.open(path)
     assert img.format == "JPEG" and img.size == (640, 427)
-    with pytest.raises(dataset.DatasetError, match="china.jpg"):
+    with pytest.raises(dataset.DatasetError, match=r"china\.jpg"):
         dataset.sample_photo(tmp_path / "q.jpg", "dog.jpg")

@@ -45,6 +45,8 @@ def client_error(data: bytes | str, content_type: str) -> InferenceClientError:
 
 JPEG = encode(photo(), "JPEG")
 PNG = encode(photo(), "PNG")
+JPEG_B64 = base64.b64encode(JPEG).decode()
+GIF_B64 = base64.b64encode(encode(photo(), "GIF")).decode()
 
 
 @pytest.mark.parametrize(
@@ -84,11 +86,11 @@ def test_bad_raw_inputs_are_client_errors(
         ("{}", 400, "exactly one"),
         ('{"images": []}', 400, "non-empty"),
         ('{"image": "https://example.com/dog.jpg"}', 400, "URL"),
-        ('{"image": "%s", "top_k": 0}' % base64.b64encode(JPEG).decode(), 400, "top_k"),
-        ('{"image": "%s", "top_k": "3"}' % base64.b64encode(JPEG).decode(), 400, "top_k"),
-        ('{"image": "%s", "top_k": true}' % base64.b64encode(JPEG).decode(), 400, "top_k"),
-        ('{"image": "%s"}' % base64.b64encode(encode(photo(), "GIF")).decode(), 415, "GIF"),
-        ('{"images": [%s]}' % ",".join(['"x"'] * (inference.MAX_IMAGES + 1)), 413, "limit"),
+        (json.dumps({"image": JPEG_B64, "top_k": 0}), 400, "top_k"),
+        (json.dumps({"image": JPEG_B64, "top_k": "3"}), 400, "top_k"),
+        (json.dumps({"image": JPEG_B64, "top_k": True}), 400, "top_k"),
+        (json.dumps({"image": GIF_B64}), 415, "GIF"),
+        (json.dumps({"images": ["x"] * (inference.MAX_IMAGES + 1)}), 413, "limit"),
     ],
 )
 def test_bad_json_inputs_are_client_errors(body: str, status: int, fragment: str) -> None:

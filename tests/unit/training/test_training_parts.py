@@ -20,8 +20,15 @@ TRAINING = Path(__file__).resolve().parents[3] / "training"
 def test_metric_definitions_parse_the_metric_lines() -> None:
     definitions = json.loads((TRAINING / "metric_definitions.json").read_text())
     assert [d["Name"] for d in definitions] == [
-        "train:loss", "train:top1", "train:throughput", "valid:loss", "valid:top1", "valid:top5",
-        "test:loss", "test:top1", "test:top5",
+        "train:loss",
+        "train:top1",
+        "train:throughput",
+        "valid:loss",
+        "valid:top1",
+        "valid:top5",
+        "test:loss",
+        "test:top1",
+        "test:top5",
     ]
     values = {"loss": 0.5231, "top1": 0.8125, "top5": 0.99, "samples": 1200, "seconds": 3.21, "throughput": 373.83}
     lines = "\n".join(
@@ -37,8 +44,15 @@ def test_metric_definitions_parse_the_metric_lines() -> None:
     )
     found = {d["Name"]: float(re.search(d["Regex"], lines).group(1)) for d in definitions}  # type: ignore[union-attr]
     assert found == {
-        "train:loss": 0.5231, "train:top1": 0.8125, "train:throughput": 373.8, "valid:loss": 0.5231,
-        "valid:top1": 0.8125, "valid:top5": 0.99, "test:loss": 0.401, "test:top1": 0.9, "test:top5": 1.0,
+        "train:loss": 0.5231,
+        "train:top1": 0.8125,
+        "train:throughput": 373.8,
+        "valid:loss": 0.5231,
+        "valid:top1": 0.8125,
+        "valid:top5": 0.99,
+        "test:loss": 0.401,
+        "test:top1": 0.9,
+        "test:top5": 1.0,
     }
 
 

@@ -1,0 +1,376 @@
+"""Static checks of statemachine/train_and_deploy.asl.json (issue 3 §6 "ASL structure" and "ASL-level asserts").
+
+Scanners cannot see the SageMaker resources the state machine creates at run time, so the security settings are
+asserted here on the definition itself (security-checklist items 21-31).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+ASL_PATH = ROOT / "statemachine" / "train_and_deploy.asl.json"
+ASL = json.loads(ASL_PATH.read_text())
+STATES: dict[str, dict[str, Any]] = ASL["States"]
+SUBSTITUTION_KEYS = {
+    "SageMakerRoleArn",
+    "ArtifactBucket",
+    "DataBucket",
+    "KmsKeyArn",
+    "TrainingImageUri",
+    "InferenceImageUri",
+    "EndpointName",
+    "ResourcePrefix",
+    "Rollback5xxAlarmName",
+    "RollbackLatencyAlarmName",
+    "DefaultTrainingInstanceType",
+    "DefaultTrainingInstanceCount",
+    "DefaultUseSpot",
+    "DefaultEndpointInstanceType",
+    "DefaultMinCapacity",
+    "DefaultMaxCapacity",
+    "DefaultTargetInvocations",
+    "DefaultAccuracyThreshold",
+}
+METRIC_NAMES = [
+    "train:loss",
+    "train:top1",
+    "train:throughput",
+    "valid:loss",
+    "valid:top1",
+    "valid:top5",
+    "test:loss",
+    "test:top1",
+    "test:top5",
+]
+TRAIN_LINE = "METRIC split=train epoch=1 loss=0.523100 top1=0.812500 top5=0.990000 samples=1200 seconds=3.210 "
+METRIC_LINES = {  # CONTRACTS §2 sample lines -> the values SageMaker must extract
+    TRAIN_LINE + "throughput=373.8": {
+        "train:loss": 0.5231,
+        "train:top1": 0.8125,
+        "train:throughput": 373.8,
+    },
+    "METRIC split=valid epoch=1 loss=0.412000 top1=0.880000 top5=1.000000 samples=300": {
+        "valid:loss": 0.412,
+        "valid:top1": 0.88,
+        "valid:top5": 1.0,
+    },
+    "METRIC split=test epoch=3 loss=0.401000 top1=0.900000 top5=1.000000 samples=300": {
+        "test:loss": 0.401,
+        "test:top1": 0.9,
+        "test:top5": 1.0,
+    },
+}
+
+
+def all_state_maps(states: dict[str, dict[str, Any]] = STATES) -> Iterator[dict[str, dict[str, Any]]]:
+    yield states
+    for state in states.values():
+        for branch in state.get("Branches", []):
+            yield from all_state_maps(branch["States"])
+
+
+def all_states() -> Iterator[tuple[str, dict[str, Any]]]:
+    for states in all_state_maps():
+        yield from states.items()
+
+
+def targets(state: dict[str, Any]) -> list[str]:
+    found = [state[k] for k in ("Next", "Default") if k in state]
+    found += [c["Next"] for c in state.get("Catch", [])]
+    found += [c["Next"] for c in state.get("Choices", [])]
+    return found
+
+
+def tasks() -> list[tuple[str, dict[str, Any]]]:
+    return [(n, s) for n, s in all_states() if s["Type"] == "Task"]
+
+
+def task(action: str) -> dict[str, Any]:
+    (found,) = [s for _, s in tasks() if s["Resource"].endswith(f":{action}")] or [None]
+    assert found is not None, action
+    return found
+
+
+def choose(choice: dict[str, Any], data: dict[str, Any]) -> str:
+    """Evaluate a Choice state on ``data`` for the operators these tests need (first matching rule wins)."""
+
+    def get(path: str) -> Any:
+        value: Any = data
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        return value
+
+    def holds(rule: dict[str, Any]) -> bool:
+        if "Or" in rule:
+            return any(holds(r) for r in rule["Or"])
+        if "And" in rule:
+            return all(holds(r) for r in rule["And"])
+        if "Not" in rule:
+            return not holds(rule["Not"])
+        value = get(rule["Variable"])
+        if "StringMatches" in rule:
+            return fnmatchcase(value, rule["StringMatches"])
+        if "NumericGreaterThan" in rule:
+            return value > rule["NumericGreaterThan"]
+        if "BooleanEquals" in rule:
+            return value is rule["BooleanEquals"]
+        raise NotImplementedError(rule)
+
+    return next((r["Next"] for r in choice["Choices"] if holds(r)), choice["Default"])
+
+
+def test_every_transition_target_exists_and_every_state_is_reachable() -> None:
+    for states in all_state_maps():
+        for name, state in states.items():
+            for target in targets(state):
+                assert target in states, f"{name} -> {target}"
+    for states, start in [(STATES, ASL["StartAt"])] + [
+        (b["States"], b["StartAt"]) for _, s in all_states() for b in s.get("Branches", [])
+    ]:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(targets(states[name]))
+        assert seen == set(states), f"unreachable: {sorted(set(states) - seen)}"
+
+
+def test_every_path_ends_in_succeed_fail_or_end() -> None:
+    for name, state in all_states():
+        if state["Type"] not in ("Succeed", "Fail", "Choice"):
+            assert "Next" in state or state.get("End") is True, name
+        if state["Type"] == "Fail":
+            assert ("Error" in state or "ErrorPath" in state) and ("Cause" in state or "CausePath" in state), name
+
+
+def test_only_aws_sdk_integrations_without_sync() -> None:
+    for name, state in tasks():
+        assert re.fullmatch(
+            r"arn:aws:states:::aws-sdk:(sagemaker|applicationautoscaling):[a-zA-Z]+", state["Resource"]
+        ), name
+
+
+def test_every_task_has_timeout_transient_retry_with_jitter_and_a_final_catch_all() -> None:
+    for name, state in tasks():
+        assert 0 < state["TimeoutSeconds"] <= 300, name
+        assert state["Retry"], name
+        for retrier in state["Retry"]:
+            assert retrier["JitterStrategy"] == "FULL", name
+            assert retrier["MaxAttempts"] <= 5 and retrier["BackoffRate"] >= 2, name
+            # Transient only: never a catch-all, never a permanent modeled error.
+            for error in retrier["ErrorEquals"]:
+                assert error not in ("States.ALL", "States.TaskFailed", "States.Runtime"), name
+                assert not error.endswith(
+                    (
+                        "ResourceInUseException",
+                        "ResourceNotFoundException",
+                        "ValidationException",
+                        "ObjectNotFoundException",
+                    )
+                ), name
+            service = "SageMaker." if ":sagemaker:" in state["Resource"] else "ApplicationAutoScaling."
+            assert all(e.startswith((service, "States.Timeout")) for e in retrier["ErrorEquals"]), name
+        assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+        assert all("States.ALL" not in c["ErrorEquals"] for c in state["Catch"][:-1]), name
+
+
+def contract_actions() -> set[tuple[str, str]]:
+    """The (service, Action) pairs CONTRACTS §7 grants the state machine."""
+    text = " ".join((ROOT / "docs" / "CONTRACTS.md").read_text().split())
+    section = text[text.index("Service actions the ASL calls") :]
+    sagemaker = re.search(r"\bsagemaker: (.*?); application-autoscaling:", section)
+    autoscaling = re.search(r"application-autoscaling: (.*?)\. ", section)
+    assert sagemaker and autoscaling
+    return {("sagemaker", a.strip()) for a in sagemaker.group(1).split(",")} | {
+        ("applicationautoscaling", a.strip()) for a in autoscaling.group(1).split(",")
+    }
+
+
+def test_actions_are_exactly_the_contract_set() -> None:
+    used = set()
+    for _, state in tasks():
+        service, action = state["Resource"].split(":")[-2:]
+        used.add((service, action[0].upper() + action[1:]))
+    assert used == contract_actions()
+
+
+def test_placeholders_are_exactly_the_definition_substitutions() -> None:
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL_PATH.read_text()))
+    assert placeholders == SUBSTITUTION_KEYS
+    template = ROOT / "template.yaml"
+    if template.exists():
+        from local_runtime.template import load_template
+
+        props = load_template(template)["Resources"]["TrainDeployStateMachine"]["Properties"]
+        assert set(props["DefinitionSubstitutions"]) == placeholders
+        assert props["DefinitionUri"] == "statemachine/train_and_deploy.asl.json"
+
+
+def loops() -> list[set[str]]:
+    """Strongly connected groups of top-level states that form a cycle."""
+    graph = {n: set(targets(s)) for n, s in STATES.items()}
+    result = []
+    for name in graph:
+        reach, todo = set(), [name]
+        while todo:
+            for nxt in graph[todo.pop()]:
+                if nxt not in reach:
+                    reach.add(nxt)
+                    todo.append(nxt)
+        if name in reach:
+            back = {m for m in reach if name in _reach(graph, m)} | {name}
+            if back not in result:
+                result.append(back)
+    return result
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_every_loop_is_a_bounded_poll_with_interval_and_cap_from_the_input() -> None:
+    found = loops()
+    assert len(found) == 3  # tuning, training, endpoint
+    for loop in found:
+        kinds = {STATES[n]["Type"] for n in loop}
+        assert kinds == {"Wait", "Task", "Choice", "Pass"}, loop
+        (wait,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Wait"]
+        assert wait["SecondsPath"] == "$.Config.Polling.IntervalSeconds"
+        (counter,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Pass"]
+        (choice,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Choice"]
+        counter_path = counter["ResultPath"]
+        assert counter["Parameters"]["Attempt.$"] == f"States.MathAdd({counter_path}.Attempt, 1)"
+        caps = [r for r in choice["Choices"] if r.get("NumericGreaterThanEqualsPath") == "$.Config.Polling.MaxAttempts"]
+        assert caps and caps[0]["Variable"] == f"{counter_path}.Attempt" and caps[0]["Next"] not in loop
+        (describe,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Task"]
+        assert ":describe" in describe["Resource"]
+
+
+def test_metric_definitions_match_training_and_parse_the_contract_lines() -> None:
+    shared = ROOT / "training" / "metric_definitions.json"
+    training = task("createTrainingJob")["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"]
+    tuning = task("createHyperParameterTuningJob")["Parameters"]["TrainingJobDefinition"]["AlgorithmSpecification"]
+    assert tuning["MetricDefinitions"] == training
+    if shared.exists():
+        assert training == json.loads(shared.read_text())
+    assert [m["Name"] for m in training] == METRIC_NAMES
+    for line, expected in METRIC_LINES.items():
+        for metric in training:
+            match = re.search(metric["Regex"], line)
+            if metric["Name"] in expected:
+                assert match and float(match.group(1)) == pytest.approx(expected[metric["Name"]]), metric
+            else:
+                assert match is None, (metric, line)
+
+
+def test_training_job_isolation_and_kms() -> None:
+    params = task("createTrainingJob")["Parameters"]
+    assert params["EnableNetworkIsolation"] is True
+    # Literal true: holds for one instance and for many (item 26), there is no branch where it is off.
+    assert params["EnableInterContainerTrafficEncryption"] is True
+    assert params["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+    assert params["RoleArn"] == "${SageMakerRoleArn}"
+    assert params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    assert params["CheckpointConfig"]["S3Uri.$"].startswith("States.Format('s3://${ArtifactBucket}/checkpoints/")
+    assert params["ResourceConfig.$"] == "$.Plan.ResourceConfig"
+    tuning = task("createHyperParameterTuningJob")["Parameters"]["TrainingJobDefinition"]
+    assert tuning["EnableNetworkIsolation"] is True and tuning["EnableInterContainerTrafficEncryption"] is True
+    assert tuning["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "volume_key"),
+    [("ml.m5.xlarge", True), ("ml.p3.2xlarge", True), ("ml.g5.xlarge", False), ("ml.p4d.24xlarge", False)],
+)
+def test_training_volume_kms_on_every_instance_without_local_storage(instance_type: str, volume_key: bool) -> None:
+    plan = STATES[choose(STATES["PlanTrainingVolume"], {"Config": {"Training": {"InstanceType": instance_type}}})]
+    assert ("VolumeKmsKeyId" in plan["Parameters"]) is volume_key
+    if volume_key:
+        assert plan["Parameters"]["VolumeKmsKeyId"] == "${KmsKeyArn}"
+
+
+@pytest.mark.parametrize(("count", "distributed"), [(1, False), (2, True), (8, True)])
+def test_multi_instance_branch_enables_torch_distributed(count: int, distributed: bool) -> None:
+    plan = STATES[choose(STATES["PlanTopology"], {"Config": {"Training": {"InstanceCount": count}}})]
+    assert (plan["Result"] == {"sagemaker_torch_distributed_enabled": "true"}) is distributed
+    assert STATES["MergeHyperparameters"]["Parameters"]["Values.$"].endswith(
+        "$.Plan.DistributedHyperParameters, false)"
+    )
+
+
+def test_spot_branch_sets_max_wait_and_on_demand_does_not() -> None:
+    spot = STATES[choose(STATES["PlanStopping"], {"Config": {"Training": {"UseSpot": True}}})]
+    on_demand = STATES[choose(STATES["PlanStopping"], {"Config": {"Training": {"UseSpot": False}}})]
+    assert set(spot["Parameters"]) == {"MaxRuntimeInSeconds.$", "MaxWaitTimeInSeconds.$"}
+    assert set(on_demand["Parameters"]) == {"MaxRuntimeInSeconds.$"}
+    assert task("createTrainingJob")["Parameters"]["EnableManagedSpotTraining.$"] == "$.Config.Training.UseSpot"
+
+
+def test_model_and_endpoint_config_settings() -> None:
+    model = task("createModel")["Parameters"]
+    assert model["EnableNetworkIsolation"] is True and model["ExecutionRoleArn"] == "${SageMakerRoleArn}"
+    kms_config = STATES["CreateEndpointConfig"]["Parameters"]
+    assert kms_config["KmsKeyId"] == "${KmsKeyArn}"
+    assert (
+        choose(STATES["PlanEndpointConfig"], {"Config": {"Deploy": {"InstanceType": "ml.m5.large"}}})
+        == "CreateEndpointConfig"
+    )
+    assert (
+        choose(STATES["PlanEndpointConfig"], {"Config": {"Deploy": {"InstanceType": "ml.g5.xlarge"}}})
+        == "CreateEndpointConfigLocalStorage"
+    )
+
+
+def test_update_uses_blue_green_with_the_template_alarms() -> None:
+    config = task("updateEndpoint")["Parameters"]["DeploymentConfig"]
+    assert "BlueGreenUpdatePolicy" in config
+    assert config["AutoRollbackConfiguration"]["Alarms"] == [
+        {"AlarmName": "${Rollback5xxAlarmName}"},
+        {"AlarmName": "${RollbackLatencyAlarmName}"},
+    ]
+
+
+def test_instance_type_change_deregisters_before_update_and_registers_after() -> None:
+    assert STATES["ScalingBlocksUpdate"]["Choices"][0]["Next"] == "DeleteScalingPolicy"
+    assert STATES["DeleteScalingPolicy"]["Next"] == "DeregisterScalableTarget"
+    assert STATES["DeregisterScalableTarget"]["Next"] == "UpdateEndpoint"
+    assert STATES["CheckEndpoint"]["Choices"][0]["Next"] == "RegisterScalableTarget"
+    assert STATES["RegisterScalableTarget"]["Next"] == "PutScalingPolicy"
+    policy = task("putScalingPolicy")["Parameters"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    spec = policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+    assert spec["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
+
+def test_tuning_objective_is_validation_accuracy() -> None:
+    config = task("createHyperParameterTuningJob")["Parameters"]["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "valid:top1"}
+
+
+def test_cleanup_never_deletes_a_config_an_endpoint_references() -> None:
+    into_delete = [(n, s) for n, s in all_states() if "DeleteEndpointConfig" in targets(s)]
+    assert sorted(n for n, _ in into_delete) == ["CheckEndpointBeforeCleanup", "ConfigStillReferenced"]
+    guard = STATES["ConfigStillReferenced"]
+    assert guard["Default"] == "DeleteEndpointConfig"
+    assert guard["Choices"][0] == {
+        "Variable": "$.CleanupEndpoint.EndpointConfigName",
+        "StringEqualsPath": "$.Names.Base",
+        "Next": "Failed",
+    }
+    for action in ("deleteModel", "deleteEndpointConfig"):
+        assert task(action)["Parameters"] in ({"ModelName.$": "$.Names.Base"}, {"EndpointConfigName.$": "$.Names.Base"})
