@@ -285,12 +285,23 @@ def test_training_job_isolation_and_kms() -> None:
     assert params["EnableInterContainerTrafficEncryption"] is True
     assert params["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"
     assert params["RoleArn"] == "${SageMakerRoleArn}"
-    assert params["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    # Channels are planned once (data, plus the optional pretrained-weights channel) and used by both job kinds.
+    assert params["InputDataConfig.$"] == "$.Plan.Channels.List"
+    for plan in ("PlanDataChannel", "PlanDataAndWeightsChannels"):
+        channels = STATES[plan]["Parameters"]["List"]
+        assert channels[0]["ChannelName"] == "training"
+        # FullyReplicated + DistributedSampler in train.py: each rank sees a disjoint 1/world shard, never 1/N².
+        assert {c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for c in channels} == {"FullyReplicated"}
+    assert [c["ChannelName"] for c in STATES["PlanDataAndWeightsChannels"]["Parameters"]["List"]] == [
+        "training",
+        "weights",
+    ]
     assert params["CheckpointConfig"]["S3Uri.$"].startswith("States.Format('s3://${ArtifactBucket}/checkpoints/")
     assert params["ResourceConfig.$"] == "$.Plan.ResourceConfig"
     tuning = task("createHyperParameterTuningJob")["Parameters"]["TrainingJobDefinition"]
     assert tuning["EnableNetworkIsolation"] is True and tuning["EnableInterContainerTrafficEncryption"] is True
     assert tuning["OutputDataConfig"]["KmsKeyId"] == "${KmsKeyArn}"
+    assert tuning["InputDataConfig.$"] == "$.Plan.Channels.List"
 
 
 @pytest.mark.parametrize(
