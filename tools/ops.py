@@ -245,7 +245,15 @@ def watch(
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in (("SourceDir", args.source_dir), ("TrainingData", args.training_data)) if v}
+    overrides = {
+        k: v
+        for k, v in (
+            ("SourceDir", args.source_dir),
+            ("TrainingData", args.training_data),
+            ("PretrainedWeights", args.pretrained_weights),
+        )
+        if v
+    }
     execution_input = load_input(args.input, overrides)
     arn = args.state_machine_arn or output(args.stack, "StateMachineArn")
     sfn = boto3.client("stepfunctions")
@@ -537,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="execution name (default: generated)")
     p.add_argument("--source-dir", help="override the input's SourceDir (s3://.../sourcedir-*.tar.gz)")
     p.add_argument("--training-data", help="override the input's TrainingData (s3://.../)")
+    p.add_argument("--pretrained-weights", help="override the input's PretrainedWeights (s3://.../resnet50.pth)")
     p.add_argument("--watch", action="store_true", help="print state transitions until the execution ends")
     p.add_argument("--poll-seconds", type=_positive_float, default=10.0, help="watch interval (default: 10)")
     p.set_defaults(func=cmd_start)
