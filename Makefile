@@ -36,7 +36,7 @@ setup: $(VENV)/.stamp $(TOOLS_VENV)/.stamp ## Create/refresh the venvs (.venv ap
 
 tools: $(TOOLS_VENV)/.stamp ## Install only the IaC tools venv (aws-sam-cli, checkov)
 
-test: setup ## Run every test: unit, integration and local end-to-end (what CI runs)
+test: setup lint ## Lint, then every test: unit, integration, local end-to-end, template lint/build/scan (CI runs this)
 	$(PY) -m pytest
 
 test-unit: $(VENV)/.stamp ## Unit tests only (sockets disabled)
