@@ -127,6 +127,15 @@ class FunctionSpec:
             self.function_name = self.logical_id
 
 
+@dataclass(frozen=True)
+class GatewayResponse:
+    """One GatewayResponses entry: status code, JSON body template and static headers (quotes stripped)."""
+
+    status: int | None = None
+    body: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class ApiSpec:
     """The REST API as template.yaml declares it."""
@@ -135,8 +144,8 @@ class ApiSpec:
     routes: list[Route]
     binary_media_types: list[str] = field(default_factory=list)
     stage_name: str = "Prod"
-    # GatewayResponses overrides: response type → (status code or None, body message or None)
-    gateway_responses: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    # GatewayResponses overrides: response type → GatewayResponse (status, body template, static headers)
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
     # Stage-wide MethodSettings throttling ("/*" "*"): steady rate (requests/s) and burst (bucket size).
     throttle_rate: float | None = None
     throttle_burst: int | None = None
@@ -223,11 +232,17 @@ def api_spec_from_template(
     api_props = resolver.resolve(api_props)
     stage = str(api_props.get("StageName", "Prod"))
     binary = [normalize_media_type(str(t)) for t in api_props.get("BinaryMediaTypes", []) or []]
-    gateway_responses: dict[str, tuple[int | None, str | None]] = {}
+    gateway_responses: dict[str, GatewayResponse] = {}
     for rtype, cfg in (api_props.get("GatewayResponses") or {}).items():
         status = cfg.get("StatusCode")
         body = (cfg.get("ResponseTemplates") or {}).get("application/json")
-        gateway_responses[str(rtype)] = (int(status) if status is not None else None, body)
+        # Static header values are quoted API Gateway mapping literals ("'1'"); other sources can't be emulated.
+        headers = tuple(
+            (str(name), str(value)[1:-1])
+            for name, value in ((cfg.get("ResponseParameters") or {}).get("Headers") or {}).items()
+            if str(value).startswith("'") and str(value).endswith("'")
+        )
+        gateway_responses[str(rtype)] = GatewayResponse(int(status) if status is not None else None, body, headers)
     throttle_rate: float | None = None
     throttle_burst: int | None = None
     for setting in api_props.get("MethodSettings") or []:
@@ -515,18 +530,21 @@ def gateway_response(kind: tuple[int, str, str], spec: ApiSpec | None, request_i
     body = json.dumps({"message": message})
     family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
     overrides = spec.gateway_responses if spec else {}
+    extra: tuple[tuple[str, str], ...] = ()
     for key in (response_type, family):
         if key in overrides:
-            custom_status, custom_body = overrides[key]
-            status = custom_status or status
-            if custom_body:
-                body = custom_body.replace("$context.error.messageString", json.dumps(message))
+            custom = overrides[key]
+            status = custom.status or status
+            if custom.body:
+                body = custom.body.replace("$context.error.messageString", json.dumps(message))
                 body = body.replace("$context.error.message", message)
+            extra = custom.headers
             break
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", request_id),
         ("x-amzn-ErrorType", _ERROR_TYPES.get(response_type, "InternalServerErrorException")),
+        *extra,
     ]
     return HttpResponse(status=status, headers=headers, body=body.encode())
 

@@ -162,7 +162,7 @@ class ProgressPrinter:
             if name and "Entered" in kind and name not in self.entered:
                 self.entered.add(name)
                 self.emit(f"→ {name}")
-            elif kind.endswith("Failed") or kind == "ExecutionAborted":
+            elif (kind.endswith("Failed") or kind == "ExecutionAborted") and event.get("error"):
                 self.emit(f"✗ {kind}: {event.get('error', '')} {str(event.get('cause', ''))[:300]}".rstrip())
         self.seen_states = len(history)
 
@@ -460,7 +460,7 @@ class Runtime:
         """Show progress until the execution ends; return its final description."""
         printer = ProgressPrinter(out=self.out)
         client = self.sagemaker_client()
-        return follow_execution(
+        follow_execution(
             describe=lambda: self.sfn.describe(arn),
             history=lambda: self.sfn.history(arn),
             client=client,
@@ -468,6 +468,8 @@ class Runtime:
             printer=printer,
             timeout=timeout,
         )
+        # wait() on an ended execution returns at once and persists its final record (what `status` reads).
+        return dict(self.sfn.wait(arn, timeout=10))
 
     def start_api(self, port: int | None = None, explicit_port: bool = False) -> str:
         """Serve the template's API routes on 127.0.0.1 through the real Lambda handler."""

@@ -17,10 +17,12 @@ from local_runtime.api import (
     ApiSpec,
     ConcurrencyLimiter,
     FunctionSpec,
+    GatewayResponse,
     HttpRequest,
     ProxyResponseError,
     Route,
     TokenBucket,
+    api_spec_from_template,
     build_proxy_event,
     is_binary_media_type,
     map_proxy_response,
@@ -295,10 +297,19 @@ def test_throttled_invocation_gets_api_gateway_500_and_never_reaches_handler() -
 
 
 def test_template_gateway_response_override_maps_throttling_to_429() -> None:
-    spec = _spec(reserved=0, gateway_responses={"INTEGRATION_FAILURE": (429, '{"message": "Too Many Requests"}')})
+    override = GatewayResponse(429, '{"message": "Too Many Requests"}', (("Retry-After", "1"),))
+    spec = _spec(reserved=0, gateway_responses={"INTEGRATION_FAILURE": override})
     response = ApiGateway(spec, _echo_handler).handle(HttpRequest("GET", "/health", []))
     assert response.status == 429
     assert response.json() == {"message": "Too Many Requests"}
+    assert ("Retry-After", "1") in response.headers
+
+
+def test_template_declares_throttling_as_429_with_retry_after(repo_root: Path) -> None:
+    spec = api_spec_from_template(repo_root / "template.yaml")
+    for kind in ("INTEGRATION_FAILURE", "THROTTLED"):
+        assert spec.gateway_responses[kind].status == 429
+        assert ("Retry-After", "1") in spec.gateway_responses[kind].headers
 
 
 def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
