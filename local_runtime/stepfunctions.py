@@ -166,6 +166,15 @@ class LocalStepFunctions:
         """Start one execution; returns its ARN."""
         if not isinstance(input, dict):
             raise StepFunctionsError(f"execution input must be a JSON object, got {type(input).__name__}")
+        # NOTE: moto's aws-sdk tasks build plain boto3 clients, so only the process environment routes them here.
+        # If something (a test fixture, say) cleared it, SageMaker calls would silently go to moto's own canned
+        # SageMaker and "train" nothing; refuse instead.
+        for key in _ENV_KEYS:
+            if os.environ.get(key) != self.sagemaker_url:
+                raise StepFunctionsError(
+                    f"{key} is {os.environ.get(key)!r}, not the local SageMaker {self.sagemaker_url}; "
+                    "it must stay set while executions run"
+                )
         name = name or f"local-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         arn = self._client.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(input))[
             "executionArn"

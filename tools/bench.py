@@ -9,6 +9,9 @@
 - ``inference_overhead_ratio``: p50 of the full handler chain (input_fn -> predict_fn -> output_fn on the JPEG bytes
   of one real photo) over p50 of the bare forward pass on the already-preprocessed tensor, same model, 1 thread.
 
+- ``http_overhead_ratio``, ``pipeline_overhead_ratio``, ``throughput_c8``: local runtime figures, see
+  ``local_runtime/bench.py``.
+
 Each measurement is a function returning ``(name, value)`` pairs so other figures can be appended to ``main``.
 """
 
@@ -151,12 +154,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run every benchmark and print its lines."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", help="working directory (default: a temporary one)")
+    parser.add_argument(
+        "--skip-local", action="store_true", help="skip the local-runtime figures (http/pipeline overhead, c8)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         figures = training_figures(work)
         figures += inference_figures(work / "r1" / "model")
+    if not args.skip_local:
+        from local_runtime.bench import local_benchmarks
+
+        _comment("local runtime: one pipeline (ResNet-50, 224 px, dry-run step) in a fresh LOCAL_RUNTIME_HOME")
+        figures += [(name, f"{value:.2f}") for name, value in local_benchmarks()]
     for name, value in figures:
         print(f"{name}={value}", flush=True)
     return 0
