@@ -315,7 +315,8 @@ def cmd_up(args: argparse.Namespace, paths: cfg.Paths) -> int:
             raise RuntimeCliError(
                 f"execution {final.get('status')}: {final.get('error') or ''} {final.get('cause') or ''}".strip()
             )
-        runtime.start_api(port=args.port, explicit_port=args.port is not None)
+        # One-shot demo: function logs go to a file so the output stays readable; --serve shows them like sam local.
+        runtime.start_api(port=args.port, explicit_port=args.port is not None, function_logs_to_file=not args.serve)
         failed = runtime.demo_predictions()
         if failed:
             raise RuntimeCliError(f"{failed} demo prediction(s) failed")

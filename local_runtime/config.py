@@ -18,15 +18,18 @@ TRAINING_DIR = REPO_ROOT / "training"
 ENV_HOME = "LOCAL_RUNTIME_HOME"
 
 DEFAULT_API_PORT = 3000
-# Tiny but real: the demo must finish in a few minutes on 2 CPU cores, so it trains the small CNN on 32 px images.
+# Tiny but real: the demo must finish in a few minutes on 2 CPU cores, so it trains the small CNN on 16 px digits.
+# This is the recipe tests/integration/training proves (>= 95 % test top-1): flips hurt digits, so augment=crop;
+# batch 16 per instance keeps the global batch at 32 with the demo's 2 instances.
 DEMO_ARCH = "smallcnn"
-DEMO_IMAGE_SIZE = 32
+DEMO_IMAGE_SIZE = 16
 DEMO_EPOCHS = 6
 DEMO_BATCH_SIZE = 16
-DEMO_LEARNING_RATE = "0.05"
-DEMO_PER_CLASS = 60  # images per class rendered into the embedded dataset (70/15/15 split)
+DEMO_LEARNING_RATE = "0.1"
+DEMO_AUGMENT = "crop"
+DEMO_PER_CLASS = 180  # at most this many images per class (digits has ~180: the whole set, 70/15/15 split)
 # The embedded dataset is 10 handwritten-digit classes; the demo gate is set for it, not for 133 dog breeds.
-DEMO_MIN_TEST_ACCURACY = 0.2
+DEMO_MIN_TEST_ACCURACY = 0.8
 
 
 def home_dir(explicit: str | Path | None = None) -> Path:

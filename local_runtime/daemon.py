@@ -75,6 +75,7 @@ def local_execution_input(
         "batch-size": str(cfg.DEMO_BATCH_SIZE),
         "learning-rate": cfg.DEMO_LEARNING_RATE,
         "image-size": str(image_size),
+        "augment": cfg.DEMO_AUGMENT,
         "pretrained": "none",
         "num-workers": "0",
         "patience": str(max(epochs, 1)),
@@ -163,7 +164,13 @@ class ProgressPrinter:
                 self.entered.add(name)
                 self.emit(f"→ {name}")
             elif (kind.endswith("Failed") or kind == "ExecutionAborted") and event.get("error"):
-                self.emit(f"✗ {kind}: {event.get('error', '')} {str(event.get('cause', ''))[:300]}".rstrip())
+                detail = f"{event.get('error', '')} {str(event.get('cause', ''))[:300]}".rstrip()
+                if kind.startswith("Execution"):
+                    self.emit(f"✗ {kind}: {detail}")
+                else:
+                    # A task error is often expected (LookupEndpoint's "not found" on a first deploy); the ASL's
+                    # Catch/Choice decides what it means, and only an execution failure is fatal.
+                    self.emit(f"  {kind} (the state machine handles it): {detail}")
         self.seen_states = len(history)
 
     def job(self, name: str, status: str, secondary: str | None = None, reason: str | None = None) -> None:
@@ -374,6 +381,7 @@ class Runtime:
         self.api: Any = None
         self.control: ControlServer | None = None
         self._stopped = False
+        self._function_log: TextIO | None = None
 
     # ---- services ----------------------------------------------------------------------------------------------
 
@@ -471,8 +479,17 @@ class Runtime:
         # wait() on an ended execution returns at once and persists its final record (what `status` reads).
         return dict(self.sfn.wait(arn, timeout=10))
 
-    def start_api(self, port: int | None = None, explicit_port: bool = False) -> str:
-        """Serve the template's API routes on 127.0.0.1 through the real Lambda handler."""
+    def start_api(
+        self, port: int | None = None, explicit_port: bool = False, function_logs_to_file: bool = False
+    ) -> str:
+        """Serve the template's API routes on 127.0.0.1 through the real Lambda handler.
+
+        Args:
+            port: port to listen on (a busy default port falls back to a free one).
+            explicit_port: the user chose ``port``; a busy one is then an error.
+            function_logs_to_file: send the function's logs to ``<home>/logs/lambda/<function>.log`` (like a
+                CloudWatch log group) instead of the console, as the one-shot demo wants.
+        """
         from local_runtime.api import LocalApi
 
         chosen = port or cfg.DEFAULT_API_PORT
@@ -481,9 +498,19 @@ class Runtime:
                 raise RuntimeCliError(f"--port {chosen} is in use on 127.0.0.1; pick a free port")
             self.say(f"port {chosen} is busy; using a free port instead")
             chosen = 0
-        self.api = LocalApi(
+        api = LocalApi(
             self.paths.home, self.sagemaker.url, port=chosen, template_path=self.template_path, overrides=self.overrides
-        ).start()
+        )
+        if function_logs_to_file:
+            # NOTE: Powertools binds its log handler to sys.stdout when the handler module is imported (the cold
+            # start in LocalApi.start), so the redirect must cover that import; it is kept open until shutdown.
+            log_path = self.paths.home / "logs" / "lambda" / f"{api.spec.function.function_name}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._function_log = open(log_path, "a")  # noqa: SIM115 - closed in shutdown()
+            with contextlib.redirect_stdout(self._function_log):
+                self.api = api.start()
+        else:
+            self.api = api.start()
         routes = ", ".join(f"{r.method} {r.path}" for r in self.api.spec.routes)
         self.say(
             f"local API on {self.api.url} ({routes}; stage {self.api.spec.stage_name}, "
@@ -510,6 +537,10 @@ class Runtime:
                         (f"{class_dir.name}/{first.name} (held-out test scan)", first.read_bytes(), "image/jpeg")
                     )
         failed = 0
+        self.say(
+            "predictions through the HTTP API (the embedded model knows 10 digit classes: the photos exercise the "
+            "whole path, the held-out scans show the accuracy)"
+        )
         lambda_log = self.paths.home / "logs" / "lambda" / f"{self.api.spec.function.function_name}.log"
         lambda_log.parent.mkdir(parents=True, exist_ok=True)
         for label, data, content_type in images:
@@ -578,6 +609,8 @@ class Runtime:
                 self.sfn.stop()
         if self.sagemaker is not None:
             self.sagemaker.stop()
+        if self._function_log is not None:
+            self._function_log.close()
         record = cfg.read_runtime(self.paths)
         if record and record.get("pid") == os.getpid():
             self.paths.runtime_file.unlink(missing_ok=True)

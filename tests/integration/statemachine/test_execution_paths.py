@@ -188,11 +188,14 @@ def test_instance_type_change_deregisters_scaling_then_registers_again(
     assert order.index("DeleteScalingPolicy") < order.index("DeregisterScalableTarget") < order.index("UpdateEndpoint")
     assert order.index("UpdateEndpoint") < order.index("RegisterScalableTarget") < order.index("PutScalingPolicy")
     # The autoscaling calls as moto's interpreter issued them, in order.
-    calls = [e["resource"] for e in sfn.history(record["executionArn"]) if e["type"] == "TaskScheduled"]
-    scaling = [c for c in calls if c.split(":")[-2] == "applicationautoscaling"]
-    assert [c.rsplit(":", 1)[-1] for c in scaling] == [
-        "describeScalableTargets", "deleteScalingPolicy", "deregisterScalableTarget",
-        "registerScalableTarget", "putScalingPolicy",
+    scaling = [
+        e["resource"].lower()
+        for e in sfn.history(record["executionArn"])
+        if e["type"] == "TaskScheduled" and "applicationautoscaling" in e.get("resourceType", "")
+    ]
+    assert scaling == [
+        "describescalabletargets", "deletescalingpolicy", "deregisterscalabletarget",
+        "registerscalabletarget", "putscalingpolicy",
     ]  # fmt: skip
     # moto's record: one target and one policy again, both new registrations.
     (target,) = sfn.scalable_targets()
