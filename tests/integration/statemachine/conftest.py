@@ -168,7 +168,7 @@ def serving(sfn: LocalStepFunctions, sm: Any) -> Deployment:
         return current
     remove_endpoint(sm, sfn)
     record = run(sfn, sfn_event("local_small"), f"serving-{uuid.uuid4().hex[:8]}")
-    assert record["status"] == "SUCCEEDED", record
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     deployed = read_deployment(sm)
     assert deployed is not None
     return deployed

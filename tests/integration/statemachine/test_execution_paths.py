@@ -66,7 +66,7 @@ def test_invalid_input_fails_fast_naming_the_field(
     execution = f"bad-{hashlib.md5(json.dumps(patch).encode()).hexdigest()[:10]}"
     record = run(sfn, {**sfn_event("local_small"), **patch}, execution)
 
-    assert record["status"] == "FAILED" and record["error"] == "InvalidInput", record
+    assert record["status"] == "FAILED" and record["error"] == "InvalidInput", (record.get("error"), record.get("cause"))
     assert needle in record["cause"]
     assert not exists(sm.describe_training_job, TrainingJobName=job_name(execution))
     assert "CreateTrainingJob" not in states(sfn, record)
@@ -80,7 +80,7 @@ def test_new_endpoint_failed_keeps_the_config_it_references(
     monkeypatch.setenv("LOCAL_SAGEMAKER_STARTUP_TIMEOUT", "0.5")
     record = run(fresh, quick(gate=0.0), "create-fails")
 
-    assert record["status"] == "FAILED" and record["error"] == "EndpointFailed", record
+    assert record["status"] == "FAILED" and record["error"] == "EndpointFailed", (record.get("error"), record.get("cause"))
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointStatus"] == "Failed"
     assert "did not pass the ping health check within 0.5 seconds" in endpoint["FailureReason"]
@@ -98,7 +98,7 @@ def test_create_deploys_with_autoscaling_and_records_accuracy(
     payload = sfn_event("local_small")
     record = run(fresh, payload, "create-1")
 
-    assert record["status"] == "SUCCEEDED", record
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     out = record["output"]
     name = job_name("create-1")
     assert (out["EndpointName"], out["TrainingJobName"], out["ModelName"], out["EndpointConfigName"]) == (
@@ -151,7 +151,7 @@ def test_second_run_updates_endpoint_in_place(
     target_before = sfn.scalable_targets()
     record = run(sfn, sfn_event("local_small"), "update-2")
 
-    assert record["status"] == "SUCCEEDED", record
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     name = job_name("update-2")
     order = states(sfn, record)
     assert "UpdateEndpoint" in order and "CreateEndpoint" not in order
@@ -182,7 +182,7 @@ def test_instance_type_change_deregisters_scaling_then_registers_again(
     bigger["Deploy"]["InstanceType"] = "ml.c5.xlarge"
     record = run(sfn, bigger, "resize-2")
 
-    assert record["status"] == "SUCCEEDED", record
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     order = states(sfn, record)
     assert order.index("DescribeServingScaling") < order.index("DeleteScalingPolicy")
     assert order.index("DeleteScalingPolicy") < order.index("DeregisterScalableTarget") < order.index("UpdateEndpoint")
@@ -226,7 +226,7 @@ def test_endpoint_update_failure_rolls_back_and_keeps_previous_config(
     monkeypatch.delenv("LOCAL_SAGEMAKER_STARTUP_TIMEOUT")
 
     name = job_name("ep-fail-2")
-    assert record["status"] == "FAILED" and record["error"] == "DeploymentRolledBack", record
+    assert record["status"] == "FAILED" and record["error"] == "DeploymentRolledBack", (record.get("error"), record.get("cause"))
     assert serving.config_name in record["cause"] and name in record["cause"]
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
     # SageMaker's behaviour for a failed update: the old fleet keeps serving, InService, with the reason recorded.
@@ -251,7 +251,7 @@ def test_training_failure_cleans_up_and_fails_with_the_reason(sfn: LocalStepFunc
     job = sm.describe_training_job(TrainingJobName=name)
     assert job["TrainingJobStatus"] == "Failed"
     assert "--learning-rate" in job["FailureReason"] and "'-1'" in job["FailureReason"]
-    assert record["status"] == "FAILED" and record["error"] == "TrainingFailed", record
+    assert record["status"] == "FAILED" and record["error"] == "TrainingFailed", (record.get("error"), record.get("cause"))
     assert record["cause"] == f"Training job {name} failed: {job['FailureReason']}"
     order = states(sfn, record)
     assert "Cleanup" in order and "CreateModel" not in order
@@ -267,7 +267,7 @@ def test_gate_below_threshold_deploys_nothing(sfn: LocalStepFunctions, sm: Any) 
     name = job_name("gate-low")
     achieved = metrics(sm.describe_training_job(TrainingJobName=name))["test:top1"]
     assert achieved < 0.5  # two optimizer steps: near chance (0.1) on 10 classes
-    assert record["status"] == "FAILED" and record["error"] == "GateRejected", record
+    assert record["status"] == "FAILED" and record["error"] == "GateRejected", (record.get("error"), record.get("cause"))
     assert f"test:top1 {achieved:g} " in record["cause"] and "threshold 0.5" in record["cause"]
     assert "CreateModel" not in states(sfn, record)
     assert resources(sm, name) == (False, False)
@@ -283,7 +283,7 @@ def test_gate_below_serving_model_keeps_serving_model(
     name = job_name("gate-serving")
     achieved = metrics(sm.describe_training_job(TrainingJobName=name))["test:top1"]
     assert achieved < float(serving.test_top1)  # the threshold (0) passes; only the serving record can reject it
-    assert record["status"] == "FAILED" and record["error"] == "GateRejected", record
+    assert record["status"] == "FAILED" and record["error"] == "GateRejected", (record.get("error"), record.get("cause"))
     assert "serving" in record["cause"] and serving.test_top1 in record["cause"]
     assert resources(sm, name) == (False, False)
     assert read_deployment(sm) == serving
@@ -297,7 +297,7 @@ def test_tuning_retrains_with_the_best_jobs_hyperparameters(
     payload = sfn_event("tuning")
     record = run(fresh, payload, "tune-1")
 
-    assert record["status"] == "SUCCEEDED", record
+    assert record["status"] == "SUCCEEDED", (record.get("error"), record.get("cause"))
     (summary,) = [
         t
         for t in sm.list_hyper_parameter_tuning_jobs(NameContains=SUBSTITUTIONS["ResourcePrefix"])[
@@ -349,7 +349,7 @@ def test_multi_instance_spot_trains_as_one_distributed_group(
     }
     record = run(sfn, payload, "multi-spot")
 
-    assert record["status"] == "FAILED" and record["error"] == "GateRejected", record
+    assert record["status"] == "FAILED" and record["error"] == "GateRejected", (record.get("error"), record.get("cause"))
     job = sm.describe_training_job(TrainingJobName=job_name("multi-spot"))
     assert job["TrainingJobStatus"] == "Completed"
     assert job["ResourceConfig"]["InstanceCount"] == 2
