@@ -51,35 +51,21 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
     return response.status
 
 
-def _p50(fn: Callable[[], Any], samples: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def http_p50(api_url: str, image: bytes, samples: int = HTTP_SAMPLES) -> float:
-    """Median seconds of one keep-alive POST /predict."""
+def _http_call(api_url: str) -> tuple[http.client.HTTPConnection, Callable[[bytes], None]]:
     parts = urlsplit(api_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
-    try:
 
-        def call() -> None:
-            status = _post(conn, "/predict", image)
-            if status != 200:
-                raise RuntimeCliError(f"bench request answered HTTP {status}")
+    def call(image: bytes) -> None:
+        status = _post(conn, "/predict", image)
+        if status != 200:
+            raise RuntimeCliError(f"bench request answered HTTP {status}")
 
-        return _p50(call, samples)
-    finally:
-        conn.close()
+    return conn, call
 
 
-def in_process_p50(model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -> float:
-    """Median seconds of the artifact's own input_fn → predict_fn → output_fn, in this process."""
+@contextlib.contextmanager
+def _in_process_chain(model_tar: Path) -> Any:
+    """The artifact's own input_fn → predict_fn → output_fn, loaded in this process (yields a callable)."""
     import importlib.util
 
     import torch
@@ -98,12 +84,35 @@ def in_process_p50(model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -
             spec.loader.exec_module(module)
             model = module.model_fn(tmp)
 
-            def call() -> None:
+            def call(image: bytes) -> None:
                 module.output_fn(module.predict_fn(module.input_fn(image, "image/jpeg"), model), "application/json")
 
-            return _p50(call, samples)
+            yield call
         finally:
             sys.path.remove(str(code))
+
+
+def side_by_side_p50(api_url: str, model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -> tuple[float, float]:
+    """Median seconds of one keep-alive POST /predict and of the in-process chain, sampled alternately.
+
+    Alternating the two keeps a busy machine's drift out of the ratio: both see the same background load.
+    """
+    conn, http_call = _http_call(api_url)
+    try:
+        with _in_process_chain(model_tar) as local_call:
+            for _ in range(3):
+                http_call(image)
+                local_call(image)
+            http_times: list[float] = []
+            local_times: list[float] = []
+            for _ in range(samples):
+                for fn, times in ((http_call, http_times), (local_call, local_times)):
+                    started = time.perf_counter()
+                    fn(image)
+                    times.append(time.perf_counter() - started)
+            return statistics.median(http_times), statistics.median(local_times)
+    finally:
+        conn.close()
 
 
 def throughput(
@@ -189,12 +198,11 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
         endpoint = client.describe_endpoint(EndpointName=output["EndpointName"])
         endpoint_s = _timestamp(endpoint["LastModifiedTime"]) - _timestamp(endpoint["CreationTime"])
 
-        runtime.start_api(port=0)
+        runtime.start_api(port=0, function_logs_to_file=True)
         test_image = next(iter(sorted(runtime.paths.s3.glob("*/datasets/*/test/*/*.jpg"))))
         image = test_image.read_bytes()
-        http_s = http_p50(runtime.api.url, image)
         model_tar = runtime.paths.s3 / Path(job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://"))
-        bare_s = in_process_p50(model_tar, image)
+        http_s, bare_s = side_by_side_p50(runtime.api.url, model_tar, image)
         rps = throughput(runtime.api.url, image)
         print(
             f"# local: http p50 {http_s * 1e3:.1f} ms vs in-process {bare_s * 1e3:.1f} ms ({BENCH_ARCH} "

@@ -38,6 +38,7 @@ class Deployment:
     model_name: str
     training_job: str
     test_top1: str
+    instance_type: str
     creation_time: Any
 
 
@@ -129,6 +130,7 @@ def read_deployment(sm: Any) -> Deployment | None:
         model_name=config["ProductionVariants"][0]["ModelName"],
         training_job=tags["dogbreed:training-job"],
         test_top1=tags["dogbreed:test-top1"],
+        instance_type=config["ProductionVariants"][0]["InstanceType"],
         creation_time=endpoint["CreationTime"],
     )
 
