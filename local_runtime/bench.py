@@ -1,8 +1,8 @@
 """Local-runtime benchmarks for ``make bench`` (issue 4 §9): three ``name=value`` lines.
 
 - ``http_overhead_ratio``: p50 of POST /predict over local HTTP (API Gateway emulation → the real Lambda handler →
-  InvokeEndpoint → endpoint worker → model) over p50 of the same model path in-process (``input_fn`` →
-  ``predict_fn`` → ``output_fn`` of the artifact's ``code/inference.py``), same image, same torch thread count.
+  InvokeEndpoint → endpoint worker → model) over p50 of the bare forward pass of the same model in-process (loaded
+  by the artifact's own ``code/inference.py`` model_fn), same image, same torch thread count, sampled alternately.
 - ``pipeline_overhead_ratio``: wall time of a whole local execution over (training time + endpoint start time), both
   read from the job and endpoint records (TrainingStartTime→TrainingEndTime, endpoint CreationTime→InService).
 - ``throughput_c8``: successful requests per second with 8 concurrent keep-alive clients (bounded request count).
@@ -64,8 +64,8 @@ def _http_call(api_url: str) -> tuple[http.client.HTTPConnection, Callable[[byte
 
 
 @contextlib.contextmanager
-def _in_process_chain(model_tar: Path) -> Any:
-    """The artifact's own input_fn → predict_fn → output_fn, loaded in this process (yields a callable)."""
+def _in_process_forward(model_tar: Path) -> Any:
+    """The artifact's model (via its own ``code/inference.py`` model_fn) in this process; yields a bare-forward call."""
     import importlib.util
 
     import torch
@@ -84,8 +84,14 @@ def _in_process_chain(model_tar: Path) -> Any:
             spec.loader.exec_module(module)
             model = module.model_fn(tmp)
 
+            tensors: dict[bytes, Any] = {}
+
             def call(image: bytes) -> None:
-                module.output_fn(module.predict_fn(module.input_fn(image, "image/jpeg"), model), "application/json")
+                # Bare forward: the image is decoded and preprocessed once, outside the timed call.
+                if image not in tensors:
+                    tensors[image] = model["transform"](module.decode_image(image)).unsqueeze(0)
+                with torch.inference_mode():
+                    model["net"](tensors[image])
 
             yield call
         finally:
@@ -93,13 +99,13 @@ def _in_process_chain(model_tar: Path) -> Any:
 
 
 def side_by_side_p50(api_url: str, model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -> tuple[float, float]:
-    """Median seconds of one keep-alive POST /predict and of the in-process chain, sampled alternately.
+    """Median seconds of one keep-alive POST /predict and of the bare in-process forward, sampled alternately.
 
     Alternating the two keeps a busy machine's drift out of the ratio: both see the same background load.
     """
     conn, http_call = _http_call(api_url)
     try:
-        with _in_process_chain(model_tar) as local_call:
+        with _in_process_forward(model_tar) as local_call:
             for _ in range(3):
                 http_call(image)
                 local_call(image)
