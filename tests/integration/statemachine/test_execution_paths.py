@@ -312,11 +312,6 @@ def test_gate_below_serving_model_keeps_serving_model(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="ASL bug: a failed update that changed the instance type leaves the still-serving endpoint with its "
-    "autoscaling deregistered (Cleanup never re-registers the target and policy read by DescribeServingScaling)",
-)
 def test_failed_resize_keeps_autoscaling_of_the_serving_endpoint(
     serving: Deployment, sfn: LocalStepFunctions, sm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

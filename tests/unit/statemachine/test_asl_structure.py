@@ -362,10 +362,31 @@ def test_instance_type_change_deregisters_before_update_and_registers_after() ->
     assert STATES["DeregisterScalableTarget"]["Next"] == "UpdateEndpoint"
     assert STATES["CheckEndpoint"]["Choices"][0]["Next"] == "RegisterScalableTarget"
     assert STATES["RegisterScalableTarget"]["Next"] == "PutScalingPolicy"
-    policy = task("putScalingPolicy")["Parameters"]
-    assert policy["PolicyType"] == "TargetTrackingScaling"
-    spec = policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
-    assert spec["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    for name in ("PutScalingPolicy", "RestoreServingPolicy"):
+        policy = STATES[name]["Parameters"]
+        assert policy["PolicyType"] == "TargetTrackingScaling"
+        spec = policy["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+        assert spec["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
+
+def test_failed_resize_restores_the_serving_endpoints_autoscaling() -> None:
+    # Cleanup re-registers what this execution deregistered, with the serving target's own limits, before it
+    # decides which config it may delete.
+    assert STATES["CheckEndpointBeforeCleanup"]["Next"] == "RestoreScalingNeeded"
+    (choice,) = STATES["RestoreScalingNeeded"]["Choices"]
+    variables = {c["Variable"] for c in choice["And"]}
+    assert variables == {
+        "$.Created.ScalingDeregistered",
+        "$.CleanupEndpoint.EndpointStatus",
+        "$.Serving.Scaling.ScalableTargets[0]",
+    }
+    assert choice["Next"] == "SelectServingTarget"
+    assert STATES["RestoreScalingNeeded"]["Default"] == "ConfigStillReferenced"
+    restore = STATES["RestoreServingScaling"]["Parameters"]
+    assert restore["MinCapacity.$"] == "$.Restore.Target.MinCapacity"
+    assert restore["MaxCapacity.$"] == "$.Restore.Target.MaxCapacity"
+    assert STATES["RestoreServingScaling"]["Next"] == "RestoreServingPolicy"
+    assert STATES["RestoreServingPolicy"]["Next"] == "ConfigStillReferenced"
 
 
 def test_tuning_objective_is_validation_accuracy() -> None:
