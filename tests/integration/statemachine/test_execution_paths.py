@@ -58,6 +58,8 @@ def resources(sm: Any, name: str) -> tuple[bool, bool]:
         ({"Deploy": {"MinCapacity": 3, "MaxCapacity": 2}}, "Deploy.MaxCapacity"),
         ({"TrainingData": "/data/dogImages"}, "TrainingData"),
         ({"Tuning": {"Strategy": "Genetic"}}, "Tuning.Strategy"),
+        ({"Tuning": {"Strategy": "Grid", "CategoricalRanges": [{"Name": "arch", "Values": ["smallcnn"]}]}}, "Grid"),
+        ({"PretrainedWeights": "/tmp/resnet50.pth"}, "PretrainedWeights"),
     ],
 )
 def test_invalid_input_fails_fast_naming_the_field(
