@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,18 @@ def _model(tmp_path: Path, source: str) -> str:
     (tmp_path / "code").mkdir(parents=True, exist_ok=True)
     (tmp_path / "code" / "inference.py").write_text(source)
     return str(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_modules() -> Iterator[None]:
+    # Handler imports the model's code/inference.py by name and puts code/ on sys.path, as the toolkit does in its
+    # own process; restore both so the stand-in module can't shadow training/inference.py for later tests.
+    path, before = list(sys.path), dict(sys.modules)
+    yield
+    sys.path[:] = path
+    for name in [n for n in sys.modules if n not in before or sys.modules[n] is not before[n]]:
+        del sys.modules[name]
+    sys.modules.update(before)
 
 
 def test_handler_arity_context_and_status_codes(tmp_path: Path) -> None:
