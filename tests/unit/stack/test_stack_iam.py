@@ -25,7 +25,13 @@ SFN_SERVICE_ACTIONS = {
 }  # fmt: skip
 # Implicit in the ASL's calls: CreateTrainingJob/CreateModel/CreateHyperParameterTuningJob pass the SageMaker role,
 # and the first RegisterScalableTarget creates the autoscaling service-linked role (CONTRACTS.md §7).
-IMPLICIT_ACTIONS = {("iam", "PassRole"), ("iam", "CreateServiceLinkedRole")}
+# Checked by AWS on the caller's behalf, never called by the ASL: PassRole (CreateTrainingJob/CreateModel), the
+# autoscaling service-linked role and the variant resize that RegisterScalableTarget requires of the caller.
+IMPLICIT_ACTIONS = {
+    ("iam", "PassRole"),
+    ("iam", "CreateServiceLinkedRole"),
+    ("sagemaker", "UpdateEndpointWeightsAndCapacities"),
+}
 
 # The only statements allowed to use Resource "*", each because the action has no resource-level permission.
 STAR_RESOURCE_ALLOWLIST = {
