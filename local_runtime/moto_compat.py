@@ -18,11 +18,16 @@ A fourth patch is for speed only: moto parses the definition with a pure-Python 
 every execution (seconds for this 2,600-line file). The syntax tree is cached per definition text; the evaluation
 components are still built fresh from it for each execution, so no state is shared between executions.
 
+Last, moto's interpreter logs at ERROR every path that an IsPresent probe or a Catch handles (normal evaluation,
+not a failure), which would bury real output; its parser logger is set to CRITICAL. Real failures still surface as
+the execution's error and cause.
+
 All are patched here instead of bending the ASL away from what runs on AWS. ``apply()`` is idempotent.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, datetime
 from typing import Any
@@ -106,6 +111,7 @@ def apply() -> None:
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
     _patch_parse_cache()
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
 
 def is_applied() -> bool:
