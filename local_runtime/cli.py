@@ -24,7 +24,8 @@ from typing import Any, NoReturn
 from local_runtime import config as cfg
 from local_runtime.daemon import RuntimeCliError, control_call, env_flag, live_runtime, wait_until
 
-IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+# What the API accepts (template BinaryMediaTypes; the model server decodes JPEG and PNG only).
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 MAX_TOP_K = 10
 
 
