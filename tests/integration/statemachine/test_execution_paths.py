@@ -414,3 +414,37 @@ def test_multi_instance_spot_trains_as_one_distributed_group(
     assert job["OutputDataConfig"]["KmsKeyId"] == SUBSTITUTIONS["KmsKeyArn"]
     log = (sagemaker.home / "logs" / "TrainingJobs" / job_name("multi-spot") / "algo-1.log").read_text()
     assert "world 2" in log  # both hosts joined one torch.distributed group
+
+
+def test_pretrained_weights_travel_as_a_weights_channel(
+    sfn: LocalStepFunctions, sm: Any, sagemaker: SageMakerServer
+) -> None:
+    # Network isolation blocks torchvision's download on AWS, so the ASL passes weights as a second channel and
+    # train.py (--pretrained auto) loads them from SM_CHANNEL_WEIGHTS.
+    import io
+
+    import torch
+
+    import model as architectures
+    from local_runtime.s3 import LocalS3
+
+    weights_uri = f"s3://{SUBSTITUTIONS['DataBucket']}/datasets/weights/smallcnn.pth"
+    buffer = io.BytesIO()
+    torch.save(architectures.create_model("smallcnn", 10).state_dict(), buffer)
+    LocalS3(sagemaker.home / "s3").put_bytes(weights_uri, buffer.getvalue())
+    payload = quick(gate=1.0)  # stop at the gate: this test is about the channel, not about deploying
+    payload["Hyperparameters"]["pretrained"] = "auto"
+    payload["PretrainedWeights"] = weights_uri
+
+    record = run(sfn, payload, "weights-channel")
+
+    assert record["status"] == "FAILED" and record["error"] == "GateRejected", (
+        record.get("error"),
+        record.get("cause"),
+    )
+    name = job_name("weights-channel")
+    channels = sm.describe_training_job(TrainingJobName=name)["InputDataConfig"]
+    assert [c["ChannelName"] for c in channels] == ["training", "weights"]
+    assert channels[1]["DataSource"]["S3DataSource"]["S3Uri"] == weights_uri
+    log = "".join(p.read_text() for p in (sagemaker.home / "logs" / "TrainingJobs" / name).glob("*.log"))
+    assert "loaded pretrained weights from" in log and "smallcnn.pth" in log
