@@ -4,7 +4,8 @@ Usage: .venv-tools/bin/python sam_translate.py template.yaml [Name=Value ...]
 
 Local CodeUri values become S3 placeholders (what `sam package` would do); a local DefinitionUri is inlined as
 `Definition`, so linters of the output see the ASL. The managed-policy map is empty (the template names managed
-policies by ARN only), so nothing reaches AWS.
+policies by ARN only), so nothing reaches AWS. The template is read with the repository's one CloudFormation loader
+(local_aws.cloudformation), the one the local runtime and the offline tests use.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+
+# The repository root, so the tools venv imports local_aws (stdlib + PyYAML only) from the working tree.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from local_aws.cloudformation import load_template
 
 
 class _NoManagedPolicies:
@@ -25,7 +29,7 @@ class _NoManagedPolicies:
 
 
 def main(argv: list[str]) -> int:
-    template: dict[str, Any] = yaml_parse(Path(argv[1]).read_text())
+    template: dict[str, Any] = load_template(argv[1])
     params = dict(arg.split("=", 1) for arg in argv[2:])
     # samtranslator reads the region from the environment (boto3's resolution); pin it offline.
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

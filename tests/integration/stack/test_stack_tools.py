@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -13,15 +12,13 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE = REPO_ROOT / "template.yaml"
+from local_aws.cloudformation import Resolver, load_template
+from local_aws.constants import REPO_ROOT
+from local_aws.constants import TEMPLATE_PATH as TEMPLATE
+from tests.unit.stack.stack_helpers import CHECKOV_SKIP_ALLOWLIST
+
 TOOLS_BIN = REPO_ROOT / ".venv-tools" / "bin"
 TOOL_TIMEOUT_S = 240
-
-_spec = importlib.util.spec_from_file_location("stack_cfn", REPO_ROOT / "tests" / "unit" / "stack" / "stack_cfn.py")
-assert _spec and _spec.loader
-stack_cfn = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(stack_cfn)
 
 
 def tool(name: str) -> str:
@@ -89,7 +86,7 @@ def test_checkov_has_no_failures_and_only_justified_allowlisted_skips() -> None:
     assert summary["passed"] >= 50, summary  # the scan really ran over the resources
     for check in report["results"]["skipped_checks"]:
         logical_id = check["resource"].rsplit(".", 1)[1]
-        assert logical_id in stack_cfn.CHECKOV_SKIP_ALLOWLIST.get(check["check_id"], set()), check["check_id"]
+        assert logical_id in CHECKOV_SKIP_ALLOWLIST.get(check["check_id"], set()), check["check_id"]
         assert check["check_result"].get("suppress_comment", "").strip(), check["check_id"]
 
 
@@ -106,7 +103,7 @@ def test_sam_build_succeeds(tmp_path: Path) -> None:
     result = run([*args, "--cache-dir", str(tmp_path / "cache"), "--no-cached"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "Build Succeeded" in result.stdout + result.stderr
-    built = stack_cfn.load_template(build_dir / "template.yaml")
+    built = load_template(build_dir / "template.yaml")
     code_dir = build_dir / built["Resources"]["InferenceFunction"]["Properties"]["CodeUri"]
     assert (code_dir / "app.py").is_file(), sorted(p.name for p in code_dir.iterdir())
     definition = built["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionUri"]
@@ -132,7 +129,7 @@ def translate(**params: str) -> dict[str, Any]:
 def test_sam_transform_wires_auth_integrations_and_concurrency(mode: str, scheme: str) -> None:
     cfn = translate(ApiAuthMode=mode, LambdaProvisionedConcurrency="2")
     resources = cfn["Resources"]
-    evaluator = stack_cfn.Evaluator(cfn, {"ApiAuthMode": mode, "LambdaProvisionedConcurrency": "2"})
+    resolver = Resolver(cfn, {"ApiAuthMode": mode, "LambdaProvisionedConcurrency": "2"})
     body = resources["InferenceApi"]["Properties"]["Body"]
     assert body["x-amazon-apigateway-binary-media-types"] == ["image/jpeg", "image/png", "application/x-image"]
     assert body["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
@@ -140,13 +137,13 @@ def test_sam_transform_wires_auth_integrations_and_concurrency(mode: str, scheme
     assert routes == {("post", "/predict"), ("get", "/health")}
     for path, methods in body["paths"].items():
         for verb, method in methods.items():
-            assert evaluator.resolve(method["security"]) == [{scheme: []}], (mode, verb, path)
+            assert resolver.resolve(method["security"]) == [{scheme: []}], (mode, verb, path)
             integration = method["x-amazon-apigateway-integration"]
             assert integration["type"] == "aws_proxy", (verb, path)
             # API Gateway calls the alias, so provisioned concurrency serves the traffic.
             assert "${InferenceFunctionAliaslive}" in integration["uri"]["Fn::Sub"], (verb, path)
 
-    alias = evaluator.resolve(resources["InferenceFunctionAliaslive"]["Properties"])
+    alias = resolver.resolve(resources["InferenceFunctionAliaslive"]["Properties"])
     assert alias["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": "2"}
     function = resources["InferenceFunction"]["Properties"]
     assert function["ReservedConcurrentExecutions"] == {"Ref": "LambdaReservedConcurrency"}
@@ -157,7 +154,7 @@ def test_sam_transform_wires_auth_integrations_and_concurrency(mode: str, scheme
     assert stage["TracingEnabled"] is True
     assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
-    assert evaluator.resource_exists("ApiUsagePlan") is (mode == "API_KEY")
+    assert resolver.resource_exists("ApiUsagePlan") is (mode == "API_KEY")
 
     machine = resources["TrainDeployStateMachine"]
     assert machine["Type"] == "AWS::StepFunctions::StateMachine"

@@ -1,4 +1,4 @@
-"""Fixtures for the offline template tests (helpers live in stack_cfn.py)."""
+"""Fixtures for the offline template tests: template.yaml loaded and resolved by ``local_aws.cloudformation``."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_cfn import REPO_ROOT, Evaluator, load_template
+
+from local_aws.cloudformation import Resolver, load_template
+from local_aws.constants import ASL_PATH, REPO_ROOT, TEMPLATE_PATH
 
 
 @pytest.fixture(scope="session")
 def template() -> dict[str, Any]:
-    return load_template()
+    return load_template(TEMPLATE_PATH)
 
 
 @pytest.fixture(scope="session")
-def evaluator(template: dict[str, Any]) -> Evaluator:
-    return Evaluator(template)
+def resolver(template: dict[str, Any]) -> Resolver:
+    """Parameter defaults, stack dogbreed-dev, account 123456789012, us-east-1 (local_aws.constants)."""
+    return Resolver(template)
 
 
 @pytest.fixture(scope="session")
-def resolved(template: dict[str, Any], evaluator: Evaluator) -> dict[str, Any]:
-    """The whole template evaluated with parameter defaults in us-east-1."""
-    return {**template, "Resources": evaluator.resolve(template["Resources"])}
+def resolved(template: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
+    """The template with every resource CloudFormation creates (parameter defaults, us-east-1) resolved."""
+    return {**template, "Resources": resolver.resolve_resources()}
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +36,7 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def asl_path() -> Path:
-    return REPO_ROOT / "statemachine" / "train_and_deploy.asl.json"
+    return ASL_PATH
 
 
 @pytest.fixture(scope="session")

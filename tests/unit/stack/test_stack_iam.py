@@ -6,7 +6,10 @@ import re
 from typing import Any
 
 import pytest
-from stack_cfn import ACCOUNT, CONTRACTS_PATH, as_list, role_statements, statements
+
+from local_aws.cloudformation import Resolver, definition_substitutions
+from local_aws.constants import ACCOUNT_ID as ACCOUNT
+from tests.unit.stack.stack_helpers import CONTRACTS_PATH, as_list, role_statements, statements
 
 PREFIX = "dogbreed-dev"
 SM_ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
@@ -128,7 +131,9 @@ def test_endpoint_calls_cover_the_endpoint_and_its_configs(sfn_statements: list[
         assert {f"{SM_ARN}:endpoint/{PREFIX}", f"{SM_ARN}:endpoint-config/{PREFIX}-*"} <= resources, action
 
 
-def test_pass_role_is_only_the_sagemaker_role_and_conditioned(resolved: dict[str, Any]) -> None:
+def test_pass_role_is_only_the_sagemaker_role_and_conditioned(
+    template: dict[str, Any], resolver: Resolver, resolved: dict[str, Any]
+) -> None:
     found = []
     for role_id in ("StateMachineRole", "SageMakerExecutionRole", "InferenceFunctionRole"):
         for stmt in role_statements(resolved, role_id):
@@ -140,7 +145,14 @@ def test_pass_role_is_only_the_sagemaker_role_and_conditioned(resolved: dict[str
     role_id, stmt = found[0]
     assert role_id == "StateMachineRole"
     assert as_list(stmt["Action"]) == ["iam:PassRole"]
-    assert as_list(stmt["Resource"]) == [f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"]
+    # The role CloudFormation creates for SageMakerExecutionRole (no RoleName, so a generated name) ...
+    sagemaker_role = resolver.get_att("SageMakerExecutionRole", "Arn")
+    assert re.fullmatch(
+        rf"arn:aws:iam::{ACCOUNT}:role/dogbreed-dev-SageMakerExecutionRole-[A-Z0-9]{{12}}", sagemaker_role
+    )
+    assert as_list(stmt["Resource"]) == [sagemaker_role]
+    # ... which is the role the ASL passes to SageMaker.
+    assert definition_substitutions(template)["SageMakerRoleArn"] == sagemaker_role
     assert stmt.get("Condition") == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
 
 

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 import pytest
-from stack_cfn import SAMCONFIG_PATH, Evaluator, parameter_overrides
+
+from local_aws.cloudformation import (
+    Resolver,
+    TemplateError,
+    read_samconfig,
+    samconfig_overrides,
+    samconfig_stack_name,
+)
+from local_aws.constants import SAMCONFIG_PATH
 
 ENVIRONMENTS = ("default", "dev", "prod")
 
 
 @pytest.fixture(scope="module")
 def samconfig() -> dict[str, Any]:
-    return tomllib.loads(SAMCONFIG_PATH.read_text())
+    return read_samconfig(SAMCONFIG_PATH)
+
+
+def parameter_overrides(env: str) -> dict[str, str]:
+    return samconfig_overrides(SAMCONFIG_PATH, env)
 
 
 def test_no_account_ids_or_credentials(samconfig: dict[str, Any]) -> None:
@@ -60,7 +71,7 @@ def test_overrides_are_valid_template_parameter_values(template: dict[str, Any],
             assert re.fullmatch(spec["AllowedPattern"], value), (env, name, value)
         if spec["Type"] == "Number":
             assert spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf")), name
-    values = Evaluator(template, overrides).params
+    values = Resolver(template, overrides).parameters  # raises if CloudFormation would reject a value
     assert int(values["LambdaProvisionedConcurrency"]) <= int(values["LambdaReservedConcurrency"]), env
     assert int(values["EndpointMinCapacity"]) <= int(values["EndpointMaxCapacity"]), env
     assert int(values["ApiThrottlingRateLimit"]) <= int(values["ApiThrottlingBurstLimit"]), env
@@ -70,3 +81,13 @@ def test_environment_names_match_stack_names(samconfig: dict[str, Any]) -> None:
     for env in ENVIRONMENTS:
         environment = parameter_overrides(env).get("EnvironmentName", "dev")
         assert samconfig[env]["global"]["parameters"]["stack_name"] == f"dogbreed-{environment}"
+        assert samconfig_stack_name(SAMCONFIG_PATH, env) == f"dogbreed-{environment}"
+
+
+def test_overrides_are_parsed_completely_and_unknown_environments_fail(samconfig: dict[str, Any]) -> None:
+    for env in ENVIRONMENTS:
+        raw = samconfig[env]["deploy"]["parameters"].get("parameter_overrides", "")
+        # Every Key="Value" pair of the file is read (none silently skipped).
+        assert len(parameter_overrides(env)) == len(re.findall(r"\w+=", raw)), env
+    with pytest.raises(TemplateError, match=r"'staging' not found.*valid: default, dev, prod"):
+        parameter_overrides("staging")

@@ -6,7 +6,11 @@ import re
 from typing import Any
 
 import pytest
-from stack_cfn import ACCOUNT, CHECKOV_SKIP_ALLOWLIST, REPO_ROOT, Evaluator, as_list, statements
+
+from local_aws.cloudformation import Resolver, definition_substitutions, stack_outputs
+from local_aws.constants import ACCOUNT_ID as ACCOUNT
+from local_aws.constants import REPO_ROOT
+from tests.unit.stack.stack_helpers import CHECKOV_SKIP_ALLOWLIST, as_list, statements
 
 # Ids from CONTRACTS.md §7, in the order given there.
 SUBSTITUTION_KEYS = [
@@ -57,7 +61,7 @@ def test_issue_parameters_exist_with_documented_defaults(template: dict[str, Any
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2"])
 def test_default_images_are_the_regional_pytorch_dlcs(template: dict[str, Any], region: str) -> None:
-    subs = Evaluator(template, region=region).resolve(
+    subs = Resolver(template, region=region).resolve(
         template["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionSubstitutions"]
     )
     registry = f"763104351884.dkr.ecr.{region}.amazonaws.com"
@@ -69,7 +73,7 @@ def test_image_parameters_override_the_dlc_defaults(template: dict[str, Any]) ->
     custom = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/dogbreed-train:1.0"
     for key, param in (("TrainingImageUri", "TrainingImageUri"), ("InferenceImageUri", "InferenceImageUri")):
         assert re.fullmatch(template["Parameters"][param]["AllowedPattern"], custom)
-        subs = Evaluator(template, {param: custom}).resolve(
+        subs = Resolver(template, {param: custom}).resolve(
             template["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionSubstitutions"]
         )
         assert subs[key] == custom
@@ -154,9 +158,9 @@ def test_bucket_names_fit_the_63_character_limit_for_the_longest_inputs(template
     longest = {"ProjectName": "a" * 16, "EnvironmentName": "b" * 8}
     assert re.fullmatch(template["Parameters"]["ProjectName"]["AllowedPattern"], longest["ProjectName"])
     assert re.fullmatch(template["Parameters"]["EnvironmentName"]["AllowedPattern"], longest["EnvironmentName"])
-    evaluator = Evaluator(template, longest, region="ap-southeast-3")  # one of the longest region names
+    resolver = Resolver(template, longest, region="ap-southeast-3")  # one of the longest region names
     for name, bucket in of_type(template["Resources"], "AWS::S3::Bucket").items():
-        physical = evaluator.resolve(bucket["Properties"]["BucketName"])
+        physical = resolver.resolve(bucket["Properties"]["BucketName"])
         assert len(physical) <= 63, (name, physical)
         assert re.fullmatch(r"[a-z0-9][a-z0-9.-]+[a-z0-9]", physical), physical
 
@@ -232,18 +236,23 @@ def test_definition_substitutions_are_exactly_the_contract_keys(resources: dict[
     assert sorted(re.findall(r"`(\w+)`", section)) == sorted(SUBSTITUTION_KEYS)
 
 
-def test_definition_substitutions_resolve_to_strings(template: dict[str, Any], evaluator: Evaluator) -> None:
-    subs = evaluator.resolve(template["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionSubstitutions"])
+def test_definition_substitutions_resolve_to_strings(template: dict[str, Any], resolver: Resolver) -> None:
+    subs = resolver.resolve(template["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionSubstitutions"])
     assert all(isinstance(v, str) and v for v in subs.values()), subs
     assert subs["EndpointName"] == subs["ResourcePrefix"] == "dogbreed-dev"
     assert subs["Rollback5xxAlarmName"] == "dogbreed-dev-endpoint-5xx"
     assert subs["RollbackLatencyAlarmName"] == "dogbreed-dev-endpoint-latency"
     assert subs["DataBucket"] == f"dogbreed-dev-data-{ACCOUNT}-us-east-1"
     assert subs["ArtifactBucket"] == f"dogbreed-dev-artifacts-{ACCOUNT}-us-east-1"
-    assert subs["SageMakerRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecutionRole"
+    # No RoleName: CloudFormation names the role <stack>-<LogicalId>-<random> (aws-properties-name.html).
+    assert re.fullmatch(
+        rf"arn:aws:iam::{ACCOUNT}:role/dogbreed-dev-SageMakerExecutionRole-[A-Z0-9]{{12}}", subs["SageMakerRoleArn"]
+    )
     assert subs["DefaultUseSpot"] in ("true", "false")
     assert 0 <= float(subs["DefaultAccuracyThreshold"]) <= 1
     assert int(subs["DefaultMinCapacity"]) <= int(subs["DefaultMaxCapacity"])
+    # The local runtime's DefinitionSubstitutions are these very values.
+    assert definition_substitutions(template) == subs
 
 
 def test_asl_placeholders_equal_the_substitution_keys(asl_text: str, resources: dict[str, Any]) -> None:
@@ -275,9 +284,9 @@ def test_function_timeout_is_below_the_api_gateway_limit_and_matches_the_code(re
     assert float(props["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECONDS"]) == props["Timeout"]
 
 
-def test_function_client_budget_fits_the_template_timeout(template: dict[str, Any], evaluator: Evaluator) -> None:
+def test_function_client_budget_fits_the_template_timeout(template: dict[str, Any], resolver: Resolver) -> None:
     config = pytest.importorskip("config", reason="functions/inference/config.py not written yet")
-    env = evaluator.resolve(template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"])
+    env = resolver.resolve(template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"])
     settings = config.Settings.from_env(env)  # raises ConfigurationError if the budget does not fit
     assert settings.endpoint_name == "dogbreed-dev"
     assert settings.worst_case_seconds < template["Resources"]["InferenceFunction"]["Properties"]["Timeout"]
@@ -287,7 +296,7 @@ def test_function_client_budget_fits_the_template_timeout(template: dict[str, An
 def test_provisioned_concurrency_follows_its_condition(
     template: dict[str, Any], provisioned: str, expected: dict[str, str] | None
 ) -> None:
-    props = Evaluator(template, {"LambdaProvisionedConcurrency": provisioned}).resolve(
+    props = Resolver(template, {"LambdaProvisionedConcurrency": provisioned}).resolve(
         template["Resources"]["InferenceFunction"]["Properties"]
     )
     assert props.get("ProvisionedConcurrencyConfig") == expected
@@ -329,8 +338,8 @@ def test_function_routes_are_the_contract_routes_on_the_explicit_api(resources: 
 
 @pytest.mark.parametrize(("mode", "scheme"), [("IAM", "sigv4"), ("API_KEY", "api_key")])
 def test_every_route_requires_the_selected_auth(template: dict[str, Any], mode: str, scheme: str) -> None:
-    evaluator = Evaluator(template, {"ApiAuthMode": mode})
-    body = evaluator.resolve(template["Resources"]["InferenceApi"]["Properties"]["DefinitionBody"])
+    resolver = Resolver(template, {"ApiAuthMode": mode})
+    body = resolver.resolve(template["Resources"]["InferenceApi"]["Properties"]["DefinitionBody"])
     schemes = body["securityDefinitions"]
     assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
@@ -346,10 +355,11 @@ def test_every_route_requires_the_selected_auth(template: dict[str, Any], mode: 
 
 @pytest.mark.parametrize("mode", ["IAM", "API_KEY"])
 def test_usage_plan_and_key_exist_only_in_api_key_mode(template: dict[str, Any], mode: str) -> None:
-    evaluator = Evaluator(template, {"ApiAuthMode": mode})
+    resolver = Resolver(template, {"ApiAuthMode": mode})
     for logical_id in ("ApiUsagePlan", "ApiKey", "ApiUsagePlanKey"):
-        assert evaluator.resource_exists(logical_id) is (mode == "API_KEY"), logical_id
-    plan = evaluator.resolve(template["Resources"]["ApiUsagePlan"]["Properties"])
+        assert resolver.resource_exists(logical_id) is (mode == "API_KEY"), logical_id
+        assert (logical_id in resolver.resolve_resources()) is (mode == "API_KEY"), logical_id
+    plan = resolver.resolve(template["Resources"]["ApiUsagePlan"]["Properties"])
     assert plan["Throttle"] == {"RateLimit": "20", "BurstLimit": "40"}
     assert plan["Quota"]["Period"] == "DAY"
 
@@ -414,8 +424,22 @@ def test_outputs_expose_what_operators_need(template: dict[str, Any]) -> None:
         "SageMakerExecutionRoleArn", "StateMachineRoleArn", "InferenceFunctionRoleArn",
     ):  # fmt: skip
         assert name in outputs, name
-    evaluator = Evaluator(template)
-    assert evaluator.resolve(outputs["EndpointName"]["Value"]) == "dogbreed-dev"
-    assert evaluator.resolve(outputs["StateMachineArn"]["Value"]) == (
+    resolver = Resolver(template)
+    assert resolver.resolve(outputs["EndpointName"]["Value"]) == "dogbreed-dev"
+    assert resolver.resolve(outputs["StateMachineArn"]["Value"]) == (
         f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:dogbreed-dev-train-deploy"
     )
+
+
+@pytest.mark.parametrize("mode", ["IAM", "API_KEY"])
+def test_stack_outputs_as_describe_stacks_reports_them(template: dict[str, Any], mode: str) -> None:
+    resolver = Resolver(template, {"ApiAuthMode": mode})
+    outputs = stack_outputs(template, resolver)
+    # ApiKeyId has Condition UseApiKey: CloudFormation leaves it out otherwise (outputs-section-structure.html).
+    assert ("ApiKeyId" in outputs) is (mode == "API_KEY")
+    assert set(outputs) | {"ApiKeyId"} == set(template["Outputs"])
+    assert outputs["DataBucketName"] == f"dogbreed-dev-data-{ACCOUNT}-us-east-1"
+    assert outputs["StateMachineArn"] == resolver.ref("TrainDeployStateMachine")
+    assert re.fullmatch(r"https://[a-z0-9]{10}\.execute-api\.us-east-1\.amazonaws\.com/v1", outputs["ApiUrl"])
+    assert outputs["PredictUrl"] == outputs["ApiUrl"] + "/predict"
+    assert outputs["SageMakerExecutionRoleArn"] == definition_substitutions(template)["SageMakerRoleArn"]

@@ -1,4 +1,4 @@
-"""local_runtime.template resolves template.yaml the way CloudFormation would, with local values."""
+"""local_aws.cloudformation resolves template.yaml the way CloudFormation would, with local values."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.stepfunctions import StepFunctionsError, substitute
-from local_runtime.template import (
+from local_aws.cloudformation import (
     TemplateError,
     api_events,
     definition_substitutions,
@@ -17,8 +16,8 @@ from local_runtime.template import (
     load_template,
     samconfig_overrides,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
+from local_aws.constants import REPO_ROOT as ROOT
+from local_aws.deploy import DeployError, substitute
 
 MINI = """
 Transform: AWS::Serverless-2016-10-31
@@ -119,7 +118,7 @@ def test_substitute_replaces_every_placeholder_and_names_missing_ones() -> None:
         "A": "1",
         "B.$": "States.Format('x-{}', $$.Execution.Name)",
     }
-    with pytest.raises(StepFunctionsError, match=r"\['Two'\]"):
+    with pytest.raises(DeployError, match=r"\['Two'\]"):
         substitute(text, {"One": "1"})
 
 

@@ -1,0 +1,186 @@
+"""Deploy ``template.yaml`` into the local AWS, the way CloudFormation would, through the services' own APIs.
+
+Buckets, IAM roles (with their trust and inline policies), log groups and the state machine (``DefinitionUri`` with
+``DefinitionSubstitutions`` applied textually, as CloudFormation does) are created with boto3 calls against the local
+edge, so what a deployment leaves is exactly what a user's own tools see. Names, ARNs and values come from the one
+CloudFormation resolver. The REST API and its function are served by ``server.py`` from the same template. Resource
+types with nothing to emulate here (KMS keys, bucket policies, usage plans) are listed as skipped; the rest of the
+template's types are never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local_aws.cloudformation import definition_substitutions, load_template, make_resolver, stack_outputs
+from local_aws.constants import SAMCONFIG_PATH, STATE_MACHINE_LOGICAL_ID, TEMPLATE_PATH
+
+LOGGER = logging.getLogger("local_aws.deploy")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+# Resource types the local runtime has nothing to run for (they only matter to AWS's control planes).
+NOT_EMULATED = frozenset(
+    {
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
+        "AWS::S3::BucketPolicy",
+        "AWS::ApiGateway::Account",
+        "AWS::ApiGateway::UsagePlan",
+        "AWS::ApiGateway::UsagePlanKey",
+        "AWS::ApiGateway::ApiKey",
+        "AWS::CloudWatch::Alarm",
+    }
+)
+# Served by server.py (the REST API and its function), not created through an API.
+SERVED = frozenset({"AWS::Serverless::Api", "AWS::Serverless::Function"})
+
+
+class DeployError(RuntimeError):
+    """The template cannot be deployed locally; the message names the resource."""
+
+
+@dataclass
+class StackRecord:
+    """What a local deployment produced."""
+
+    stack_name: str
+    outputs: dict[str, str]
+    physical_ids: dict[str, str] = field(default_factory=dict)
+    state_machine_arn: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+
+def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
+    """Replace ``${Key}`` placeholders as DefinitionSubstitutions does; every placeholder must have a value.
+
+    Raises:
+        DeployError: a placeholder without a value.
+    """
+    missing = sorted(set(_PLACEHOLDER.findall(definition)) - set(substitutions))
+    if missing:
+        raise DeployError(f"definition placeholders without a DefinitionSubstitutions value: {missing}")
+    return _PLACEHOLDER.sub(lambda m: substitutions[m.group(1)], definition)
+
+
+def state_machine_definition(
+    template_path: Path = TEMPLATE_PATH,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    samconfig: Path | None = SAMCONFIG_PATH,
+    env: str = "default",
+    logical_id: str = STATE_MACHINE_LOGICAL_ID,
+) -> str:
+    """The state machine's definition with the template's DefinitionSubstitutions applied (valid JSON)."""
+    template = load_template(template_path)
+    props = (template["Resources"][logical_id].get("Properties") or {})
+    uri = props.get("DefinitionUri")
+    if not isinstance(uri, str):
+        raise DeployError(f"{logical_id}: DefinitionUri must be a local file path, got {uri!r}")
+    text = (Path(template_path).resolve().parent / uri).read_text(encoding="utf-8")
+    subs = definition_substitutions(template, overrides, samconfig=samconfig, env=env, logical_id=logical_id)
+    definition = substitute(text, subs)
+    json.loads(definition)  # a substitution must not break the JSON
+    return definition
+
+
+def _ignore_exists(call: Any, codes: tuple[str, ...], **kwargs: Any) -> Any:
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in codes:
+            raise
+        return None
+
+
+def deploy(
+    clients: Mapping[str, Any],
+    template_path: Path = TEMPLATE_PATH,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    samconfig: Path | None = SAMCONFIG_PATH,
+    env: str = "default",
+) -> StackRecord:
+    """Create (or update) the template's resources in the local AWS.
+
+    Args:
+        clients: boto3 clients on the local edge, by service: ``s3``, ``iam``, ``logs``, ``stepfunctions``.
+        template_path: the SAM template.
+        overrides: parameter overrides on top of the samconfig environment's.
+        samconfig: samconfig.toml (None: template defaults only).
+        env: the samconfig environment.
+
+    Returns:
+        The stack's name, outputs and the physical ids it created.
+    """
+    template = load_template(template_path)
+    resolver = make_resolver(template, overrides, samconfig=samconfig, env=env)
+    record = StackRecord(stack_name=resolver.stack_name, outputs=stack_outputs(template, resolver))
+    for logical_id, resource in template["Resources"].items():
+        if not resolver.resource_exists(logical_id):
+            continue
+        rtype = resource.get("Type", "")
+        props = resolver.resolve(resource.get("Properties") or {})
+        if rtype == "AWS::S3::Bucket":
+            name = resolver.ref(logical_id)
+            _ignore_exists(clients["s3"].create_bucket, ("BucketAlreadyOwnedByYou",), Bucket=name)
+        elif rtype == "AWS::IAM::Role":
+            name = _deploy_role(clients["iam"], resolver.physical_name(logical_id), props)
+        elif rtype == "AWS::Logs::LogGroup":
+            name = resolver.ref(logical_id)
+            _ignore_exists(clients["logs"].create_log_group, ("ResourceAlreadyExistsException",), logGroupName=name)
+        elif rtype == "AWS::Serverless::StateMachine":
+            name = _deploy_state_machine(clients["stepfunctions"], template_path, overrides, samconfig, env,
+                                         logical_id, props)  # fmt: skip
+            record.state_machine_arn = name
+        elif rtype in NOT_EMULATED or rtype in SERVED:
+            record.skipped.append(f"{logical_id} ({rtype})")
+            continue
+        else:
+            raise DeployError(f"{logical_id}: resource type {rtype} has no local deployment; add it to deploy.py")
+        record.physical_ids[logical_id] = str(name)
+    return record
+
+
+def _deploy_role(iam: Any, name: str, props: Mapping[str, Any]) -> str:
+    trust = json.dumps(props.get("AssumeRolePolicyDocument") or {})
+    created = _ignore_exists(
+        iam.create_role,
+        ("EntityAlreadyExists",),
+        RoleName=name,
+        AssumeRolePolicyDocument=trust,
+        Path=str(props.get("Path") or "/"),
+    )
+    if created is None:
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+    for policy in props.get("Policies") or []:
+        iam.put_role_policy(
+            RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+        )
+    return name
+
+
+def _deploy_state_machine(
+    sfn: Any,
+    template_path: Path,
+    overrides: Mapping[str, str] | None,
+    samconfig: Path | None,
+    env: str,
+    logical_id: str,
+    props: Mapping[str, Any],
+) -> str:
+    definition = state_machine_definition(template_path, overrides, samconfig=samconfig, env=env, logical_id=logical_id)
+    name = str(props["Name"])
+    role = str(props["Role"])
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        if machine["name"] == name:
+            sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition, roleArn=role)
+            return str(machine["stateMachineArn"])
+    arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role, type=props.get("Type", "STANDARD"))
+    return str(arn["stateMachineArn"])

@@ -1,0 +1,82 @@
+"""The one AWS endpoint of the local runtime: authenticate every request, then hand it to the service it signed for.
+
+Like LocalStack's gateway (house-style.md §10), one URL serves every service, so ``AWS_ENDPOINT_URL`` alone points
+any SDK or the awscli at the local AWS. Every request must carry a valid SigV4 signature made with credentials the
+runtime issued (``auth/``); anything else gets AWS's own auth error in the addressed service's protocol. The signing
+name of the credential scope picks the service: ``sagemaker`` (control plane and runtime), ``s3``, ``states``,
+``logs`` and ``cloudformation`` are the local runtime's own apps; everything else (IAM, STS, CloudWatch, SNS,
+Application Auto Scaling, ...) is moto's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from local_aws.auth.credentials import CredentialStore
+from local_aws.auth.errors import AuthError, render_auth_error
+from local_aws.auth.services import guess_service
+from local_aws.auth.sigv4 import incoming_from_environ, verify
+from local_aws.constants import REGION
+
+LOGGER = logging.getLogger("local_aws.edge")
+WsgiApp = Callable[..., Iterable[bytes]]
+CALLER_KEY = "local_aws.caller"
+# Signing names whose bodies are streamed to the service unread (the service checks the payload hash itself).
+STREAMED = frozenset({"s3"})
+
+
+class Edge:
+    """WSGI app: SigV4 check, then dispatch by signing name.
+
+    Args:
+        credentials: who may call.
+        services: signing name → app for the services the local runtime implements itself.
+        fallback: moto's app, for every other signing name.
+    """
+
+    def __init__(self, credentials: CredentialStore, services: Mapping[str, WsgiApp], fallback: WsgiApp) -> None:
+        self.credentials = credentials
+        self.services = dict(services)
+        self.fallback = fallback
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if path.startswith("/moto-api"):
+            # moto's admin API (reset, seed, config) would let any caller wipe or reshape the local AWS.
+            return _reply(start_response, 403, {"__type": "AccessDeniedException", "message": "Access Denied"})
+        service = guess_service(environ, b"")
+        body: bytes | None
+        if service in STREAMED:
+            body = None
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            if service == "s3":  # a guess from an unsigned request; a form body may name the real service
+                service = guess_service(environ, body)
+        try:
+            caller = verify(incoming_from_environ(environ, body), self.credentials, region=REGION)
+        except AuthError as exc:
+            status, headers, payload = render_auth_error(exc, service, request_id=str(uuid.uuid4()))
+            start_response(f"{status} {_REASONS.get(status, 'Error')}", [*headers, ("Content-Length", str(len(payload)))])
+            return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+        environ[CALLER_KEY] = caller
+        app = self.services.get(caller.service, self.fallback)
+        return app(environ, start_response)
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+
+
+def _reply(start_response: Any, status: int, doc: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(doc).encode()
+    start_response(
+        f"{status} {_REASONS.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

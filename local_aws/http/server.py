@@ -1,0 +1,184 @@
+"""The one HTTP server every local service runs on: waitress, bound to 127.0.0.1, with AWS-shaped transport errors.
+
+NOTE: waitress was chosen over werkzeug's dev server (what moto's ThreadedMotoServer uses) because it parses
+strictly where the local services must: Content-Length must be digits (``-1`` and ``abc`` are 400, never "read to
+EOF" or "treat as 0"); the only Transfer-Encoding it accepts is ``chunked``, which it de-chunks and validates before the
+app sees a byte, so a body can never be read as a second request (no smuggling); a declared body over the limit is
+refused right after the headers, unread; idle and stalled connections are closed after ``idle_timeout_s``; and
+connections cost no thread while they wait (asyncore channels), so slow clients cannot pin the worker threads.
+It is pure Python and runs in-process with a clean start/stop on an ephemeral port (local-aws-building-blocks.md §5).
+
+Transport errors (bad framing, oversize bodies, an app that raises) are rendered by the service's own
+``ErrorRenderer``, so an S3 client gets S3's XML, a JSON-protocol client ``{"__type", "message"}`` and an API caller
+API Gateway's ``{"message"}``; waitress's own plain-text pages (and tracebacks) never reach a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
+
+from local_aws.constants import HOST, HTTP_IDLE_TIMEOUT_S
+
+LOGGER = logging.getLogger("local_aws.http")
+
+# (status code, short reason) -> (headers, body)
+ErrorRenderer = Callable[[int, str], tuple[list[tuple[str, str]], bytes]]
+WsgiApp = Callable[..., Any]
+
+_REASONS = {
+    400: "Bad Request",
+    413: "Request Entity Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+_JSON_CODES = {
+    400: "SerializationException",
+    413: "RequestEntityTooLargeException",
+    431: "RequestHeaderFieldsTooLargeException",
+    500: "InternalFailure",
+    501: "NotImplementedException",
+}
+
+
+def json_error_renderer(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
+    """AWS JSON protocols: ``{"__type": code, "message": ...}`` plus ``x-amzn-ErrorType`` (botocore reads either)."""
+    code = _JSON_CODES.get(status, "InternalFailure")
+    message = (
+        "The request processing has failed because of an internal error."
+        if status >= 500
+        else f"{reason}: the request could not be read."
+    )
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
+
+
+def message_error_renderer(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
+    """API Gateway's gateway responses and the model container: ``{"message": ...}``."""
+    message = "Internal server error" if status >= 500 else reason
+    return [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+
+
+class _ErrorTask(ErrorTask):
+    """waitress's error page, rendered in the service's own error shape (never text/plain, never a traceback)."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        status = int(getattr(error, "code", 500))
+        reason = _REASONS.get(status, str(getattr(error, "reason", "Error")))
+        if status >= 500:
+            LOGGER.error("%s: %s", self.channel.server.service_name, getattr(error, "body", "internal error"))
+        headers, body = self.channel.server.error_renderer(status, reason)
+        self.status = f"{status} {reason}"
+        self.response_headers.extend(headers)
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _ErrorTask
+
+
+class _Server(TcpWSGIServer):
+    channel_class = _Channel
+    error_renderer: ErrorRenderer
+    service_name: str
+
+
+class HttpServer:
+    """One service on ``host:port`` (port 0 picks a free one), served by waitress in a background thread.
+
+    Args:
+        app: the WSGI application.
+        name: the service's name, for logs and thread names.
+        port: the port to bind; 0 for an ephemeral one.
+        host: the address to bind; loopback by default and in every caller.
+        error_renderer: how transport errors look to this service's clients.
+        max_body_bytes: declared bodies at or above this size are refused with 413 before they are read.
+        idle_timeout_s: a connection with no traffic for this long is closed (keep-alive idle and stalled reads).
+        threads: request-handling threads (connections themselves cost none).
+        connection_limit: open connections beyond this wait in the listen backlog.
+    """
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        name: str,
+        port: int = 0,
+        host: str = HOST,
+        error_renderer: ErrorRenderer = json_error_renderer,
+        max_body_bytes: int,
+        idle_timeout_s: int = HTTP_IDLE_TIMEOUT_S,
+        threads: int = 8,
+        connection_limit: int = 500,
+    ) -> None:
+        self.name = name
+        adjustments = Adjustments(
+            host=host,
+            port=port,
+            threads=threads,
+            # NOTE: waitress checks inactivity every cleanup_interval seconds; checking as often as the timeout
+            # itself keeps the effective limit within 2x of what is asked.
+            channel_timeout=idle_timeout_s,
+            cleanup_interval=max(1, min(idle_timeout_s, 30)),
+            max_request_body_size=max_body_bytes,
+            connection_limit=connection_limit,
+            expose_tracebacks=False,
+            ident="",
+            url_scheme="http",
+        )
+        self._map: dict[int, Any] = {}
+        self._server = _Server(app, map=self._map, adj=adjustments)
+        self._server.error_renderer = error_renderer
+        self._server.service_name = name
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{self._server.effective_host}:{self.port}"
+
+    def start(self) -> HttpServer:
+        """Serve in a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self._server.run, name=f"http-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket and every connection, then stop the request threads."""
+        # NOTE: waitress's run() loops until its socket map is empty; closing every dispatcher in the map (the
+        # listener, the wake-up trigger, open channels) ends it, as webtest's StopableWSGIServer does.
+        for _ in range(100):
+            if not self._map:
+                break
+            for fileno, dispatcher in list(self._map.items()):
+                try:
+                    dispatcher.close()
+                except OSError:  # a channel its peer already tore down
+                    self._map.pop(fileno, None)
+        self._server.task_dispatcher.shutdown(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

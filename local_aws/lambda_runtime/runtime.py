@@ -1,0 +1,260 @@
+"""A Lambda runtime in-process, without Docker: the real handler, its template environment, concurrency and timeout.
+
+The handler is imported the way a cold start does (CodeUri on sys.path, fresh modules, the function's environment
+set first) and called with a context object carrying what the Python runtime's carries. What it prints goes where
+Lambda sends it: to the function's CloudWatch log group (or to stderr for ``ops invoke``), never to the runtime's
+own stdout, whichever thread the invocation runs on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from local_aws.constants import ACCOUNT_ID, LAMBDA_SYNC_PAYLOAD_MAX_BYTES, PARTITION, REGION
+from local_aws.lambda_runtime.function import FunctionConfigError, FunctionSpec
+
+Handler = Callable[[dict[str, Any], Any], Any]
+LogSink = Callable[[str], None]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Python runtime's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's Timeout."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class FunctionError(Exception):
+    """The invocation failed the way Lambda reports it (``errorType``, ``errorMessage``)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+class Throttled(Exception):
+    """``TooManyRequestsException``: reserved concurrency reached (Lambda does not queue synchronous calls)."""
+
+
+class PayloadTooLarge(Exception):
+    """``RequestEntityTooLargeException``: the event is over the synchronous payload limit."""
+
+
+class _RoutedStdout(io.TextIOBase):
+    """``sys.stdout`` that sends what an invocation's thread prints to that function's log sink.
+
+    NOTE: Powertools binds its log handler to the ``sys.stdout`` object present at import time, and EMF metrics
+    ``print`` at call time; with this router installed before the cold start, both end up in the function's logs.
+    """
+
+    def __init__(self, fallback: TextIO) -> None:
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        sink: LogSink | None = getattr(self.local, "sink", None)
+        if sink is None:
+            return self.fallback.write(text)
+        sink(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.fallback.flush()
+
+    @contextlib.contextmanager
+    def routed(self, sink: LogSink) -> Iterator[None]:
+        previous = getattr(self.local, "sink", None)
+        self.local.sink = sink
+        try:
+            yield
+        finally:
+            self.local.sink = previous
+
+
+_ROUTER_LOCK = threading.Lock()
+
+
+def _router() -> _RoutedStdout:
+    with _ROUTER_LOCK:
+        if not isinstance(sys.stdout, _RoutedStdout):
+            sys.stdout = _RoutedStdout(sys.stdout)
+        return sys.stdout
+
+
+def load_handler(function: FunctionSpec) -> Handler:
+    """Import the handler like a cold start: CodeUri on sys.path, ``module.function``, fresh module objects.
+
+    Modules already imported from CodeUri (say, by tests in the same process) are not reused, so module-level state
+    (settings, clients) is built from this function's environment; other importers keep theirs.
+
+    Raises:
+        FunctionConfigError: the handler string is malformed or the module has no such function.
+    """
+    module_name, _, attr = function.handler.rpartition(".")
+    if not module_name or not attr:
+        raise FunctionConfigError(f"Handler must look like 'module.function', got {function.handler!r}")
+    code_dir = function.code_dir.resolve()
+    if not code_dir.is_dir():
+        raise FunctionConfigError(f"CodeUri {code_dir} of {function.logical_id} is not a directory")
+
+    def from_code_dir(module: Any) -> bool:
+        file = getattr(module, "__file__", None)
+        return isinstance(file, str) and Path(file).resolve().is_relative_to(code_dir)
+
+    previous = {name: mod for name, mod in sys.modules.items() if from_code_dir(mod)}
+    for name in previous:
+        del sys.modules[name]
+    sys.path.insert(0, str(code_dir))
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        sys.path.remove(str(code_dir))
+        for name in [n for n, m in sys.modules.items() if from_code_dir(m)]:
+            del sys.modules[name]
+        sys.modules.update(previous)
+    if not from_code_dir(module):
+        raise FunctionConfigError(f"handler module {module_name!r} resolved to {module.__file__}, outside CodeUri {code_dir}")
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise FunctionConfigError(f"{function.handler!r}: module {module_name!r} has no callable {attr!r}")
+    return handler  # type: ignore[no-any-return]
+
+
+def lambda_environment(function: FunctionSpec, extra: dict[str, str]) -> dict[str, str]:
+    """The environment the function runs with: what the Lambda runtime sets, its template Environment, ``extra``."""
+    env = {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+        "LAMBDA_TASK_ROOT": str(function.code_dir),
+        # There is no X-Ray daemon locally (sam local has none either); Powertools' Tracer becomes a no-op.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    env.update(function.environment)
+    env.update(extra)
+    return env
+
+
+class LocalFunction:
+    """One function: cold-started once, invoked concurrently up to its reserved concurrency.
+
+    Args:
+        spec: the function as the template declares it.
+        extra_env: more environment (endpoint URLs and credentials of the local AWS).
+        log_sink: where the function's output goes (text, possibly partial lines).
+    """
+
+    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str], log_sink: LogSink) -> None:
+        self.spec = spec
+        self.log_sink = log_sink
+        self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self._saved_env: dict[str, str | None] = {}
+        self._slots = threading.BoundedSemaphore(spec.reserved_concurrency) if spec.reserved_concurrency else None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda")
+        self.throttled = 0
+        # NOTE: the handler runs in this process, so its environment is this process's os.environ (restored by
+        # close()); it is set before the import so module-level configuration sees it.
+        for key, value in lambda_environment(spec, extra_env).items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        try:
+            with _router().routed(self.log_sink):
+                self.handler = load_handler(spec)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def arn(self) -> str:
+        return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{self.spec.function_name}"
+
+    def invoke(self, event: dict[str, Any], request_id: str | None = None) -> Any:
+        """Invoke synchronously (RequestResponse); returns the handler's JSON-round-tripped result.
+
+        Raises:
+            Throttled: reserved concurrency reached (or 0: the function is switched off).
+            PayloadTooLarge: the event or the response is over 6,291,456 bytes.
+            FunctionError: the handler raised, returned something not JSON-serialisable, or timed out.
+        """
+        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only.
+        payload = json.dumps(event)
+        if len(payload) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
+            raise PayloadTooLarge(f"event is {len(payload)} bytes; the limit is {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}")
+        if self.spec.reserved_concurrency == 0 or (self._slots is not None and not self._slots.acquire(blocking=False)):
+            self.throttled += 1
+            raise Throttled("Rate Exceeded.")
+        try:
+            request_id = request_id or str(uuid.uuid4())
+            started = time.monotonic()
+            context = LambdaContext(
+                function_name=self.spec.function_name,
+                memory_limit_in_mb=self.spec.memory_mb,
+                invoked_function_arn=self.arn,
+                aws_request_id=request_id,
+                deadline=started + self.spec.timeout_s,
+                log_group_name=f"/aws/lambda/{self.spec.function_name}",
+                log_stream_name=self.stream,
+            )
+            future = self._executor.submit(self._run, json.loads(payload), context)
+            try:
+                output = future.result(timeout=self.spec.timeout_s)
+            except concurrent.futures.TimeoutError:
+                # Lambda stops the sandbox; a thread cannot be stopped, so its result is dropped when it comes.
+                raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_s:.2f} seconds")
+            result = json.dumps(output)
+            if len(result) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
+                raise FunctionError("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed")
+            return json.loads(result)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        with _router().routed(self.log_sink):
+            self.log_sink(f"START RequestId: {context.aws_request_id} Version: $LATEST\n")
+            try:
+                return self.handler(event, context)
+            except Exception as exc:  # the function boundary: Lambda reports errorType/errorMessage
+                self.log_sink(f"[ERROR] {type(exc).__name__}: {exc}\n")
+                raise FunctionError(type(exc).__name__, str(exc)) from exc
+            finally:
+                self.log_sink(f"END RequestId: {context.aws_request_id}\n")
+
+    def close(self) -> None:
+        """Restore the environment."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}

@@ -1,0 +1,106 @@
+"""moto's server mode, hosted in-process: IAM, STS, Step Functions (with real ASL execution), CloudWatch, SNS and
+Application Auto Scaling, behind the edge.
+
+moto's ``DomainDispatcherApplication`` is a plain WSGI app that routes by the SigV4 credential scope's service
+(local-aws-building-blocks.md §1.2); here it is one app among the edge's, served by the same HTTP layer as every
+other local service rather than by werkzeug's dev server. ``call_json`` calls it in-process for the overlays that
+need moto's own answers (no HTTP, no signing: moto checks no signatures unless its IAM auth is switched on).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from moto.core.config import default_user_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from local_aws.constants import ACCOUNT_ID, REGION
+
+NOT_FOUND_CODES = frozenset(
+    {"ExecutionDoesNotExist", "StateMachineDoesNotExist", "ResourceNotFoundException", "NoSuchEntity"}
+)
+
+
+class MotoError(Exception):
+    """moto answered an error; ``code`` is the error code without the shape namespace."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class MotoNotFound(MotoError, LookupError):
+    """moto does not know the resource."""
+
+
+class MotoServices:
+    """The moto services of one local runtime (one process: moto's backends are process-global)."""
+
+    def __init__(self) -> None:
+        # NOTE: the flag must be set before any state machine is created: moto keeps executing and non-executing
+        # Step Functions in separate backends, chosen per request (local-aws-building-blocks.md §2.1).
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        self.app = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+    def call_json(self, signing_name: str, target: str, params: dict[str, Any], version: str = "1.0") -> dict[str, Any]:
+        """One JSON-protocol call straight into moto's app (e.g. ``("states", "AWSStepFunctions.ListExecutions")``).
+
+        Raises:
+            MotoNotFound: the resource does not exist.
+            MotoError: any other error answer.
+        """
+        body = json.dumps(params).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "CONTENT_TYPE": f"application/x-amz-json-{version}",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_HOST": "localhost",
+            "HTTP_X_AMZ_TARGET": target,
+            # moto routes on the credential scope; it does not verify the (absent) signature.
+            "HTTP_AUTHORIZATION": (
+                f"AWS4-HMAC-SHA256 Credential=LOCALINPROCESS/20200101/{REGION}/{signing_name}/aws4_request, "
+                "SignedHeaders=host, Signature=0"
+            ),
+            "HTTP_X_MOTO_ACCOUNT_ID": ACCOUNT_ID,
+        }
+        status_holder: list[str] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            status_holder.append(status)
+
+        chunks = self.app(environ, start_response)
+        try:
+            raw = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status = int(status_holder[0].split(" ", 1)[0]) if status_holder else 500
+        doc: dict[str, Any] = json.loads(raw) if raw.strip() else {}
+        if status >= 400:
+            code = str(doc.get("__type", "UnknownError")).rsplit("#", 1)[-1]
+            message = str(doc.get("message") or doc.get("Message") or "")
+            if code in NOT_FOUND_CODES:
+                raise MotoNotFound(status, code, message)
+            raise MotoError(status, code, message)
+        return doc

@@ -1,0 +1,44 @@
+"""SageMaker errors as the real service returns them (code, message, HTTP status), and resource ARNs."""
+
+from __future__ import annotations
+
+from local_aws.constants import ACCOUNT_ID, PARTITION, REGION
+
+
+class SageMakerError(Exception):
+    """A control-plane error, serialised as ``{"__type": code, "message": ...}`` (HTTP 400 unless said otherwise)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def validation(message: str) -> SageMakerError:
+    """A ``ValidationException``: what real SageMaker returns for most bad or missing resources."""
+    return SageMakerError("ValidationException", message)
+
+
+def resource_in_use(message: str) -> SageMakerError:
+    return SageMakerError("ResourceInUse", message)
+
+
+def resource_not_found(message: str) -> SageMakerError:
+    return SageMakerError("ResourceNotFound", message)
+
+
+class RuntimeApiError(Exception):
+    """A ``sagemaker-runtime`` error: rest-json, the code in the ``x-amzn-ErrorType`` header, members in the body."""
+
+    def __init__(self, code: str, message: str, status: int, **members: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.members = members
+
+
+def arn(kind: str, name: str) -> str:
+    """ARN of a SageMaker resource; the service lower-cases the name part."""
+    return f"arn:{PARTITION}:sagemaker:{REGION}:{ACCOUNT_ID}:{kind}/{name.lower()}"

@@ -1,0 +1,124 @@
+"""InvokeEndpoint: route to an instance, forward the request, and answer with SageMaker Runtime's own errors.
+
+Error shapes follow botocore's sagemaker-runtime model and observed answers (sagemaker-contract.md §4.4): an unknown
+endpoint is ``ValidationError`` 400 "Endpoint <name> of account <id> not found."; a container answering 4xx/5xx
+becomes ``ModelError`` 424 with the container's own message (``OriginalStatusCode``, ``OriginalMessage``,
+``LogStreamArn``) and nothing of the local runtime's internals; a container that does not answer within 60 s is a
+``ModelError`` with status 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+
+from local_aws.constants import ACCOUNT_ID, HOST, INVOKE_ENDPOINT_MAX_BYTES, PARTITION, REGION
+from local_aws.sagemaker.endpoints import Endpoints
+from local_aws.sagemaker.errors import RuntimeApiError
+from local_aws.sagemaker.fleet import Instance
+
+# The container must answer within 60 s (sagemaker-contract.md §3).
+INVOKE_TIMEOUT_S = 60.0
+FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes", "X-Amzn-SageMaker-Inference-Id")
+MAX_ORIGINAL_MESSAGE = 1024
+
+
+def endpoint_not_found(name: str) -> RuntimeApiError:
+    return RuntimeApiError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.", 400)
+
+
+def no_instance(name: str, status: str) -> RuntimeApiError:
+    return RuntimeApiError("ServiceUnavailable", f"Endpoint {name} is {status} and has no instance yet.", 503)
+
+
+def _log_group(name: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{name}"
+
+
+def _see_logs(name: str) -> str:
+    group = _log_group(name)
+    return (
+        f"See https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#logEventViewer:"
+        f"group={group} in account {ACCOUNT_ID} for more information."
+    )
+
+
+def _model_error(name: str, status: int, message: str) -> RuntimeApiError:
+    kind = "client" if 400 <= status < 500 else "server"
+    shown = message[:MAX_ORIGINAL_MESSAGE]
+    return RuntimeApiError(
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{shown}". {_see_logs(name)}',
+        424,
+        OriginalStatusCode=status,
+        OriginalMessage=shown,
+        LogStreamArn=f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{_log_group(name)}",
+    )
+
+
+def invoke(endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """InvokeEndpoint.
+
+    Args:
+        endpoints: the endpoints of this server.
+        name: the endpoint name from the URL.
+        body: the raw payload.
+        headers: the SageMaker request headers that were sent (canonical names).
+
+    Returns:
+        The response body and headers (Content-Type, x-Amzn-Invoked-Production-Variant, custom attributes).
+
+    Raises:
+        RuntimeApiError: ValidationError, ModelError, ServiceUnavailable.
+    """
+    if len(body) > INVOKE_ENDPOINT_MAX_BYTES:
+        # botocore's model: Body max 6291456 bytes.
+        raise RuntimeApiError(
+            "ValidationError",
+            f"Request payload exceeds the maximum allowed size of {INVOKE_ENDPOINT_MAX_BYTES} bytes.",
+            400,
+        )
+    instance = endpoints.acquire(name, headers.get("X-Amzn-SageMaker-Target-Variant"))
+    try:
+        return _forward(name, instance, body, headers)
+    finally:
+        endpoints.release(instance)
+
+
+def _forward(name: str, instance: Instance, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    forwarded = {"Content-Length": str(len(body))}
+    for key in FORWARDED_HEADERS:
+        if headers.get(key):
+            forwarded[key] = headers[key]
+    timeout = float(os.environ.get("LOCAL_SAGEMAKER_INVOKE_TIMEOUT", INVOKE_TIMEOUT_S))
+    conn = http.client.HTTPConnection(HOST, instance.port, timeout=timeout)
+    try:
+        conn.request("POST", "/invocations", body=body, headers=forwarded)
+        response = conn.getresponse()
+        payload = response.read()
+        status = response.status
+        content_type = response.getheader("Content-Type") or "application/json"
+        custom = response.getheader("X-Amzn-SageMaker-Custom-Attributes")
+    except TimeoutError as exc:
+        raise RuntimeApiError(
+            "ModelError",
+            'Received server error (0) from primary with message "Your invocation timed out while waiting for a '
+            "response from container primary. Review the latency metrics for each container in Amazon CloudWatch, "
+            f'resolve the issue, and try again.". {_see_logs(name)}',
+            424,
+            OriginalStatusCode=0,
+            OriginalMessage="Invocation timed out",
+            LogStreamArn=f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{_log_group(name)}",
+        ) from exc
+    except OSError as exc:
+        raise RuntimeApiError(
+            "ServiceUnavailable", "The endpoint's instance is unavailable. Retry the request.", 503
+        ) from exc
+    finally:
+        conn.close()
+    if status >= 400:
+        raise _model_error(name, status, payload.decode("utf-8", errors="replace"))
+    out = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": instance.variant}
+    if custom:
+        out["X-Amzn-SageMaker-Custom-Attributes"] = custom
+    return payload, out

@@ -1,0 +1,279 @@
+"""CreateTrainingJob / DescribeTrainingJob / StopTrainingJob / ListTrainingJobs: the records and their status machine.
+
+A job walks SageMaker's status machine in real time (InProgress: Starting → Downloading → Training → Uploading; then
+Completed, Failed or Stopped) and persists every transition; ``runner.py`` does the work of each phase. The answers
+keep botocore's output shapes in every status (``tests`` check them against the service model).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import Any
+
+from local_aws.constants import FAILURE_REASON_MAX_CHARS, TRAINING_TERMINAL
+from local_aws.s3.store import ObjectStore, S3Error, parse_uri
+from local_aws.sagemaker.errors import arn, resource_in_use, validation
+from local_aws.sagemaker.listing import filter_records, page
+from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
+from local_aws.sagemaker.training.toolkit import MetricParser
+
+LOGGER = logging.getLogger("local_aws.sagemaker")
+
+STATUS_MESSAGES = {
+    "Starting": "Preparing the instances for training",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Training job stopped because it exceeded MaxRuntimeInSeconds",
+}
+LOST_REASON = (
+    "InternalServerError: the local runtime stopped while this job was running; its host processes were lost. "
+    "Start a new training job (checkpoints, if configured, were synced)."
+)
+SUMMARY_KEYS = (
+    "TrainingJobName",
+    "TrainingJobArn",
+    "CreationTime",
+    "TrainingEndTime",
+    "LastModifiedTime",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def model_artifact_uri(record: dict[str, Any]) -> str:
+    """Where the job's model.tar.gz goes: ``<S3OutputPath>/<job>/output/model.tar.gz`` (the SDKs compute the same)."""
+    return f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{record['TrainingJobName']}/output/model.tar.gz"
+
+
+class TrainingJobs:
+    """The training-job operations; each job runs on a thread of its own (``runner.run_job``).
+
+    Args:
+        records: the persistent resource records.
+        objects: the local S3 store (channels, code, checkpoints, artifacts).
+        context: what a job run needs from the runtime (paths, the process supervisor, log sink).
+    """
+
+    def __init__(self, records: RecordStore, objects: ObjectStore, context: JobContext) -> None:
+        self.records = records
+        self.objects = objects
+        self.context = context
+        self._lock = threading.RLock()
+        self._runs: dict[str, JobRun] = {}
+        self._recover()
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    def _recover(self) -> None:
+        """Jobs running when the previous process died cannot get their processes back: they end Failed."""
+        for record in self.records.all("training-jobs"):
+            if record["TrainingJobStatus"] in ("InProgress", "Stopping"):
+                self._transition(record, "Failed", "Failed")
+                now = _now()
+                record.update(FailureReason=LOST_REASON, TrainingEndTime=now, LastModifiedTime=now)
+                self.records.put("training-jobs", record["TrainingJobName"], record)
+
+    def shutdown(self) -> None:
+        """Stop every running job (the server is going away); their records end Failed with the reason."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.shutdown = True
+            run.stop_requested.set()
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(timeout=self.context.stop_grace_s + 15)
+
+    # ----------------------------------------------------------------------------------------------- API
+    def create(self, params: dict[str, Any], tuning_job_arn: str | None = None) -> dict[str, Any]:
+        """CreateTrainingJob: validate what SageMaker validates at create time, persist, start the run."""
+        name = params["TrainingJobName"]
+        job_arn = arn("training-job", name)
+        self._check_create(params)
+        with self._lock:
+            if self.records.get("training-jobs", name) is not None:
+                raise resource_in_use(
+                    "Training job names must be unique within an AWS account and region, and a training job with "
+                    f"this name already exists ({job_arn})"
+                )
+            now = _now()
+            resource = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
+            resource.update(params.get("ResourceConfig") or {})
+            stopping = {"MaxRuntimeInSeconds": 86400}
+            stopping.update(params.get("StoppingCondition") or {})
+            record: dict[str, Any] = {
+                "TrainingJobName": name,
+                "TrainingJobArn": job_arn,
+                "TrainingJobStatus": "InProgress",
+                "SecondaryStatus": "Starting",
+                "HyperParameters": dict(params.get("HyperParameters") or {}),
+                "AlgorithmSpecification": params.get("AlgorithmSpecification") or {"TrainingInputMode": "File"},
+                "RoleArn": params["RoleArn"],
+                "InputDataConfig": params.get("InputDataConfig") or [],
+                "OutputDataConfig": params["OutputDataConfig"],
+                "ResourceConfig": resource,
+                "StoppingCondition": stopping,
+                "CreationTime": now,
+                "LastModifiedTime": now,
+                "SecondaryStatusTransitions": [
+                    {"Status": "Starting", "StartTime": now, "StatusMessage": STATUS_MESSAGES["Starting"]}
+                ],
+                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
+                "EnableInterContainerTrafficEncryption": bool(params.get("EnableInterContainerTrafficEncryption")),
+                "EnableManagedSpotTraining": bool(params.get("EnableManagedSpotTraining", False)),
+            }
+            # NOTE: botocore's model marks ModelArtifacts required in every DescribeTrainingJob answer; the local
+            # runtime reports the location the artifact goes to from creation on (what AWS shows before Uploading
+            # is UNCONFIRMED).
+            record["ModelArtifacts"] = {"S3ModelArtifacts": model_artifact_uri(record)}
+            for optional in ("CheckpointConfig", "Environment", "VpcConfig", "RetryStrategy", "ExperimentConfig"):
+                if params.get(optional) is not None:
+                    record[optional] = params[optional]
+            if tuning_job_arn:
+                record["TuningJobArn"] = tuning_job_arn
+            self.records.put("training-jobs", name, record)
+            definitions = record["AlgorithmSpecification"].get("MetricDefinitions", [])
+            run = JobRun(record, MetricParser(definitions))
+            self._runs[name] = run
+            run.thread = threading.Thread(target=self._run, args=(run,), name=f"training-{name}", daemon=True)
+            run.thread.start()
+        return {"TrainingJobArn": job_arn}
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """DescribeTrainingJob."""
+        with self._lock:
+            run = self._runs.get(name)
+            record = copy.deepcopy(run.record) if run else self.records.get("training-jobs", name)
+        if record is None:
+            raise validation("Requested resource not found.")
+        return record
+
+    def stop(self, name: str) -> dict[str, Any]:
+        """StopTrainingJob: SIGTERM the host processes; the job goes Stopping → Stopped."""
+        record = self.describe(name)
+        status = record["TrainingJobStatus"]
+        with self._lock:
+            run = self._runs.get(name)
+            if status != "InProgress" or run is None:
+                raise validation(f"The request was rejected because the training job is in status {status}.")
+            self.update(run, status="Stopping", secondary="Stopping")
+            run.stop_requested.set()
+        return {}
+
+    def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListTrainingJobs (NameContains, StatusEquals, creation-time filters, SortBy/SortOrder, paging)."""
+        records = [self.describe(r["TrainingJobName"]) for r in self.records.all("training-jobs")]
+        records = filter_records(records, params, "TrainingJobName", "TrainingJobStatus")
+        summaries = [{k: r[k] for k in SUMMARY_KEYS if k in r} for r in records]
+        return page(summaries, params, "TrainingJobSummaries", "TrainingJobName", "TrainingJobStatus")
+
+    # ----------------------------------------------------------------------------------------------- validation
+    def _check_create(self, params: dict[str, Any]) -> None:
+        """What SageMaker refuses at create time (rather than failing the job later), plus local limits."""
+        resource = params.get("ResourceConfig") or {}
+        if resource.get("InstanceGroups"):
+            if "InstanceType" in resource or "InstanceCount" in resource:
+                raise validation("InstanceType or InstanceCount cannot be specified with InstanceGroups")
+            raise validation("ResourceConfig.InstanceGroups (heterogeneous clusters) is not supported locally.")
+        # botocore allows InstanceCount >= 0 (0 is for InstanceGroups); without groups the service needs >= 1.
+        # The message follows the service's constraint format (UNCONFIRMED wording).
+        if resource.get("InstanceCount") is not None and int(resource["InstanceCount"]) < 1:
+            raise validation(
+                f"1 validation error detected: Value '{resource['InstanceCount']}' at 'resourceConfig.instanceCount' "
+                "failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )
+        for channel in params.get("InputDataConfig") or []:
+            s3 = channel["DataSource"].get("S3DataSource")
+            if s3 is None:
+                raise validation(
+                    f"Channel {channel['ChannelName']!r}: the local runtime supports only S3DataSource channels."
+                )
+            if s3["S3DataType"] != "S3Prefix":
+                raise validation(
+                    f"Channel {channel['ChannelName']!r}: S3DataType {s3['S3DataType']!r} is not supported locally; "
+                    "valid: S3Prefix."
+                )
+            self._check_uri(s3["S3Uri"], f"InputDataConfig channel {channel['ChannelName']!r} S3Uri")
+            mode = channel.get("InputMode") or (params.get("AlgorithmSpecification") or {}).get("TrainingInputMode")
+            if mode == "Pipe":
+                raise validation("TrainingInputMode 'Pipe' is not supported locally; valid: File, FastFile.")
+        names = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
+        if len(set(names)) != len(names):
+            raise validation("Channel names must be unique within InputDataConfig.")
+        self._check_uri(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
+        checkpoint = params.get("CheckpointConfig")
+        if checkpoint:
+            self._check_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
+
+    def _check_uri(self, uri: str, what: str) -> None:
+        try:
+            parse_uri(uri)
+        except S3Error as exc:
+            raise validation(f"{what}: {exc.message}") from exc
+
+    # ----------------------------------------------------------------------------------------------- state
+    @staticmethod
+    def _transition(record: dict[str, Any], secondary: str, status: str | None) -> None:
+        now = _now()
+        transitions = record.setdefault("SecondaryStatusTransitions", [])
+        if transitions and "EndTime" not in transitions[-1]:
+            transitions[-1]["EndTime"] = now
+        entry = {"Status": secondary, "StartTime": now, "StatusMessage": STATUS_MESSAGES[secondary]}
+        if status in TRAINING_TERMINAL:
+            entry["EndTime"] = now
+        transitions.append(entry)
+        record["SecondaryStatus"] = secondary
+        if status:
+            record["TrainingJobStatus"] = status
+
+    def update(self, run: JobRun, status: str | None = None, secondary: str | None = None, **fields: Any) -> None:
+        """Persist a status change and/or fields of a running job (the runner calls this for each phase)."""
+        with self._lock:
+            record = run.record
+            if secondary and secondary != record["SecondaryStatus"]:
+                self._transition(record, secondary, status)
+            elif status:
+                record["TrainingJobStatus"] = status
+            record.update(fields)
+            record["LastModifiedTime"] = _now()
+            self.records.put("training-jobs", record["TrainingJobName"], record)
+
+    def _finish(self, run: JobRun, status: str, secondary: str, reason: str | None) -> None:
+        record = run.record
+        now = _now()
+        start = record.get("TrainingStartTime", record["CreationTime"])
+        fields: dict[str, Any] = {
+            "TrainingEndTime": now,
+            "TrainingTimeInSeconds": max(1, int(now - start)),
+            "BillableTimeInSeconds": max(1, int(now - start)),
+            "FinalMetricDataList": run.metrics.final_metric_data_list(),
+        }
+        if reason:
+            fields["FailureReason"] = reason[:FAILURE_REASON_MAX_CHARS]
+        self.update(run, status=status, secondary=secondary, **fields)
+        LOGGER.info("training job %s: %s%s", record["TrainingJobName"], status, f" ({reason})" if reason else "")
+
+    def _run(self, run: JobRun) -> None:
+        name = run.record["TrainingJobName"]
+        try:
+            run_job(run, self.context, self.objects, self.update)
+            self._finish(run, "Completed", "Completed", None)
+        except Abort as abort:
+            self._finish(run, abort.status, abort.secondary, abort.reason)
+        except Exception as exc:  # the runner's outermost boundary: a bug here must still end the job
+            LOGGER.exception("training job %s crashed in the local runtime", name)
+            self._finish(run, "Failed", "Failed", f"InternalServerError: {type(exc).__name__}: {exc}")
+        finally:
+            run.kill_all(self.context.supervisor)

@@ -1,0 +1,115 @@
+"""A source dir's ``requirements.txt``, installed before the script runs, as the SageMaker training toolkit does.
+
+The toolkit runs ``pip install -r requirements.txt`` in ``/opt/ml/code`` before a ``.py`` entry point
+(sagemaker-contract.md §1.2 step 5). Locally the container's image is the runtime's own environment, so each distinct
+requirements file gets a virtual environment *layered* on it: the venv's ``site-packages`` holds a ``.pth`` file naming
+the runtime's ``site-packages``, so torch and friends are visible (and pip skips what they satisfy) while anything new
+lands in the layer. Layers are cached by the sha256 of the file's content; the runtime's environment is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+
+PIP_TIMEOUT_S = float(os.environ.get("LOCAL_SAGEMAKER_PIP_TIMEOUT", "900"))
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class RequirementsError(Exception):
+    """pip could not install the requirements; the message is pip's own reason."""
+
+
+@dataclass(frozen=True)
+class JobPython:
+    """The interpreter a job's scripts run with, and what to prepend to their PATH."""
+
+    executable: str
+    bin_dir: str | None = None
+
+
+def has_requirements(path: Path) -> bool:
+    """True when the file names at least one requirement (comments and blank lines do not count)."""
+    if not path.is_file():
+        return False
+    return any(line.strip() and not line.lstrip().startswith("#") for line in path.read_text().splitlines())
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
+def _pip_reason(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return " ".join(errors[-3:] if errors else lines[-3:])
+
+
+def job_python(requirements: Path, cache_dir: Path) -> JobPython:
+    """The interpreter for a job whose code dir holds ``requirements``; builds and caches its layer when needed.
+
+    Args:
+        requirements: the source dir's requirements.txt (may be missing or empty).
+        cache_dir: the runtime's cache root (``<home>/cache``); layers go to ``<cache>/pyenvs/<sha12>``.
+
+    Returns:
+        The runtime's own interpreter when there is nothing to install, else the layer's.
+
+    Raises:
+        RequirementsError: pip failed; the message carries pip's reason.
+    """
+    if not has_requirements(requirements):
+        return JobPython(sys.executable)
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    layer = cache_dir / "pyenvs" / digest
+    python = layer / "bin" / "python"
+    with _lock_for(digest):
+        if (layer / ".complete").is_file():
+            return JobPython(str(python), str(layer / "bin"))
+        if layer.exists():
+            shutil.rmtree(layer)
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(layer)
+        site = Path(
+            subprocess.run(
+                [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        # The layer sees the runtime's packages (pip included) through this .pth, after its own.
+        (site / "_local_runtime_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON")) and k != "VIRTUAL_ENV"
+        }
+        # NOTE: pip's cache lives in the runtime's state dir, never in the user's ~/.cache (jobs must not write
+        # into the host's shared caches).
+        env.update(PIP_CACHE_DIR=str(cache_dir / "pip"), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+        try:
+            result = subprocess.run(
+                [str(python), "-m", "pip", "install", "-r", str(requirements)],
+                cwd=requirements.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=PIP_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            shutil.rmtree(layer, ignore_errors=True)
+            raise RequirementsError(f"pip install -r requirements.txt timed out after {PIP_TIMEOUT_S:g}s") from exc
+        if result.returncode != 0:
+            shutil.rmtree(layer, ignore_errors=True)
+            raise RequirementsError(_pip_reason(result.stdout + "\n" + result.stderr))
+        (layer / ".complete").write_text(requirements.read_text())
+    return JobPython(str(python), str(layer / "bin"))

@@ -1,0 +1,381 @@
+"""One training job's run: N local host processes under the SageMaker training container contract.
+
+Each host gets an /opt/ml-shaped tree at ``<home>/jobs/<job>/algo-N/`` (the toolkit's ``SAGEMAKER_BASE_DIR``
+relocation), its channels copied from the local S3, the code from ``sagemaker_submit_directory`` (an ``s3://`` tarball,
+as on SageMaker; never a local path), the ``SM_*`` environment, and its own HOME and caches. Host processes are started
+through the runtime's process supervisor, so they die with the runtime even when it is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from local_aws.constants import REGION
+from local_aws.processes import ProcessSupervisor
+from local_aws.s3.store import ObjectStore, S3Error
+from local_aws.sagemaker.failure import script_error
+from local_aws.sagemaker.training import artifacts, toolkit
+from local_aws.sagemaker.training.requirements import RequirementsError, job_python
+
+LOGGER = logging.getLogger("local_aws.sagemaker")
+CHECKPOINT_SYNC_S = 5.0
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# A parent launched by torchrun (or a test) must not leak its own rank into the hosts.
+_RANK_VARIABLES = frozenset(
+    {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+     "TORCHELASTIC_RUN_ID", "VIRTUAL_ENV"}
+)  # fmt: skip
+
+
+class LogWriter(Protocol):
+    """Appends events to a CloudWatch-style log stream (the local Logs service's store)."""
+
+    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+
+
+@dataclass
+class JobContext:
+    """What a job run needs from the runtime."""
+
+    jobs_dir: Path
+    cache_dir: Path
+    supervisor: ProcessSupervisor
+    logs: LogWriter
+    stop_grace_s: float = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", "10"))
+    echo: Callable[[str], None] | None = None
+    gpus: int | None = None
+
+
+class Abort(Exception):
+    """Ends a job early with a terminal status and reason."""
+
+    def __init__(self, status: str, secondary: str, reason: str | None) -> None:
+        super().__init__(reason or status)
+        self.status = status
+        self.secondary = secondary
+        self.reason = reason
+
+
+@dataclass
+class Host:
+    """One training host: its /opt/ml tree, its process and its log stream."""
+
+    name: str
+    layout: toolkit.HostLayout
+    proc: subprocess.Popen[bytes]
+    stream: str
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+    pump: threading.Thread | None = None
+
+
+@dataclass
+class JobRun:
+    """In-memory companion of a persisted job record: processes, stop flags, the metric parser."""
+
+    record: dict[str, Any]
+    metrics: toolkit.MetricParser
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    shutdown: bool = False
+    hosts: list[Host] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+    def kill_all(self, supervisor: ProcessSupervisor) -> None:
+        """Kill every host's process group (DataLoader workers and torchrun agents included)."""
+        for host in self.hosts:
+            supervisor.kill_group(host.proc)
+
+
+Update = Callable[..., None]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (never the toolkit's fixed 7777, so jobs can run side by side)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_stop(run: JobRun) -> None:
+    if run.shutdown:
+        raise Abort("Failed", "Failed", "InternalServerError: the local runtime was shut down while this job ran.")
+    if run.stop_requested.is_set():
+        raise Abort("Stopped", "Stopped", None)
+
+
+def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) -> None:
+    """Run the job to completion (returns) or raise ``Abort`` with its terminal status."""
+    record = run.record
+    name = record["TrainingJobName"]
+    count = int(record["ResourceConfig"].get("InstanceCount", 1))
+    instance_type = record["ResourceConfig"].get("InstanceType", "ml.m5.large")
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    job_dir = ctx.jobs_dir / name
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    layouts = [toolkit.HostLayout(job_dir / host) for host in hosts]
+    channels = record["InputDataConfig"]
+    raw_hps = record["HyperParameters"]
+    _, sm_hps, framework = toolkit.split_hyperparameters(toolkit.decode_hyperparameters(raw_hps))
+    environment = dict(record.get("Environment") or {})
+    if ctx.gpus is None:
+        ctx.gpus = toolkit.num_gpus()
+    for host, layout in zip(hosts, layouts, strict=True):
+        layout.create()
+        toolkit.write_input_config(layout, host, hosts, instance_type, raw_hps, channels)
+    _check_stop(run)
+    update(run, secondary="Downloading", TrainingStartTime=time.time())
+    try:
+        artifacts.download_channels(objects, channels, layouts)
+    except (S3Error, OSError) as exc:
+        raise Abort("Failed", "Failed", f"ClientError: Data download failed: {exc}") from exc
+    entry = _prepare_entry(record, sm_hps, environment, layouts, objects)
+    checkpoint_dirs = artifacts.prepare_checkpoints(record, layouts, objects)
+    _check_stop(run)
+    try:
+        python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir) if entry.is_python else None
+    except RequirementsError as exc:
+        raise Abort("Failed", "Failed", f"AlgorithmError: InstallRequirementsError: {exc}") from exc
+    update(run, secondary="Training")
+    port = free_port()
+    torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
+    procs_per_host = int(framework.get("sagemaker_mpi_num_of_processes_per_host") or 1)
+    stamp = int(record["CreationTime"])
+    for index, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
+        env = _host_env(record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index)
+        if python is not None and python.bin_dir:
+            env["PATH"] = os.pathsep.join([python.bin_dir, env.get("PATH", "")])
+        user_args = json.loads(env["SM_USER_ARGS"])
+        interpreter = python.executable if python is not None else sys.executable
+        cmd = entry.command(interpreter, user_args, torchrun, count, procs_per_host, index, port)
+        proc = ctx.supervisor.spawn(
+            cmd,
+            cwd=layout.code,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            owner=f"training-job/{name}",
+            kind="training-host",
+        )
+        host_run = Host(host, layout, proc, f"{name}/{host}-{stamp}")
+        host_run.pump = threading.Thread(target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}")
+        host_run.pump.start()
+        run.hosts.append(host_run)
+    _monitor(run, ctx, objects, update, checkpoint_dirs)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How a host starts its code: the toolkit's entry-point rules, or an explicit ContainerEntrypoint."""
+
+    program: str | None
+    container: list[str] | None = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.program is not None and self.program.endswith(".py")
+
+    def command(
+        self, python: str, user_args: list[str], torchrun: bool, hosts: int, procs: int, index: int, port: int
+    ) -> list[str]:
+        if self.container is not None:
+            return self.container
+        assert self.program is not None
+        if self.program.endswith(".sh"):
+            return ["/bin/sh", "-c", " ".join([f"./{self.program}", *user_args])]
+        if torchrun:
+            return [
+                python, "-m", "torch.distributed.run", "--nnodes", str(hosts), "--nproc_per_node", str(procs),
+                "--node_rank", str(index), "--master_addr", "127.0.0.1", "--master_port", str(port),
+                self.program, *user_args,
+            ]  # fmt: skip
+        return [python, self.program, *user_args]
+
+
+def _prepare_entry(
+    record: dict[str, Any],
+    sm_hps: dict[str, Any],
+    environment: dict[str, str],
+    layouts: list[toolkit.HostLayout],
+    objects: ObjectStore,
+) -> Entry:
+    spec = record["AlgorithmSpecification"]
+    if spec.get("ContainerEntrypoint"):
+        # The form the sagemaker SDK v3 ModelTrainer sends: an explicit command, code in the 'code' channel.
+        command = [*spec["ContainerEntrypoint"], *(spec.get("ContainerArguments") or [])]
+        for layout in layouts:
+            toolkit.relocate_channel_scripts(layout)
+        return Entry(None, [toolkit.relocate(arg, layouts[0].base) for arg in command])
+    program = environment.get("SAGEMAKER_PROGRAM") or sm_hps.get("sagemaker_program")
+    submit = sm_hps.get("sagemaker_submit_directory")
+    try:
+        for layout in layouts:
+            artifacts.install_code(objects, submit, layout)
+    except artifacts.DataError as exc:
+        raise Abort("Failed", "Failed", str(exc)) from exc
+    if not program:
+        raise Abort(
+            "Failed",
+            "Failed",
+            'ClientError: no entry point: set hyperparameter sagemaker_program (e.g. "train.py"), environment '
+            "SAGEMAKER_PROGRAM, or AlgorithmSpecification.ContainerEntrypoint.",
+        )
+    program = str(program)
+    if not (layouts[0].code / program).is_file():
+        raise Abort("Failed", "Failed", f"ClientError: entry point {program!r} not found in sagemaker_submit_directory.")
+    return Entry(program)
+
+
+def _host_env(
+    record: dict[str, Any],
+    host: str,
+    hosts: list[str],
+    layout: toolkit.HostLayout,
+    instance_type: str,
+    gpus: int,
+    port: int,
+    environment: dict[str, str],
+    checkpoint_dirs: list[Path],
+    index: int,
+) -> dict[str, str]:
+    name = record["TrainingJobName"]
+    env = {k: v for k, v in os.environ.items() if k not in _RANK_VARIABLES and not k.startswith(("SM_", "AWS_"))}
+    env.update(environment)
+    sm_env = toolkit.training_env(
+        layout,
+        job_name=name,
+        current_host=host,
+        hosts=hosts,
+        instance_type=instance_type,
+        raw_hyperparameters=record["HyperParameters"],
+        channels=record["InputDataConfig"],
+        gpus=gpus,
+    )
+    if checkpoint_dirs:
+        # Local-only relocation: CheckpointConfig.LocalPath (/opt/ml/checkpoints) lives under the host's base dir.
+        sm_env["SM_CHECKPOINT_DIR"] = str(checkpoint_dirs[index])
+    env.update(sm_env)
+    region = str(toolkit.decode_hyperparameters(record["HyperParameters"]).get("sagemaker_region") or REGION)
+    env.update(toolkit.container_home(layout))
+    env.update(
+        {
+            "SAGEMAKER_BASE_DIR": str(layout.base),
+            "TRAINING_JOB_NAME": name,
+            "TRAINING_JOB_ARN": record["TrainingJobArn"],
+            "SAGEMAKER_JOB_NAME": name,
+            "SAGEMAKER_REGION": region,
+            "CURRENT_HOST": host,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "NCCL_DEBUG": "WARN",
+            "NCCL_IB_DISABLE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(layout.code), env.get("PYTHONPATH", "")) if p),
+        }
+    )
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _pump(run: JobRun, host: Host, ctx: JobContext) -> None:
+    stream: IO[bytes] | None = host.proc.stdout
+    if stream is None:
+        return
+    name = run.record["TrainingJobName"]
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        now = time.time()
+        ctx.logs.append(LOG_GROUP, host.stream, [(int(now * 1000), line)])
+        host.tail.append(line)
+        run.metrics.feed(line, now)
+        if ctx.echo is not None:
+            ctx.echo(f"{name} {host.name} | {line}")
+
+
+def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
+    record = run.record
+    max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or 86400)
+    started = record.get("TrainingStartTime", record["CreationTime"])
+    last_sync = time.monotonic()
+    while True:
+        codes = [h.proc.poll() for h in run.hosts]
+        failed = [h for h, c in zip(run.hosts, codes, strict=True) if c not in (None, 0)]
+        if failed:
+            _terminate(run, ctx)
+            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            raise Abort("Failed", "Failed", _failure_reason(run, failed[0]))
+        if all(c == 0 for c in codes):
+            break
+        if run.shutdown:
+            _terminate(run, ctx)
+            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            _check_stop(run)
+        if run.stop_requested.is_set():
+            _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "Stopped")
+        if time.time() - started > max_runtime:
+            update(run, status="Stopping", secondary="Stopping")
+            _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "MaxRuntimeExceeded")
+        if checkpoint_dirs and time.monotonic() - last_sync > CHECKPOINT_SYNC_S:
+            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            last_sync = time.monotonic()
+        time.sleep(0.2)
+    _wait_pumps(run)
+    artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+    update(run, secondary="Uploading")
+    _upload(run, objects, ctx)
+
+
+def _stop_and_upload(
+    run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path], secondary: str
+) -> None:
+    _terminate(run, ctx)
+    artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
+    # SageMaker keeps what a stopped job saved in /opt/ml/model.
+    if any(any(h.layout.model.iterdir()) for h in run.hosts):
+        _upload(run, objects, ctx)
+    raise Abort("Stopped", secondary, None)
+
+
+def _failure_reason(run: JobRun, first: Host) -> str:
+    for host in [first] + [h for h in run.hosts if h is not first]:
+        if host.layout.failure.is_file():
+            text = host.layout.failure.read_text(errors="replace").strip()
+            if text:
+                return f"AlgorithmError: {text}"
+    args = first.proc.args
+    command = " ".join(str(a) for a in args) if isinstance(args, list) else str(args)
+    return "AlgorithmError: " + script_error(first.proc.returncode, list(first.tail), command)
+
+
+def _terminate(run: JobRun, ctx: JobContext) -> None:
+    threads = [
+        threading.Thread(target=ctx.supervisor.stop, args=(h.proc, ctx.stop_grace_s), daemon=True) for h in run.hosts
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=ctx.stop_grace_s + 10)
+    _wait_pumps(run)
+
+
+def _wait_pumps(run: JobRun) -> None:
+    for host in run.hosts:
+        if host.pump is not None:
+            host.pump.join(timeout=10)
+
+
+def _upload(run: JobRun, objects: ObjectStore, ctx: JobContext) -> None:
+    staging = ctx.jobs_dir / run.record["TrainingJobName"] / ".artifacts"
+    artifacts.upload_model(run.record, [h.layout for h in run.hosts], objects, staging)

@@ -1,0 +1,314 @@
+"""The local AWS in one process: every service on 127.0.0.1, the template deployed, the REST API serving.
+
+``LocalAws(home).start()`` reaps processes a crashed predecessor left, issues (or loads) the runtime's credentials,
+starts the edge (one AWS endpoint for every service) and the REST API, deploys ``template.yaml`` through the
+services' own APIs, brings persisted endpoints back into service and writes ``runtime.json`` (pid and URLs) so
+other shells can find it. ``stop()`` shuts it down in order; SIGKILL skips that, which is why every child process
+carries PDEATHSIG and the next start reaps what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from local_aws.apigateway.gateway import ApiGateway
+from local_aws.apigateway.spec import ApiSpec, api_spec_from_template
+from local_aws.auth.credentials import IssuedCredentials, StaticCredentialStore, issue_or_load
+from local_aws.cloudformation.api import StackApi, localize_outputs
+from local_aws.constants import (
+    API_GATEWAY_MAX_BYTES,
+    AWS_API_MAX_BODY_BYTES,
+    DEFAULT_API_PORT,
+    DEFAULT_AWS_PORT,
+    REGION,
+    S3_MAX_PUT_BYTES,
+    SAMCONFIG_PATH,
+    TEMPLATE_PATH,
+    StateLayout,
+)
+from local_aws.deploy import StackRecord, deploy
+from local_aws.edge import Edge
+from local_aws.http.server import HttpServer, json_error_renderer, message_error_renderer
+from local_aws.lambda_runtime.runtime import LocalFunction
+from local_aws.logs.api import LogsApi
+from local_aws.logs.store import LogStore, now_ms
+from local_aws.moto_services import MotoServices
+from local_aws.processes import ProcessSupervisor
+from local_aws.s3.app import S3Api
+from local_aws.s3.store import ObjectStore
+from local_aws.sagemaker.api import SageMakerApi
+from local_aws.sagemaker.control import ControlPlane, SageMakerDeps
+from local_aws.stepfunctions import interpreter
+from local_aws.stepfunctions.api import StepFunctionsApi
+from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
+
+LOGGER = logging.getLogger("local_aws")
+
+
+class RuntimeBusy(RuntimeError):
+    """Another live process already serves this home."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a running local AWS answers."""
+
+    aws_url: str
+    api_url: str
+
+
+def read_runtime(layout: StateLayout) -> dict[str, Any] | None:
+    """The serving process's record when that process is still alive, else None."""
+    try:
+        doc: dict[str, Any] = json.loads(layout.runtime_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    try:
+        os.kill(int(doc.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return doc
+
+
+def _write_private(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(doc, handle, indent=1)
+    tmp.replace(path)
+
+
+def _bind(port: int, explicit: bool) -> int:
+    """``port`` when it is free; a busy default falls back to an ephemeral port, a busy explicit one is an error."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            if explicit:
+                raise RuntimeBusy(f"port {port} is in use on 127.0.0.1; pick a free port") from None
+            return 0
+    return port
+
+
+class LocalAws:
+    """Every local service, in this process.
+
+    Args:
+        home: the state dir.
+        aws_port: the edge's port (0: ephemeral; a busy default falls back to ephemeral).
+        api_port: the REST API's port (same rules).
+        explicit_ports: a busy port is an error instead of a fallback.
+        template_path: the SAM template to deploy and serve.
+        overrides: template parameter overrides on top of the samconfig environment's.
+        samconfig_env: the samconfig.toml environment whose parameter_overrides apply.
+        echo: where training hosts' lines are echoed (None: only to the logs).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        aws_port: int = DEFAULT_AWS_PORT,
+        api_port: int = DEFAULT_API_PORT,
+        explicit_ports: bool = False,
+        template_path: Path = TEMPLATE_PATH,
+        overrides: Mapping[str, str] | None = None,
+        samconfig_env: str = "default",
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.layout = StateLayout(Path(home))
+        self.aws_port = aws_port
+        self.api_port = api_port
+        self.explicit_ports = explicit_ports
+        self.template_path = template_path
+        self.overrides = dict(overrides or {})
+        self.samconfig_env = samconfig_env
+        self.echo = echo
+        self.credentials: IssuedCredentials | None = None
+        self.stack: StackRecord | None = None
+        self.api_spec: ApiSpec | None = None
+        self._edge: HttpServer | None = None
+        self._api: HttpServer | None = None
+        self._function: LocalFunction | None = None
+        self._control: ControlPlane | None = None
+        self._recorder: ExecutionRecorder | None = None
+        self._supervisor: ProcessSupervisor | None = None
+        self._stopped = threading.Event()
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    def start(self) -> LocalAws:
+        """Start everything; returns self.
+
+        Raises:
+            RuntimeBusy: another live local runtime serves this home, or an explicit port is taken.
+        """
+        layout = self.layout
+        existing = read_runtime(layout)
+        if existing is not None and existing.get("pid") != os.getpid():
+            raise RuntimeBusy(
+                f"a local runtime already serves {layout.home} (pid {existing['pid']}, AWS {existing.get('aws_url')}); "
+                "use it, or stop it with `python -m ops down`"
+            )
+        layout.home.mkdir(parents=True, exist_ok=True)
+        self._supervisor = ProcessSupervisor(layout.processes)
+        for leftover in self._supervisor.reap_leftovers():
+            LOGGER.warning("reaped a process a previous runtime left behind: %s", leftover)
+        self.credentials = issue_or_load(layout.credentials)
+        store = StaticCredentialStore(self.credentials)
+        objects = ObjectStore(layout.s3)
+        logs = LogStore(layout.logs)
+        moto = MotoServices()
+        interpreter.apply()
+        executions = ExecutionStore(layout.executions)
+        for arn in executions.close_interrupted():
+            LOGGER.warning("execution %s was interrupted by the last stop; it is now ABORTED", arn)
+
+        def call_states(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+            return moto.call_json("states", f"AWSStepFunctions.{operation}", params)
+
+        self._control = ControlPlane(
+            SageMakerDeps(layout=layout, objects=objects, supervisor=self._supervisor, logs=logs, echo=self.echo)
+        )
+        stacks = StackApi(moto)
+        edge = Edge(
+            store,
+            services={
+                "sagemaker": SageMakerApi(self._control),
+                "s3": S3Api(objects),
+                "states": StepFunctionsApi(moto, call_states, executions),
+                "logs": LogsApi(logs),
+                "cloudformation": stacks,
+            },
+            fallback=moto,
+        )
+        self._edge = HttpServer(
+            edge,
+            name="aws",
+            port=_bind(self.aws_port, self.explicit_ports),
+            error_renderer=json_error_renderer,
+            max_body_bytes=max(S3_MAX_PUT_BYTES, AWS_API_MAX_BODY_BYTES),
+            threads=16,
+        ).start()
+        aws_url = self._edge.url
+        interpreter.route_sdk_calls(aws_url, self.credentials.access_key_id, self.credentials.secret_access_key)
+        self._control.start()
+        samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
+        self.stack = deploy(self.clients(), self.template_path, self.overrides, samconfig=samconfig,
+                            env=self.samconfig_env)  # fmt: skip
+        self._recorder = ExecutionRecorder(executions, call_states)
+        if self.stack.state_machine_arn:
+            self._recorder.watch(self.stack.state_machine_arn)
+        self._recorder.start()
+        api_url = self._start_api(aws_url, logs, store)
+        stacks.publish(self.stack.stack_name, localize_outputs(self.stack.outputs, api_url), self.overrides)
+        _write_private(
+            layout.runtime_file,
+            {"pid": os.getpid(), "aws_url": aws_url, "api_url": api_url, "stack": self.stack.stack_name,
+             "started": time.time()},
+        )  # fmt: skip
+        LOGGER.info("local AWS on %s, REST API on %s (state in %s)", aws_url, api_url, layout.home)
+        return self
+
+    def _start_api(self, aws_url: str, logs: LogStore, store: StaticCredentialStore) -> str:
+        assert self.credentials is not None
+        spec = api_spec_from_template(self.template_path, overrides=self.overrides)
+        group = f"/aws/lambda/{spec.function.function_name}"
+        # The function's role, locally: the runtime's own credentials (no session token: botocore sends none for
+        # an empty value), and every AWS call it makes goes to the edge.
+        function_env = {
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
+            "AWS_SESSION_TOKEN": "",
+            "AWS_SECURITY_TOKEN": "",
+        }
+        pending: list[str] = []
+
+        def sink(text: str) -> None:
+            # Lambda sends each line the function writes to its log stream, as one event.
+            pending.append(text)
+            joined = "".join(pending)
+            if "\n" not in joined:
+                return
+            *lines, rest = joined.split("\n")
+            pending[:] = [rest] if rest else []
+            stamp = now_ms()
+            logs.append(group, function.stream, [(stamp, line) for line in lines if line])
+
+        function = LocalFunction(spec.function, function_env, sink)
+        self._function = function
+        gateway = ApiGateway(spec, function, store, api_key=None)
+        server = HttpServer(
+            gateway,
+            name="api",
+            port=_bind(self.api_port, self.explicit_ports),
+            error_renderer=message_error_renderer,
+            # NOTE: API Gateway's 10 MB payload limit; waitress refuses a declared body at or over the limit unread.
+            max_body_bytes=API_GATEWAY_MAX_BYTES + 1,
+        ).start()
+        self._api = server
+        self.api_spec = spec
+        gateway.port = server.port  # X-Forwarded-Port in events, now that the port is known
+        return server.url
+
+    def clients(self) -> dict[str, Any]:
+        """boto3 clients on the edge, signed with the runtime's credentials."""
+        assert self.credentials is not None and self._edge is not None
+        session = boto3.session.Session(
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            region_name=REGION,
+        )
+        config = Config(retries={"max_attempts": 2, "mode": "standard"})
+        return {
+            name: session.client(name, endpoint_url=self._edge.url, config=config)
+            for name in ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts")
+        }
+
+    @property
+    def endpoints(self) -> Endpoints:
+        assert self._edge is not None and self._api is not None
+        return Endpoints(aws_url=self._edge.url, api_url=self._api.url)
+
+    def stop(self) -> None:
+        """Stop in order: API, recorder, SageMaker (jobs, instances), edge; then remove runtime.json."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for step in (
+            lambda: self._api and self._api.stop(),
+            lambda: self._function and self._function.close(),
+            lambda: self._recorder and self._recorder.stop(),
+            lambda: self._control and self._control.shutdown(),
+            lambda: self._edge and self._edge.stop(),
+            lambda: self._supervisor and self._supervisor.stop_all(10),
+        ):
+            with contextlib.suppress(Exception):
+                step()
+        record = read_runtime(self.layout)
+        if record is not None and record.get("pid") == os.getpid():
+            self.layout.runtime_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,322 @@
+"""``python -m ops``: one operator CLI for the stack, on AWS or on the local runtime (``--target local|aws``).
+
+The same commands (deploy, start, watch, predict, status, logs, teardown, uploads) run against either target; only
+the endpoint URLs and credentials differ. ``up``, ``down``, ``env`` and ``invoke`` manage the local runtime. Every
+error is one line naming the bad value and what is valid; ``OPS_DEBUG=1`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from local_aws.constants import REPO_ROOT, StateLayout, home_dir
+from local_aws.server import read_runtime
+from ops import local
+from ops.data import DEFAULT_CODE_PREFIX, DEFAULT_DATA_PREFIX, upload_data, upload_source
+from ops.executions import load_input, start_execution, watch
+from ops.predict import MAX_TOP_K, format_predictions, image_content_type, predict
+from ops.progress import Progress
+from ops.status import print_logs, status_lines
+from ops.target import TARGETS, OpsError, Target, aws_target, local_target
+from ops.teardown import execute_teardown, plan_teardown
+from tools.source_package import SourcePackageError, package_source
+
+DEFAULT_SOURCE = REPO_ROOT / "training"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that names the bad value and the valid ones, then exits 2 (no traceback)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message}\n")
+
+
+def _int_in(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            valid = f"{low}..{high}" if high is not None else f"an integer >= {low}"
+            raise argparse.ArgumentTypeError(f"{name} must be {valid}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; expected seconds > 0")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; expected 0..1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests)."""
+    parser = _Parser(prog="python -m ops", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--target", choices=TARGETS, default=os.environ.get("OPS_TARGET", "local"),
+                        help="where the stack runs (default: local, or $OPS_TARGET)")  # fmt: skip
+    parser.add_argument("--home", help="local runtime state dir (default $LOCAL_RUNTIME_HOME or <repo>/.local)")
+    parser.add_argument("--stack", help="aws: the stack name (default: stack_name of the samconfig --env)")
+    parser.add_argument("--env", default="dev", help="samconfig.toml environment (default dev)")
+    parser.add_argument("--region", help="aws: region (default: your AWS config)")
+    parser.add_argument("--profile", help="aws: named profile")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    p = sub.add_parser("up", help="local: start the local AWS, run the pipeline unless a model serves, predict")
+    p.add_argument("--instance-count", type=_int_in("--instance-count", 1, 8), default=1,
+                   help="training hosts (1..8); >1 trains one DDP group across local processes")  # fmt: skip
+    p.add_argument("--epochs", type=_int_in("--epochs", 1, 100), default=local.demo.DEMO_EPOCHS)
+    p.add_argument("--hpo", action="store_true", help="run a small Random tuning job (2 trials) first")
+    p.add_argument("--retrain", action="store_true", help="train a new model even when the endpoint serves one")
+    p.add_argument("--serve", action="store_true", help="keep serving after the predictions (Ctrl-C or `down`)")
+    p.add_argument("--aws-port", type=_int_in("--aws-port", 0, 65535), help="the AWS endpoint's port (default 4566)")
+    p.add_argument("--api-port", type=_int_in("--api-port", 0, 65535), help="the REST API's port (default 3000)")
+    p.add_argument("--image-size", type=_int_in("--image-size", 8, 512), default=local.demo.DEMO_IMAGE_SIZE)
+    p.add_argument("--per-class", type=_int_in("--per-class", 10), default=local.demo.DEMO_PER_CLASS)
+    p.add_argument("--min-test-accuracy", type=_fraction, default=local.demo.DEMO_MIN_TEST_ACCURACY)
+    p.add_argument("--timeout", type=_seconds, default=1800.0, help="execution timeout, seconds")
+    p.add_argument("--verbose-logs", action="store_true", help="echo every training log line")
+
+    sub.add_parser("down", help="local: stop the serving local runtime (its endpoints and jobs too)")
+    sub.add_parser("env", help="local: print the exports that point awscli/boto3/the SDKs at the local runtime")
+
+    p = sub.add_parser("invoke", help="local: `sam local invoke` without Docker (response on stdout, logs on stderr)")
+    p.add_argument("function", nargs="?", default="InferenceFunction", help="logical id (default InferenceFunction)")
+    p.add_argument("-e", "--event", required=True, help="event JSON file, or - for stdin")
+    p.add_argument("--env-vars", type=Path, help='JSON {"<LogicalId>": {"VAR": "value"}} like sam --env-vars')
+
+    sub.add_parser("deploy", help="aws: sam build + sam deploy; local: redeploy the template into the runtime")
+
+    p = sub.add_parser("start", help="start an execution of the stack's state machine")
+    p.add_argument("--input", type=Path, required=True, help="execution input JSON (docs/CONTRACTS.md §6)")
+    p.add_argument("--name", help="execution name (default: a UUID, as Step Functions does)")
+    p.add_argument("--source-dir", help="override the input's SourceDir (s3://.../sourcedir-*.tar.gz)")
+    p.add_argument("--training-data", help="override the input's TrainingData (s3://.../)")
+    p.add_argument("--pretrained-weights", help="override the input's PretrainedWeights (s3://.../resnet50.pth)")
+    p.add_argument("--watch", action="store_true", help="follow the execution until it ends")
+    p.add_argument("--poll-seconds", type=_seconds, default=5.0, help="watch interval (default 5)")
+
+    p = sub.add_parser("watch", help="follow an execution until it ends")
+    p.add_argument("execution_arn")
+    p.add_argument("--poll-seconds", type=_seconds, default=5.0)
+
+    p = sub.add_parser("predict", help="POST an image to the stack's API (SigV4 unless --api-key)")
+    p.add_argument("image", type=Path, help="image file (.jpg, .jpeg, .png)")
+    p.add_argument("--top-k", type=_int_in("--top-k", 1, MAX_TOP_K), default=5)
+    p.add_argument("--api-key", help="API key (API_KEY auth mode); without it the request is SigV4-signed")
+    p.add_argument("--url", help="API base URL instead of the stack output ApiUrl")
+    p.add_argument("--timeout", type=_seconds, default=30.0)
+
+    sub.add_parser("status", help="executions, the endpoint and the latest training jobs")
+    p = sub.add_parser("logs", help="a training job's logs (CloudWatch), or the inference function's")
+    p.add_argument("--job", help="training job name (default: the latest)")
+    p.add_argument("--function", action="store_true", help="the inference function's log instead")
+    p.add_argument("--tail", type=_int_in("--tail", 1), help="only the last N lines per stream")
+
+    p = sub.add_parser("teardown", help="delete the endpoint, endpoint configs, models and autoscaling")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+
+    p = sub.add_parser("package-source", help="write sourcedir-<sha256[:12]>.tar.gz of training/")
+    p.add_argument("--src", type=Path, default=DEFAULT_SOURCE)
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "build")
+    p = sub.add_parser("upload-source", help="package training/ and upload it to the artifact bucket")
+    p.add_argument("--src", type=Path, default=DEFAULT_SOURCE)
+    p.add_argument("--prefix", default=DEFAULT_CODE_PREFIX)
+    p = sub.add_parser("upload-data", help="upload a dogImages tree (train/ valid/ test/) to the data bucket")
+    p.add_argument("--src", type=Path, required=True)
+    p.add_argument("--prefix", default=DEFAULT_DATA_PREFIX)
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------------- commands
+def _target(args: argparse.Namespace, layout: StateLayout) -> Target:
+    if args.target == "aws":
+        return aws_target(args.stack, args.env, args.region, args.profile)
+    return local_target(layout, read_runtime(layout))
+
+
+def cmd_start(args: argparse.Namespace, target: Target) -> int:
+    overrides = {"SourceDir": args.source_dir, "TrainingData": args.training_data,
+                 "PretrainedWeights": args.pretrained_weights}  # fmt: skip
+    arn = start_execution(target, load_input(args.input, overrides), args.name)
+    print(arn)
+    return _follow(target, arn, args.poll_seconds) if args.watch else 0
+
+
+def _follow(target: Target, arn: str, poll_seconds: float) -> int:
+    progress = Progress(target)
+    final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=poll_seconds)
+    print(f"status: {final['status']}")
+    if final["status"] == "SUCCEEDED":
+        print(json.dumps(json.loads(final.get("output") or "{}"), indent=2))
+        return 0
+    print(f"error: {final.get('error', '')}  cause: {final.get('cause', '')}", file=sys.stderr)
+    return 1
+
+
+def cmd_predict(args: argparse.Namespace, target: Target) -> int:
+    if not args.image.is_file():
+        raise OpsError(f"image file not found: {args.image}")
+    content_type = image_content_type(args.image)
+    status, doc = predict(target, args.image.read_bytes(), content_type, top_k=args.top_k, api_key=args.api_key,
+                          url=args.url, timeout=args.timeout)  # fmt: skip
+    if status != 200:
+        message = doc.get("message", doc) if isinstance(doc, dict) else doc
+        raise OpsError(f"the API answered {status}: {message}")
+    print(f"{args.image.name} → model {doc.get('model_version', '?')}")
+    for line in format_predictions(doc, args.top_k):
+        print(line)
+    return 0
+
+
+def cmd_teardown(args: argparse.Namespace, target: Target) -> int:
+    endpoint, prefix = target.output("EndpointName"), target.output("ResourcePrefix")
+    sagemaker, autoscaling = target.client("sagemaker"), target.client("application-autoscaling")
+    plan = plan_teardown(sagemaker, autoscaling, endpoint, prefix)
+    lines = plan.lines()
+    if not lines:
+        print(f"nothing to delete for endpoint {endpoint!r} / prefix {prefix!r}")
+        return 0
+    print("will delete:\n  " + "\n  ".join(lines))
+    if args.dry_run:
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise OpsError("refusing to delete without --yes (stdin is not a terminal)")
+        if input(f"type the endpoint name ({endpoint}) to confirm: ").strip() != endpoint:
+            print("aborted")
+            return 1
+    execute_teardown(sagemaker, autoscaling, plan, print)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace, layout: StateLayout) -> int:
+    if args.target == "local":
+        from local_aws.deploy import deploy
+
+        target = local_target(layout, read_runtime(layout))
+        clients = {name: target.client(name) for name in ("s3", "iam", "logs", "stepfunctions")}
+        record = deploy(clients, env=args.env)
+        print(f"deployed {record.stack_name} locally: {len(record.physical_ids)} resources ({record.state_machine_arn})")
+        return 0
+    sam = shutil.which("sam", path=f"{REPO_ROOT / '.venv-tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    if sam is None:
+        raise OpsError("sam not found; run `make tools` (aws-sam-cli in .venv-tools)")
+    for command in ([sam, "build", "--template", "template.yaml"], [sam, "deploy", "--config-env", args.env]):
+        if subprocess.run(command, cwd=REPO_ROOT, check=False).returncode != 0:
+            raise OpsError(f"`{' '.join(command)}` failed")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    layout = StateLayout(home_dir(args.home))
+    if args.command == "up":
+        options = local.UpOptions(
+            instance_count=args.instance_count, epochs=args.epochs, hpo=args.hpo, image_size=args.image_size,
+            per_class=args.per_class, min_test_accuracy=args.min_test_accuracy, retrain=args.retrain,
+            serve=args.serve, aws_port=args.aws_port, api_port=args.api_port, timeout=args.timeout,
+            verbose_logs=args.verbose_logs,
+        )  # fmt: skip
+        return local.up(layout, options)
+    if args.command == "down":
+        return local.down(layout)
+    if args.command == "env":
+        print("\n".join(local.env(layout)))
+        return 0
+    if args.command == "invoke":
+        return local.invoke(layout, args.function, args.event, args.env_vars)
+    if args.command == "deploy":
+        return cmd_deploy(args, layout)
+    if args.command == "package-source":
+        package = package_source(args.src)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / package.name).write_bytes(package.data)
+        print(args.out / package.name)
+        return 0
+    target = _target(args, layout)
+    handlers: dict[str, Callable[[argparse.Namespace, Target], int]] = {
+        "start": cmd_start,
+        "watch": lambda a, t: _follow(t, a.execution_arn, a.poll_seconds),
+        "predict": cmd_predict,
+        "status": lambda a, t: (print("\n".join(status_lines(t))), 0)[1],
+        "logs": lambda a, t: print_logs(t, job=a.job, function=a.function, tail=a.tail),
+        "teardown": cmd_teardown,
+        "upload-source": _upload_source,
+        "upload-data": _upload_data,
+    }
+    return handlers[args.command](args, target)
+
+
+def _upload_source(args: argparse.Namespace, target: Target) -> int:
+    uri, uploaded = upload_source(target.client("s3"), package_source(args.src), target.output("ArtifactBucketName"),
+                                  args.prefix)  # fmt: skip
+    print(f"{'uploaded' if uploaded else 'already present'}: {uri}", file=sys.stderr)
+    print(uri)
+    return 0
+
+
+def _upload_data(args: argparse.Namespace, target: Target) -> int:
+    bucket = target.output("DataBucketName")
+    uploaded, skipped = upload_data(target.client("s3"), args.src, bucket, args.prefix)
+    print(f"uploaded {uploaded} file(s), {skipped} unchanged", file=sys.stderr)
+    print(f"s3://{bucket}/{args.prefix.lstrip('/')}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m ops``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    # moto's ASL interpreter logs handled errors at ERROR with a dump of its parse tree; the CLI prints causes.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        return run(args)
+    except (OpsError, SourcePackageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"error: AWS {error.get('Code', '?')}: {error.get('Message', exc)}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("OPS_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (set OPS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,238 @@
+"""The commands only the local target has: ``up`` (start the local AWS, run the pipeline, serve), ``down``, ``env``
+(the exports that point a user's own tools at it) and ``invoke`` (``sam local invoke`` without Docker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local_aws.auth.credentials import env_exports, issue_or_load
+from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PATH, StateLayout
+from local_aws.lambda_runtime.function import FunctionConfigError, function_spec_from_template
+from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, PayloadTooLarge, Throttled
+from local_aws.server import LocalAws, RuntimeBusy, read_runtime
+from ops import demo
+from ops.executions import start_execution, watch
+from ops.progress import Progress
+from ops.target import OpsError, Target, local_session
+
+
+@dataclass
+class UpOptions:
+    """What ``up`` was asked to do."""
+
+    instance_count: int = 1
+    epochs: int = demo.DEMO_EPOCHS
+    hpo: bool = False
+    image_size: int = demo.DEMO_IMAGE_SIZE
+    per_class: int = demo.DEMO_PER_CLASS
+    min_test_accuracy: float = demo.DEMO_MIN_TEST_ACCURACY
+    retrain: bool = False
+    serve: bool = False
+    aws_port: int | None = None
+    api_port: int | None = None
+    timeout: float = 1800.0
+    verbose_logs: bool = False
+
+
+def _serving_model(target: Target) -> str | None:
+    """The training job the stack's endpoint serves once it is (back) in service, or None without an endpoint."""
+    sm = target.client("sagemaker")
+    name = target.output("EndpointName")
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            endpoint = sm.describe_endpoint(EndpointName=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException":
+                return None
+            raise
+        if endpoint["EndpointStatus"] == "InService":
+            tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
+            return tags.get("dogbreed:training-job", endpoint.get("EndpointConfigName", name))
+        if endpoint["EndpointStatus"] in ("Failed", "OutOfService") or time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
+
+
+def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = print) -> int:
+    """Start the local AWS in this process, deploy the stack, make sure a model serves, predict; maybe keep serving."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    echo = (lambda line: say(f"  | {line}")) if options.verbose_logs else None
+    runtime = LocalAws(
+        layout.home,
+        aws_port=DEFAULT_AWS_PORT if options.aws_port is None else options.aws_port,
+        api_port=DEFAULT_API_PORT if options.api_port is None else options.api_port,
+        explicit_ports=options.aws_port is not None or options.api_port is not None,
+        echo=echo,
+    )
+    try:
+        try:
+            runtime.start()
+        except RuntimeBusy as exc:
+            raise OpsError(str(exc)) from None
+        urls = runtime.endpoints
+        target = Target(
+            name="local",
+            stack_name=runtime.stack.stack_name if runtime.stack else "",
+            session=local_session(layout),
+            endpoint_url=urls.aws_url,
+            api_url=urls.api_url,
+            home=layout.home,
+        )
+        say(f"local AWS on {urls.aws_url} (every service), REST API on {urls.api_url}; state in {layout.home}")
+        say(f'point your own tools at it: eval "$(python -m ops env --home {layout.home})"')
+        serving = None if options.retrain else _serving_model(target)
+        if serving is not None:
+            say(f"endpoint {target.output('EndpointName')} serves {serving} again (restored, no retraining); "
+                "pass --retrain to train a new model")  # fmt: skip
+        else:
+            _run_pipeline(target, layout, options, say)
+        failed = demo.predictions(target, demo.sample_images(layout.cache, _test_split(layout, options)), say)
+        if failed:
+            raise OpsError(f"{failed} demo prediction(s) failed")
+        if options.serve:
+            say("serving; from another shell: `python -m ops predict IMAGE`, `start`, `status`, `logs`, `down` "
+                "(or Ctrl-C here)")  # fmt: skip
+            stop.wait()
+        return 0
+    finally:
+        runtime.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _test_split(layout: StateLayout, options: UpOptions) -> Path:
+    return layout.cache / "datasets" / f"digits-{options.image_size}px-{options.per_class}" / "test"
+
+
+def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: Callable[[str], None]) -> None:
+    training_data, source_dir = demo.prepare(
+        target, layout.cache, say, per_class=options.per_class, image_size=options.image_size
+    )
+    payload = demo.execution_input(
+        training_data,
+        source_dir,
+        instance_count=options.instance_count,
+        epochs=options.epochs,
+        hpo=options.hpo,
+        image_size=options.image_size,
+        min_test_accuracy=options.min_test_accuracy,
+    )
+    name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    arn = start_execution(target, payload, name)
+    say(f"execution {name} started")
+    progress = Progress(target, emit=say)
+    final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=0.5, timeout=options.timeout)
+    say(f"execution {final['status']}")
+    if final["status"] != "SUCCEEDED":
+        raise OpsError(f"execution {final['status']}: {final.get('error', '')} {final.get('cause', '')}".strip())
+
+
+def down(layout: StateLayout, say: Callable[[str], None] = print) -> int:
+    """Stop the process that serves ``layout.home`` (SIGTERM: the orderly shutdown; SIGKILL after 60 s)."""
+    record = read_runtime(layout)
+    if record is None:
+        say("nothing is serving")
+        return 0
+    pid = int(record["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            say(f"stopped pid {pid} (services, endpoints and jobs)")
+            return 0
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    raise OpsError(f"pid {pid} did not stop within 60 s; killed it (the next start reaps what it left)")
+
+
+def env(layout: StateLayout) -> list[str]:
+    """The shell lines that point awscli, boto3 and the SDKs at the serving local runtime."""
+    record = read_runtime(layout)
+    if record is None:
+        raise OpsError(f"no local runtime is serving {layout.home}; start one with `python -m ops up --serve`")
+    creds = issue_or_load(layout.credentials)
+    lines = env_exports(creds, {"AWS_ENDPOINT_URL": str(record["aws_url"])})
+    lines.append(f"# REST API (SigV4, service execute-api): {record['api_url']}/predict")
+    return lines
+
+
+def invoke(
+    layout: StateLayout,
+    function_id: str,
+    event_path: str,
+    env_vars: Path | None,
+    out: Any = sys.stdout,
+    err: Any = sys.stderr,
+) -> int:
+    """``sam local invoke FUNCTION -e EVENT``: the response JSON on stdout, the function's logs on stderr."""
+    try:
+        event = json.loads(sys.stdin.read() if event_path == "-" else Path(event_path).read_text())
+    except FileNotFoundError:
+        raise OpsError(f"-e {event_path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise OpsError(f"-e {event_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    try:
+        spec = function_spec_from_template(function_id, TEMPLATE_PATH)
+    except FunctionConfigError as exc:
+        raise OpsError(str(exc)) from None
+    spec.environment.update(_env_vars(env_vars, function_id))
+    record = read_runtime(layout)
+    extra = {"AWS_SESSION_TOKEN": "", "AWS_SECURITY_TOKEN": ""}
+    if record is not None:
+        creds = issue_or_load(layout.credentials)
+        extra.update(AWS_ENDPOINT_URL=str(record["aws_url"]), AWS_ACCESS_KEY_ID=creds.access_key_id,
+                     AWS_SECRET_ACCESS_KEY=creds.secret_access_key)  # fmt: skip
+    else:
+        # Nothing local serves: AWS calls must still never leave this machine (port 9 is "discard").
+        print("note: no local runtime is serving; the function's AWS calls will fail", file=err)
+        extra.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+    function = LocalFunction(spec, extra, lambda text: err.write(text))
+    started = time.monotonic()
+    request_id = str(uuid.uuid4())
+    try:
+        result: Any = function.invoke(event, request_id)
+        code = 0
+    except FunctionError as exc:
+        result, code = {"errorType": exc.error_type, "errorMessage": exc.message}, 1
+    except (Throttled, PayloadTooLarge) as exc:
+        result, code = {"errorType": type(exc).__name__, "errorMessage": str(exc)}, 1
+    finally:
+        function.close()
+    elapsed_ms = (time.monotonic() - started) * 1000
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"REPORT RequestId: {request_id}  Duration: {elapsed_ms:.2f} ms  Billed Duration: {int(elapsed_ms) + 1} ms  "
+          f"Memory Size: {spec.memory_mb} MB  Max Memory Used: {peak_mb} MB", file=err)  # fmt: skip
+    print(json.dumps(result), file=out)
+    return code
+
+
+def _env_vars(path: Path | None, function_id: str) -> dict[str, str]:
+    """SAM's ``--env-vars`` file: ``{"<LogicalId>": {...}}`` and/or ``{"Parameters": {...}}`` (for every function)."""
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise OpsError(f"--env-vars {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise OpsError(f"--env-vars {path}: expected an object like {{\"{function_id}\": {{\"VAR\": \"value\"}}}}")
+    merged = {**(doc.get("Parameters") or {}), **(doc.get(function_id) or {})}
+    return {str(k): str(v) for k, v in merged.items()}
