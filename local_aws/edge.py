@@ -25,7 +25,7 @@ from local_aws.constants import REGION
 
 LOGGER = logging.getLogger("local_aws.edge")
 WsgiApp = Callable[..., Iterable[bytes]]
-CALLER_KEY = "local_aws.caller"
+CALLER_KEY = "local_aws.caller"  # the verified Caller, for services that answer per identity
 # Signing names whose bodies are streamed to the service unread (the service checks the payload hash itself).
 STREAMED = frozenset({"s3"})
 

@@ -53,6 +53,7 @@ from local_aws.sagemaker.control import ControlPlane, SageMakerDeps
 from local_aws.stepfunctions import interpreter
 from local_aws.stepfunctions.api import StepFunctionsApi
 from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
+from local_aws.sts import StsApi
 
 LOGGER = logging.getLogger("local_aws")
 
@@ -196,6 +197,7 @@ class LocalAws:
                 "states": StepFunctionsApi(moto, call_states, executions),
                 "logs": LogsApi(logs),
                 "cloudformation": stacks,
+                "sts": StsApi(moto),
             },
             fallback=moto,
         )
@@ -299,7 +301,7 @@ class LocalAws:
             lambda: self._recorder and self._recorder.stop(),
             lambda: self._control and self._control.shutdown(),
             lambda: self._edge and self._edge.stop(),
-            lambda: self._supervisor and self._supervisor.stop_all(10),
+            lambda: self._supervisor and self._supervisor.close(10),
         ):
             with contextlib.suppress(Exception):
                 step()

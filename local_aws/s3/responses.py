@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ XML_TYPE = "application/xml"
 OWNER_ID = hashlib.sha256(ACCOUNT_ID.encode()).hexdigest()
 OWNER_NAME = "local"
 XML_MAX_BYTES = 4 * 1024 * 1024  # a CompleteMultipartUpload of 10,000 parts with checksums is ~1.5 MB
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class S3Response(Response):
@@ -91,11 +93,16 @@ def root(tag: str) -> ET.Element:
     return ET.Element(tag, xmlns=S3_NS)
 
 
+def _xml_safe(text: str) -> str:
+    # XML 1.0 cannot carry NUL and most C0 controls even escaped; an error may quote a refused key that has them.
+    return _XML_INVALID.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def sub(parent: ET.Element, tag: str, text: object = None) -> ET.Element:
     """Append ``<tag>text</tag>``; booleans as ``true``/``false``."""
     element = ET.SubElement(parent, tag)
     if text is not None:
-        element.text = ("true" if text else "false") if isinstance(text, bool) else str(text)
+        element.text = _xml_safe(("true" if text else "false") if isinstance(text, bool) else str(text))
     return element
 
 
