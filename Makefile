@@ -15,8 +15,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 export LOCAL_RUNTIME_HOME ?= $(CURDIR)/.local
 ENV ?= dev
 
-.PHONY: help setup tools test test-unit test-integration test-e2e lint format typecheck validate build \
-        demo bench data clean up run predict status logs down
+.PHONY: help setup tools sdk test test-unit test-integration test-e2e lint format typecheck validate build \
+        demo bench data clean up start predict status logs down env
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ test-e2e: setup ## Local end-to-end pipeline tests
 lint: $(VENV)/.stamp ## ruff lint + format check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy functions/inference training local_runtime tools
+	$(VENV)/bin/mypy functions/inference training local_aws ops tools bench
 
 format: $(VENV)/.stamp ## Apply ruff format and autofixes
 	$(VENV)/bin/ruff format .
@@ -69,29 +69,32 @@ build: tools ## sam build (python3.13 Lambda via BuildMethod: makefile)
 data: $(VENV)/.stamp ## Render the embedded dataset into data/embedded (dogImages layout)
 	$(PY) -m tools.dataset render --out data/embedded
 
-demo: $(VENV)/.stamp ## The main job: whole pipeline locally (ASL + local SageMaker, 2 instances) then HTTP predictions
-	$(PY) -m local_runtime up --instance-count 2 $(DEMO_ARGS)
+demo: $(VENV)/.stamp ## The main job: the whole pipeline locally (real ASL, local SageMaker on 2 instances), then predictions
+	$(PY) -m ops up --instance-count 2 $(DEMO_ARGS)
 
 bench: $(VENV)/.stamp ## Benchmarks: prints name=value lines (ratios measured side by side)
-	$(PY) -m tools.bench
+	$(PY) -m bench
 
-up: $(VENV)/.stamp ## Local runtime: prepare data, start services, run an execution, keep serving
-	$(PY) -m local_runtime up --serve $(ARGS)
+up: $(VENV)/.stamp ## Local runtime: start the local AWS, make sure a model serves, keep serving (ARGS=--retrain ...)
+	$(PY) -m ops up --serve $(ARGS)
 
-run: $(VENV)/.stamp ## Local runtime: start an execution, INPUT=path/to/input.json
-	$(PY) -m local_runtime run $(if $(INPUT),--input $(INPUT),)
+start: $(VENV)/.stamp ## Start an execution and watch it, INPUT=path/to/input.json (TARGET=aws for the deployed stack)
+	$(PY) -m ops --target $(or $(TARGET),local) start --input $(INPUT) --watch
 
-predict: $(VENV)/.stamp ## Local runtime: predict IMAGE=path/to/image.jpg through the local HTTP API
-	$(PY) -m local_runtime predict $(IMAGE)
+predict: $(VENV)/.stamp ## Predict IMAGE=path/to/image.jpg through the stack's API (TARGET=aws for the deployed stack)
+	$(PY) -m ops --target $(or $(TARGET),local) predict $(IMAGE)
 
-status: $(VENV)/.stamp ## Local runtime: show jobs, endpoints and executions
-	$(PY) -m local_runtime status
+status: $(VENV)/.stamp ## Executions, the endpoint and the latest training jobs (TARGET=aws for the deployed stack)
+	$(PY) -m ops --target $(or $(TARGET),local) status
 
-logs: $(VENV)/.stamp ## Local runtime: show stored logs
-	$(PY) -m local_runtime logs
+logs: $(VENV)/.stamp ## The latest training job's logs (TARGET=aws for the deployed stack)
+	$(PY) -m ops --target $(or $(TARGET),local) logs
+
+env: $(VENV)/.stamp ## Local runtime: print the exports that point awscli/boto3/the SDKs at it
+	@$(PY) -m ops env
 
 down: $(VENV)/.stamp ## Local runtime: stop everything
-	$(PY) -m local_runtime down
+	$(PY) -m ops down
 
 clean: ## Remove build outputs, caches and local runtime state (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build dist out .local data

@@ -1,4 +1,4 @@
-"""Benchmarks (``make bench`` / ``python -m tools.bench``): one ``name=value`` line per figure, ``#`` lines say how.
+"""Benchmarks (``make bench`` / ``python -m bench``): one ``name=value`` line per figure, ``#`` lines say how.
 
 - ``scaling_ratio``: train.py throughput (samples/s summed over ranks, median of epochs 2+ so start-up is excluded)
   of 2 ranks x 1 thread (torchrun, gloo DDP) over 1 rank x 1 thread, same data and per-rank batch; the two runs
@@ -11,7 +11,7 @@
   of one real photo) over p50 of the bare forward pass on the already-preprocessed tensor, same model, 1 thread.
 
 - ``http_overhead_ratio``, ``pipeline_overhead_ratio``, ``throughput_c8``: local runtime figures, see
-  ``local_runtime/bench.py``.
+  ``bench/local_runtime.py``.
 
 Each measurement is a function returning ``(name, value)`` pairs so other figures can be appended to ``main``.
 """
@@ -175,7 +175,7 @@ def inference_figures(model_dir: Path, repeats: int = 30) -> list[Figure]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every benchmark and print its lines."""
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", help="working directory (default: a temporary one)")
     parser.add_argument(
         "--skip-local", action="store_true", help="skip the local-runtime figures (http/pipeline overhead, c8)"
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = training_figures(work)
         figures += inference_figures(work / "r1-0" / "model")
     if not args.skip_local:
-        from local_runtime.bench import local_benchmarks
+        from bench.local_runtime import local_benchmarks
 
         _comment("local runtime: one pipeline (ResNet-50, 224 px, dry-run step) in a fresh LOCAL_RUNTIME_HOME")
         figures += [(name, f"{value:.2f}") for name, value in local_benchmarks()]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import os
 import statistics
 import sys
@@ -28,8 +27,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_runtime import config as cfg
-from local_runtime.daemon import Runtime, RuntimeCliError, local_execution_input
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from local_aws.constants import REGION
+from local_aws.s3.store import parse_uri
+from local_aws.server import LocalAws
+from ops import demo
+from ops.executions import start_execution, watch
+from ops.target import OpsError, Target, local_session
 
 BENCH_ARCH = os.environ.get("LOCAL_BENCH_ARCH", "resnet50")
 BENCH_IMAGE_SIZE = int(os.environ.get("LOCAL_BENCH_IMAGE_SIZE", "224"))
@@ -44,21 +51,25 @@ def _timestamp(value: Any) -> float:
     return float(value.timestamp())
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
-    conn.request("POST", path, body=body, headers={"Content-Type": "image/jpeg", "Accept": "application/json"})
+def _post(conn: http.client.HTTPConnection, url: str, body: bytes, credentials: Credentials) -> int:
+    # The API enforces the template's IAM auth, as on AWS: every request is SigV4-signed for execute-api.
+    request = AWSRequest(method="POST", url=url, data=body,
+                         headers={"Content-Type": "image/jpeg", "Accept": "application/json"})  # fmt: skip
+    SigV4Auth(credentials, "execute-api", REGION).add_auth(request)
+    conn.request("POST", "/predict", body=body, headers=dict(request.headers.items()))
     response = conn.getresponse()
     response.read()
     return response.status
 
 
-def _http_call(api_url: str) -> tuple[http.client.HTTPConnection, Callable[[bytes], None]]:
+def _http_call(api_url: str, credentials: Credentials) -> tuple[http.client.HTTPConnection, Callable[[bytes], None]]:
     parts = urlsplit(api_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
 
     def call(image: bytes) -> None:
-        status = _post(conn, "/predict", image)
+        status = _post(conn, f"{api_url}/predict", image, credentials)
         if status != 200:
-            raise RuntimeCliError(f"bench request answered HTTP {status}")
+            raise OpsError(f"bench request answered HTTP {status}")
 
     return conn, call
 
@@ -79,7 +90,7 @@ def _in_process_forward(model_tar: Path) -> Any:
         try:
             spec = importlib.util.spec_from_file_location("bench_inference", code / "inference.py")
             if spec is None or spec.loader is None:
-                raise RuntimeCliError(f"no code/inference.py in {model_tar}")
+                raise OpsError(f"no code/inference.py in {model_tar}")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             model = module.model_fn(tmp)
@@ -98,12 +109,14 @@ def _in_process_forward(model_tar: Path) -> Any:
             sys.path.remove(str(code))
 
 
-def side_by_side_p50(api_url: str, model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES) -> tuple[float, float]:
+def side_by_side_p50(
+    api_url: str, credentials: Credentials, model_tar: Path, image: bytes, samples: int = HTTP_SAMPLES
+) -> tuple[float, float]:
     """Median seconds of one keep-alive POST /predict and of the bare in-process forward, sampled alternately.
 
     Alternating the two keeps a busy machine's drift out of the ratio: both see the same background load.
     """
-    conn, http_call = _http_call(api_url)
+    conn, http_call = _http_call(api_url, credentials)
     try:
         with _in_process_forward(model_tar) as local_call:
             for _ in range(3):
@@ -122,7 +135,11 @@ def side_by_side_p50(api_url: str, model_tar: Path, image: bytes, samples: int =
 
 
 def throughput(
-    api_url: str, image: bytes, requests: int = THROUGHPUT_REQUESTS, concurrency: int = CONCURRENCY
+    api_url: str,
+    credentials: Credentials,
+    image: bytes,
+    requests: int = THROUGHPUT_REQUESTS,
+    concurrency: int = CONCURRENCY,
 ) -> float:
     """Successful requests per second with ``concurrency`` keep-alive clients sharing ``requests`` requests."""
     parts = urlsplit(api_url)
@@ -139,7 +156,7 @@ def throughput(
                     if remaining[0] == 0:
                         return
                     remaining[0] -= 1
-                status = _post(conn, "/predict", image)
+                status = _post(conn, f"{api_url}/predict", image, credentials)
                 with lock:
                     if status == 200:
                         ok[0] += 1
@@ -172,11 +189,15 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
     with contextlib.ExitStack() as stack:
         if home is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-local-")))
-        runtime = Runtime(cfg.Paths(home), out=io.StringIO())
-        stack.callback(runtime.shutdown)
-        runtime.start_services()
-        training_data, source_dir = runtime.prepare(per_class=20, image_size=32)
-        execution_input = local_execution_input(
+        runtime = LocalAws(home, aws_port=0, api_port=0).start()
+        stack.callback(runtime.stop)
+        urls = runtime.endpoints
+        assert runtime.stack is not None
+        target = Target(name="local", stack_name=runtime.stack.stack_name, session=local_session(runtime.layout),
+                        endpoint_url=urls.aws_url, api_url=urls.api_url, home=home)  # fmt: skip
+        cache = runtime.layout.cache
+        training_data, source_dir = demo.prepare(target, cache, lambda _: None, per_class=20, image_size=32)
+        execution_input = demo.execution_input(
             training_data,
             source_dir,
             instance_count=1,
@@ -187,29 +208,27 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
             extra_hyperparameters={"dry-run": "true", "batch-size": "4"},
         )
         started = time.time()
-        arn = runtime.start_execution(execution_input, name="bench")
-        final = runtime.follow(arn, timeout=1800)
+        arn = start_execution(target, execution_input, name=f"bench-{int(started)}")
+        final = watch(target, arn, lambda _: None, poll_seconds=0.5, timeout=1800)
         wall = time.time() - started
         if final.get("status") != "SUCCEEDED":
-            raise RuntimeCliError(f"bench execution {final.get('status')}: {final.get('error')} {final.get('cause')}")
+            raise OpsError(f"bench execution {final.get('status')}: {final.get('error')} {final.get('cause')}")
+        import json
 
-        client = runtime.sagemaker_client()
-        output = final.get("output") or {}
-        if isinstance(output, str):
-            import json
-
-            output = json.loads(output)
+        output = json.loads(final.get("output") or "{}")
+        client = target.client("sagemaker")
         job = client.describe_training_job(TrainingJobName=output["TrainingJobName"])
         training_s = _timestamp(job["TrainingEndTime"]) - _timestamp(job["TrainingStartTime"])
         endpoint = client.describe_endpoint(EndpointName=output["EndpointName"])
         endpoint_s = _timestamp(endpoint["LastModifiedTime"]) - _timestamp(endpoint["CreationTime"])
-
-        runtime.start_api(port=0, function_logs_to_file=True)
-        test_image = next(iter(sorted(runtime.paths.s3.glob("*/datasets/*/test/*/*.jpg"))))
-        image = test_image.read_bytes()
-        model_tar = runtime.paths.s3 / Path(job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://"))
-        http_s, bare_s = side_by_side_p50(runtime.api.url, model_tar, image)
-        rps = throughput(runtime.api.url, image)
+        test_dir = cache / "datasets" / "digits-32px-20" / "test"
+        image = next(iter(sorted(test_dir.glob("*/*.jpg")))).read_bytes()
+        bucket, key = parse_uri(job["ModelArtifacts"]["S3ModelArtifacts"])
+        model_tar = runtime.layout.s3 / bucket / key
+        credentials = target.credentials()
+        assert credentials is not None
+        http_s, bare_s = side_by_side_p50(urls.api_url, credentials, model_tar, image)
+        rps = throughput(urls.api_url, credentials, image)
         print(
             f"# local: http p50 {http_s * 1e3:.1f} ms vs in-process {bare_s * 1e3:.1f} ms ({BENCH_ARCH} "
             f"{BENCH_IMAGE_SIZE}px); pipeline {wall:.1f}s vs training {training_s:.1f}s + endpoint {endpoint_s:.1f}s",

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
 import fcntl
-import json
 import logging
 import os
 import queue
@@ -39,14 +37,22 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from local_aws import pdeathsig
+from local_aws.proctable import (
+    TAG_ENV,
+    LinuxProcReader,
+    ProcessRecord,
+    ProcReader,
+    ProcStat,
+    ReapedProcess,
+    load_records,
+    write_records,
+)
 
 log = logging.getLogger(__name__)
 
-TAG_ENV = "LOCAL_AWS_PROCESS_TAG"  # inherited by grandchildren: proves a group is ours after its leader died
-RECORD_VERSION = 1
 POLL_S = 0.05
 PRUNE_INTERVAL_S = 1.0  # the idle spawner thread drops records of children whose whole group is gone
 KILL_WAIT_S = 5.0  # after SIGKILL, for the kernel to finish a process (uninterruptible sleep can delay it)
@@ -54,143 +60,6 @@ LEFTOVER_GRACE_S = 2.0
 EXIT_GRACE_S = 10.0
 
 Stream = int | IO[Any] | None  # what Popen accepts for stdin/stdout/stderr
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    """The fields of ``/proc/<pid>/stat`` (proc(5)) the supervisor needs."""
-
-    pid: int
-    state: str
-    pgid: int
-    start_time: int  # field 22, clock ticks after boot: a recycled pid has another one
-
-    @property
-    def alive(self) -> bool:
-        """False for zombies: they still answer ``kill(pid, 0)`` but run nothing."""
-        return self.state not in {"Z", "X", "x"}
-
-
-class ProcReader(Protocol):
-    """The process table (tests inject a fake): ``stat`` (None: no such process), every pid, and one variable of
-    the environment a process was exec'd with (None: absent or unreadable)."""
-
-    def stat(self, pid: int) -> ProcStat | None: ...
-    def pids(self) -> Iterable[int]: ...
-    def environ(self, pid: int, name: str) -> str | None: ...
-
-
-def parse_stat(pid: int, raw: bytes) -> ProcStat | None:
-    """Parse ``/proc/<pid>/stat``; None if malformed."""
-    try:
-        # Field 2 (comm) is in parentheses and may contain spaces and ')': field 3 starts after the *last* ')'.
-        fields = raw[raw.rindex(b")") + 2 :].split()
-        return ProcStat(pid, fields[0].decode(), int(fields[2]), int(fields[19]))
-    except (ValueError, IndexError):
-        return None
-
-
-@dataclass(frozen=True)
-class LinuxProcReader:
-    """:class:`ProcReader` over procfs. Without ``/proc`` (not Linux) it sees nothing, so the reaper kills nothing."""
-
-    root: Path = Path("/proc")
-
-    def stat(self, pid: int) -> ProcStat | None:
-        try:
-            return parse_stat(pid, (self.root / str(pid) / "stat").read_bytes())
-        except OSError:
-            return None
-
-    def pids(self) -> list[int]:
-        with contextlib.suppress(OSError):
-            return [int(p.name) for p in self.root.iterdir() if p.name.isdigit()]
-        return []
-
-    def environ(self, pid: int, name: str) -> str | None:
-        prefix = name.encode() + b"="
-        with contextlib.suppress(OSError):
-            for entry in (self.root / str(pid) / "environ").read_bytes().split(b"\0"):
-                if entry.startswith(prefix):
-                    return entry[len(prefix) :].decode(errors="replace")
-        return None
-
-
-@dataclass(frozen=True)
-class ProcessRecord:
-    """One child as the record file stores it: a JSON object with these field names."""
-
-    pid: int
-    pgid: int
-    start_time: int | None  # /proc/<pid>/stat field 22; None where unknown, and then the reaper never kills it
-    argv: tuple[str, ...]  # argv[0..2], for people reading the file
-    owner: str  # e.g. "training-job/<name>", "endpoint/<name>"
-    kind: str  # e.g. "training-host", "endpoint-instance", "pip"
-    tag: str  # $LOCAL_AWS_PROCESS_TAG in the child's environment
-    supervisor_pid: int
-    supervisor_start_time: int | None
-    supervisor_id: str  # one per ProcessSupervisor instance
-    started_at: float  # Unix time
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object for the record file."""
-        return {**dataclasses.asdict(self), "argv": list(self.argv)}
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> ProcessRecord:
-        """Inverse of :meth:`to_json`; KeyError, TypeError or ValueError for a malformed entry."""
-        opt = lambda value: None if value is None else int(value)  # noqa: E731
-        return cls(
-            pid=int(raw["pid"]), pgid=int(raw["pgid"]), start_time=opt(raw["start_time"]),
-            argv=tuple(str(a) for a in raw["argv"]), owner=str(raw["owner"]), kind=str(raw["kind"]),
-            tag=str(raw["tag"]), supervisor_pid=int(raw["supervisor_pid"]),
-            supervisor_start_time=opt(raw["supervisor_start_time"]), supervisor_id=str(raw["supervisor_id"]),
-            started_at=float(raw["started_at"]),
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ReapedProcess:
-    """A leftover group that :meth:`ProcessSupervisor.reap_leftovers` killed."""
-
-    record: ProcessRecord
-    pids: tuple[int, ...]  # the live members of its group when found
-    forced: bool  # SIGTERM was not enough within the grace: SIGKILL was sent
-
-
-def load_records(path: Path) -> list[ProcessRecord]:
-    """The records in ``path``: none if it is absent or unreadable; malformed entries are skipped (logged)."""
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["processes"]
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable process record file %s: %s", path, exc)
-        return []
-    records = []
-    for entry in entries if isinstance(entries, list) else []:
-        try:
-            records.append(ProcessRecord.from_json(entry))
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("ignoring malformed process record in %s: %r (%s)", path, entry, exc)
-    return records
-
-
-def _write_records(path: Path, records: Iterable[ProcessRecord]) -> None:
-    """Atomically replace ``path``, mode 0600: readers see the old file or the new one, never half of one."""
-    body = json.dumps({"version": RECORD_VERSION, "processes": [r.to_json() for r in records]}, indent=2) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            os.write(fd, body.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _leader_exited(proc: subprocess.Popen[bytes]) -> bool:
@@ -501,7 +370,7 @@ class ProcessSupervisor:
             with self._file_lock():
                 mine = [c.record for c in self._children.values()]
                 others = [r for r in load_records(self.record_path) if r.supervisor_id != self._id]
-                _write_records(self.record_path, [*others, *mine])
+                write_records(self.record_path, [*others, *mine])
         except OSError:  # the child runs and stop_all still reaches it; only crash reaping is degraded
             log.exception("cannot write the process record file %s", self.record_path)
 
@@ -525,7 +394,7 @@ class ProcessSupervisor:
         survivors = {r.tag for r, _ in self._wait_gone(pending, KILL_WAIT_S)}  # kept, for the next start to retry
         done = {r.tag for r in leftovers} - survivors
         with self._file_lock():
-            _write_records(self.record_path, [r for r in load_records(self.record_path) if r.tag not in done])
+            write_records(self.record_path, [r for r in load_records(self.record_path) if r.tag not in done])
         forced = {r.tag for r, _ in pending}
         reaped = [ReapedProcess(r, tuple(s.pid for s in m), r.tag in forced) for r, m in found]
         for item in reaped:

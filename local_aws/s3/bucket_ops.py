@@ -139,7 +139,7 @@ def _contents(document: ET.Element, info: ObjectInfo, url: bool, with_owner: boo
     sub(element, "Size", info.size)
     if with_owner:
         owner(element)
-    sub(element, "StorageClass", "STANDARD")
+    sub(element, "StorageClass", info.headers.get("x-amz-storage-class", "STANDARD"))
 
 
 def list_objects(call: Call) -> S3Response:

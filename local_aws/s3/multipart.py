@@ -43,6 +43,9 @@ MIN_PART_BYTES = 5 * 1024**2
 MAX_PART_BYTES = 5 * 1024**3
 # Upload ids come back from clients and name a directory: only ids of the shape we mint are ever looked up.
 _UPLOAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+# One lock per upload id (ids are random, so unique across roots), shared by every store in this process.
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,10 @@ class MultipartUploads:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
         self._dir = store.root / UPLOADS_DIR
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
 
     def _lock(self, upload_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(upload_id, threading.Lock())
+        with _LOCKS_GUARD:
+            return _LOCKS.setdefault(upload_id, threading.Lock())
 
     def _upload_dir(self, upload_id: str) -> Path:
         if not _UPLOAD_ID_RE.match(upload_id):
@@ -289,8 +290,8 @@ class MultipartUploads:
         self._forget(upload_id)
 
     def _forget(self, upload_id: str) -> None:
-        with self._locks_guard:
-            self._locks.pop(upload_id, None)
+        with _LOCKS_GUARD:
+            _LOCKS.pop(upload_id, None)
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
         """The bucket's uploads in progress whose keys start with ``prefix``, by key, then initiation time."""

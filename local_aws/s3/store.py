@@ -27,20 +27,22 @@ lock per root within this process; another process writing the same tree is safe
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from local_aws.constants import S3_MAX_PUT_BYTES
-from local_aws.s3.errors import S3Error, no_such_bucket, no_such_key
-from local_aws.s3.keys import bucket_name_problem, confine, parse_uri, place, prune, validate_bucket, validate_key
+from local_aws.s3.buckets import META_DIR, TMP_DIR, Buckets
+from local_aws.s3.errors import S3Error, no_such_key
+from local_aws.s3.keys import confine, parse_uri, place, prune, validate_key
 from local_aws.s3.listing import list_page, walk
 from local_aws.s3.multipart import MultipartUploads
 from local_aws.s3.records import (
@@ -61,7 +63,6 @@ from local_aws.s3.transfer import UriTransfers
 
 __all__ = ["BucketInfo", "Listing", "ObjectInfo", "ObjectStore", "S3Error", "parse_uri"]
 
-META_DIR, TMP_DIR, BUCKETS_DIR = ".meta", ".tmp", ".buckets"
 _STALE_TMP_S = 24 * 3600
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -76,13 +77,31 @@ class _Where(NamedTuple):
     meta: Path
 
 
+def _move_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` onto ``path``; across filesystems (a bucket dir symlinked to another disk) stage a copy next
+    to ``path`` first, so the final step is still one atomic rename."""
+    try:
+        tmp.replace(path)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # A backslash makes the staged name one that no key can name, so listings never show it.
+        staged = path.with_name(f".s3-staging\\{uuid.uuid4().hex}")
+        try:
+            shutil.copyfile(tmp, staged)
+            staged.chmod(0o644)
+            staged.replace(path)
+        finally:
+            staged.unlink(missing_ok=True)
+
+
 def _root_lock(root: Path) -> threading.RLock:
     # One lock per root, shared by every ObjectStore on it in this process (the S3 app and the SageMaker service).
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(root, threading.RLock())
 
 
-class ObjectStore(UriTransfers):
+class ObjectStore(Buckets, UriTransfers):
     """Buckets and objects under one root directory; thread-safe.
 
     Args:
@@ -104,70 +123,6 @@ class ObjectStore(UriTransfers):
             with contextlib.suppress(OSError):
                 if entry.stat().st_mtime < cutoff:
                     entry.unlink()
-
-    # ------------------------------------------------------------------------------------------------ buckets
-    def bucket_dir(self, bucket: str) -> Path:
-        """The directory of an existing bucket.
-
-        Raises:
-            S3Error: ``InvalidBucketName``; 404 ``NoSuchBucket``.
-        """
-        path = self.root / validate_bucket(bucket)
-        if not path.is_dir():
-            raise no_such_bucket(bucket)
-        return path
-
-    def bucket_exists(self, bucket: str) -> bool:
-        """Whether ``bucket`` is a valid name with a directory under the root."""
-        return bucket_name_problem(bucket) is None and (self.root / bucket).is_dir()
-
-    def create_bucket(self, bucket: str) -> bool:
-        """Create ``bucket``; returns False when it already existed (us-east-1 answers that with 200, too).
-
-        Raises:
-            S3Error: ``InvalidBucketName``.
-        """
-        path = self.root / validate_bucket(bucket)
-        with self.lock:
-            if path.is_dir():
-                return False
-            path.mkdir()
-            (self.root / BUCKETS_DIR).mkdir(exist_ok=True)
-            record = {"created": datetime.now(UTC).isoformat()}
-            write_json_atomic(self.root / BUCKETS_DIR / f"{bucket}.json", record, self.tmp_dir)
-            return True
-
-    def bucket_info(self, bucket: str) -> BucketInfo:
-        """The bucket's name and creation date (the dir's mtime for a bucket dir made by something else)."""
-        path = self.bucket_dir(bucket)
-        record = read_json(self.root / BUCKETS_DIR / f"{bucket}.json") or {}
-        try:
-            created = datetime.fromisoformat(str(record["created"]))
-        except (KeyError, ValueError):
-            created = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        return BucketInfo(bucket, created)
-
-    def list_buckets(self) -> list[BucketInfo]:
-        """Every bucket, sorted by name (dirs under the root whose names are valid bucket names)."""
-        names = sorted(e.name for e in os.scandir(self.root) if e.is_dir() and bucket_name_problem(e.name) is None)
-        return [self.bucket_info(name) for name in names]
-
-    def delete_bucket(self, bucket: str) -> None:
-        """Delete an empty bucket (and its unfinished multipart uploads, which S3 discards with it).
-
-        Raises:
-            S3Error: 404 ``NoSuchBucket``; 409 ``BucketNotEmpty`` while any file is in it (also files no key names).
-        """
-        path = self.bucket_dir(bucket)
-        with self.lock:
-            for _, _, files in os.walk(path):
-                if files:
-                    raise S3Error("BucketNotEmpty", BucketName=bucket)
-            self.uploads.abort_all(bucket)
-            shutil.rmtree(path)
-            shutil.rmtree(self.root / META_DIR / bucket, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                (self.root / BUCKETS_DIR / f"{bucket}.json").unlink()
 
     # ------------------------------------------------------------------------------------------------ paths
     def _where(self, bucket: str, key: str) -> _Where:
@@ -303,7 +258,7 @@ class ObjectStore(UriTransfers):
             with self.lock:
                 self._check_conditions(bucket, key, if_match, if_none_match)
                 place(where.base, key, stale_ok=False)
-                tmp.replace(where.path)
+                _move_into_place(tmp, where.path)
                 st = where.path.stat()
                 record = {**record, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
                 self._write_sidecar(where, key, record)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from local_aws import pdeathsig
-from local_aws.processes import LinuxProcReader, ProcessSupervisor, load_records
+from local_aws.processes import ProcessSupervisor
+from local_aws.proctable import LinuxProcReader, load_records
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 READER = LinuxProcReader()

@@ -21,15 +21,8 @@ from pathlib import Path
 import pytest
 
 from local_aws import pdeathsig
-from local_aws.processes import (
-    TAG_ENV,
-    LinuxProcReader,
-    ProcessRecord,
-    ProcessSupervisor,
-    ProcStat,
-    load_records,
-    parse_stat,
-)
+from local_aws.processes import ProcessSupervisor
+from local_aws.proctable import TAG_ENV, LinuxProcReader, ProcessRecord, ProcStat, load_records, parse_stat
 
 DEAD_SUPERVISOR = 4_000_001  # above any pid_max: never a live process
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -165,6 +166,23 @@ def test_failed_put_leaves_the_old_object_and_no_temp_file(store: ObjectStore, r
     with pytest.raises(S3Error):
         store.put_stream("bkt", "k", _Exploding())
     assert store.get_bytes("bkt", "k") == b"old"
+    assert list((root / ".tmp").iterdir()) == []
+
+
+def test_put_across_filesystems_still_renames_atomically(
+    store: ObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_replace = Path.replace
+
+    def replace(self: Path, target: str | Path) -> Path:
+        if self.parent.name == ".tmp" and ".tmp" not in Path(target).parts:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")  # a bucket dir symlinked to another disk
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+    store.put_bytes("bkt", "dir/k", b"moved")
+    assert store.get_bytes("bkt", "dir/k") == b"moved"
+    assert sorted(p.name for p in (root / "bkt" / "dir").iterdir()) == ["k"]
     assert list((root / ".tmp").iterdir()) == []
 
 

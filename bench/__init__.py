@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): above everything they measure; one ``name=value`` line per figure."""
