@@ -9,7 +9,6 @@ carries PDEATHSIG and the next start reaps what is left.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -295,16 +294,22 @@ class LocalAws:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        for step in (
-            lambda: self._api and self._api.stop(),
-            lambda: self._function and self._function.close(),
-            lambda: self._recorder and self._recorder.stop(),
-            lambda: self._control and self._control.shutdown(),
-            lambda: self._edge and self._edge.stop(),
-            lambda: self._supervisor and self._supervisor.close(10),
-        ):
-            with contextlib.suppress(Exception):
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("REST API", lambda: self._api and self._api.stop()),
+            ("Lambda function", lambda: self._function and self._function.close()),
+            ("execution recorder", lambda: self._recorder and self._recorder.stop()),
+            ("SageMaker jobs and endpoints", lambda: self._control and self._control.shutdown()),
+            ("AWS edge", lambda: self._edge and self._edge.stop()),
+            ("child processes", lambda: self._supervisor and self._supervisor.close(10)),
+        ]
+        for name, step in steps:
+            started = time.monotonic()
+            try:
                 step()
+            except Exception:  # keep stopping the rest; the log says what failed
+                LOGGER.exception("stopping the %s failed", name)
+            if time.monotonic() - started > 5:
+                LOGGER.warning("stopping the %s took %.1f s", name, time.monotonic() - started)
         record = read_runtime(self.layout)
         if record is not None and record.get("pid") == os.getpid():
             self.layout.runtime_file.unlink(missing_ok=True)

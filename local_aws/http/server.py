@@ -24,7 +24,7 @@ from typing import Any
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
 
 from local_aws.constants import HOST, HTTP_IDLE_TIMEOUT_S
 
@@ -85,7 +85,29 @@ class _ErrorTask(ErrorTask):
         self.write(body)
 
 
+class _KeepCaseTask(WSGITask):
+    """Response header names go out as the app wrote them.
+
+    NOTE: waitress capitalises every header name (``x-amz-meta-project`` → ``X-Amz-Meta-Project``); S3 user metadata
+    is reported by botocore with the name as received, so S3 clients would see ``Project`` where S3 says
+    ``project``. HTTP header names are case-insensitive, so restoring the app's spelling is always safe.
+    """
+
+    def build_response_header(self) -> bytes:
+        original = {name.lower(): name for name, _ in self.response_headers}
+        raw: bytes = super().build_response_header()
+        head, sep, tail = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        for index, line in enumerate(lines[1:], 1):
+            name, colon, rest = line.partition(b":")
+            kept = original.get(name.decode("latin-1").lower())
+            if colon and kept:
+                lines[index] = kept.encode("latin-1") + b":" + rest
+        return b"\r\n".join(lines) + sep + tail
+
+
 class _Channel(HTTPChannel):
+    task_class = _KeepCaseTask
     error_task_class = _ErrorTask
 
 

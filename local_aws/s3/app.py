@@ -12,7 +12,9 @@ handler runs. SigV4 is not checked here: the edge layer in front verifies signat
 Operations: ListBuckets; CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning,
 ListObjects, ListObjectsV2, DeleteObjects, ListMultipartUploads; GetObject, HeadObject, PutObject, CopyObject,
 DeleteObject, CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload, AbortMultipartUpload,
-ListParts. Any other S3 subresource (``?acl``, ``?tagging``...) answers 501 ``NotImplemented``.
+ListParts. Any other S3 subresource (``?acl``, ``?tagging``, ``?versions``...) answers 501 ``NotImplemented``, as
+does GetObject by ``partNumber``; buckets are never versioned (only ``versionId=null`` is accepted); ACL, SSE and
+storage-class headers are accepted and ignored, except that the storage class is stored and echoed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from werkzeug.wrappers import Request
 
-from local_aws.constants import REGION, URL_SUFFIX
+from local_aws.constants import ACCOUNT_ID, REGION, URL_SUFFIX
 from local_aws.s3 import bucket_ops, multipart_ops, object_ops
 from local_aws.s3.errors import S3Error
 from local_aws.s3.keys import validate_bucket, validate_key
@@ -93,7 +95,7 @@ def _raw_path(environ: dict[str, Any]) -> str:
     return quote(environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"), safe="/")
 
 
-def _subresource(method: str, args: dict[str, str]) -> str:
+def _subresource(args: dict[str, str]) -> str:
     present = [name for name in args if name in SUBRESOURCES]
     if "uploadId" in present:
         return "uploadId"  # UploadPart carries partNumber too
@@ -173,7 +175,11 @@ class S3Api:
         if key is not None:
             validate_key(key)
         method = request.method.upper()
-        subresource = _subresource(method, args)
+        subresource = _subresource(args)
+        # Every request may assert the bucket owner; another account's id is 403, as S3 answers it.
+        owner = request.headers.get("x-amz-expected-bucket-owner")
+        if owner is not None and owner != ACCOUNT_ID and bucket is not None:
+            raise S3Error("AccessDenied")
         handler = _ROUTES.get((level, method, subresource))
         if handler is None:
             if any(lvl == level and m == method for lvl, m, _ in _ROUTES) and subresource:

@@ -91,7 +91,10 @@ class Buckets:
                 if files:
                     raise S3Error("BucketNotEmpty", BucketName=bucket)
             self.uploads.abort_all(bucket)
-            shutil.rmtree(path)
+            if path.is_symlink():
+                path.unlink()  # a bucket linked in from elsewhere: drop the link, never the target's tree
+            else:
+                shutil.rmtree(path)
             shutil.rmtree(self.root / META_DIR / bucket, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 (self.root / BUCKETS_DIR / f"{bucket}.json").unlink()

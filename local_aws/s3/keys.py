@@ -3,7 +3,9 @@
 Keys map onto files (``<root>/<bucket>/<key>``), so a key is a path and must never name anything outside its bucket's
 directory. ``validate_key`` refuses every key form that a filesystem would read differently from S3 (empty, ``.`` or
 ``..`` segments, backslashes, control characters, percent-encoded spellings of those), and ``confine`` checks the
-path that results, after symlinks on disk are resolved, really lies inside the bucket directory.
+path that results, after symlinks on disk are resolved, really lies inside the bucket directory. ``place`` and
+``prune`` make and remove the directories that keys need, refusing a key that would need a path to be both an object
+(a file) and a prefix (a directory).
 
 NOTE: S3 itself accepts almost any UTF-8 key (docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html); the
 refusals here are local limitations that keep the filesystem mapping safe and unambiguous. The keys that the

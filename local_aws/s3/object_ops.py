@@ -85,13 +85,18 @@ def attributes(call: Call, content_encoding: str | None) -> tuple[str | None, di
 
 
 def checksum_headers(checksum: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """The ``x-amz-checksum-<algorithm>`` and ``x-amz-checksum-type`` headers of a verified checksum (or none)."""
     if checksum is None:
         return []
     return [(f"x-amz-checksum-{checksum[0].lower()}", checksum[1]), ("x-amz-checksum-type", "FULL_OBJECT")]
 
 
 def require_length(call: Call) -> None:
-    # API_PutObject.html / ErrorResponses.html: a PUT without Content-Length is 411 MissingContentLength.
+    """Refuse a body-carrying PUT without Content-Length.
+
+    Raises:
+        S3Error: 411 ``MissingContentLength`` (API_PutObject.html, ErrorResponses.html).
+    """
     if not call.request.environ.get("CONTENT_LENGTH"):
         raise S3Error("MissingContentLength")
 
@@ -246,6 +251,11 @@ def parse_copy_source(value: str) -> tuple[str, str]:
 
 
 def copy_source(call: Call) -> ObjectInfo:
+    """The object ``x-amz-copy-source`` names, after its ``x-amz-copy-source-if-*`` conditions held.
+
+    Raises:
+        S3Error: the errors of ``parse_copy_source``, 404 for a missing source, 412 ``PreconditionFailed``.
+    """
     src_bucket, src_key = parse_copy_source(call.request.headers["x-amz-copy-source"])
     source = call.store.head(src_bucket, src_key)
     check_conditions({k.lower(): v for k, v in call.request.headers.items()}, source, "x-amz-copy-source-")

@@ -21,7 +21,10 @@ Local limitations (S3 has none of these): a key cannot be both an object and a p
 ``a/b``), since one path cannot be a file and a directory; keys with empty, ``.`` or ``..`` segments, backslashes or
 control characters are refused; path segments are limited to 255 bytes; on a case-insensitive filesystem ``A`` and
 ``a`` are the same key; symlinked directories inside a bucket are served but not listed. Writes are serialised by one
-lock per root within this process; another process writing the same tree is safe only for whole-file renames.
+lock per root within this process; another process writing the same tree is safe only for whole-file renames. Files
+are not fsync'ed (a power cut may lose the latest writes, never expose half of one). Last-Modified is the file's mtime,
+and a file written by something else gets its MD5 ETag computed on first sight (a first listing of a big foreign tree
+reads it once).
 """
 
 from __future__ import annotations
@@ -254,8 +257,8 @@ class ObjectStore(Buckets, UriTransfers):
             S3Error: key/bucket errors, a file/prefix clash, ``PreconditionFailed``.
         """
         try:
-            where = self._where(bucket, key)
             with self.lock:
+                where = self._where(bucket, key)  # under the lock: the bucket cannot vanish before the rename
                 self._check_conditions(bucket, key, if_match, if_none_match)
                 place(where.base, key, stale_ok=False)
                 _move_into_place(tmp, where.path)

@@ -1,169 +1,293 @@
-"""The whole local pipeline: real ASL in moto, real training (2 hosts, DDP), real endpoint, real Lambda over HTTP.
+"""The whole local pipeline as a user drives it: the real ``ops`` CLI in its own process, the real awscli, over HTTP.
 
-One runtime and one trained model are shared by the module (CPU is scarce); the tests run in file order and the
-restart test comes last because it replaces the SageMaker server.
+``python -m ops up --serve`` trains the demo model on 2 hosts (one DDP group), deploys it and keeps serving; then the
+awscli uploads a dataset (``aws s3 cp``) and starts the pipeline (``aws stepfunctions start-execution``) exactly as
+against AWS, the next training job reads what was uploaded, and predictions keep succeeding through the blue/green
+update. Last, the runtime is killed with SIGKILL mid-training: nothing it started survives, and the next ``up``
+serves the persisted endpoint at once and reports the interrupted execution as ABORTED.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from local_runtime import config as cfg
-from local_runtime.daemon import Runtime, local_execution_input
+from tools import dataset
 
-pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(1500)]
 
-CLASSES = {
-    f"{i + 1:03d}.{n}"
-    for i, n in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
-}
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+AWS = str(Path(sys.executable).parent / "aws")
+CLASSES = {f"{i + 1:03d}.{n}" for i, n in enumerate(dataset.DIGIT_NAMES)}
+TAG_ENV = "LOCAL_AWS_PROCESS_TAG"
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    """A user's shell: no AWS settings of the test session, no profile or config file that could leak in."""
+    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update(
+        HOME=str(home / "user"),
+        LOCAL_RUNTIME_HOME=str(home),
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+        AWS_CONFIG_FILE=str(home / "user" / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "user" / "aws-credentials"),
+    )
+    (home / "user").mkdir(parents=True, exist_ok=True)
+    return env
 
 
 @dataclass
-class Pipeline:
-    runtime: Runtime
-    inputs: tuple[str, str]
-    first: dict[str, Any]
-    photo: bytes
-    log: io.StringIO
+class Served:
+    """An ``ops up --serve`` process and what a user's shell needs to talk to it."""
+
+    home: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str]  # the exports `ops env` printed, on top of a clean shell
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def aws(self, *args: str, check: bool = True) -> Any:
+        done = subprocess.run([AWS, *args, "--output", "json"], env=self.env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        if check:
+            assert done.returncode == 0, (args, done.stderr)
+        return json.loads(done.stdout) if done.stdout.strip() else done
+
+    def ops(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PYTHON, "-m", "ops", "--home", str(self.home), *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
 
 
-def _output(final: dict[str, Any]) -> dict[str, Any]:
-    output = final.get("output")
-    return json.loads(output) if isinstance(output, str) else dict(output or {})
+def _start(home: Path, *extra: str, timeout: float = 900) -> Served:
+    """Start ``ops up --serve`` and wait until it says it serves (or fail with its output)."""
+    env = _clean_env(home)
+    log = home / f"up-{time.time_ns()}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([PYTHON, "-m", "ops", "--home", str(home), "up", "--serve", "--aws-port", "0",
+                                 "--api-port", "0", *extra], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while "serving;" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"ops up did not come up (rc {proc.returncode}):\n{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.5)
+    exports = subprocess.run([PYTHON, "-m", "ops", "--home", str(home), "env"], cwd=REPO, env=env,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for line in exports.splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].partition("=")
+            env[name] = shlex.split(value)[0]
+    return Served(home, proc, log, env)
 
 
-def _predict(url: str, image: bytes) -> tuple[int, Any]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
-    try:
-        conn.request("POST", "/predict", body=image, headers={"Content-Type": "image/jpeg"})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
+def _children_alive(home: Path) -> list[int]:
+    """Live processes started by a runtime of ``home`` (every child carries the supervisor's tag)."""
+    tags = set()
+    records = home / "processes.json"
+    if records.exists():
+        tags = {p["tag"] for p in json.loads(records.read_text()).get("processes", [])}
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(f"{TAG_ENV}=".encode()) and (not tags or entry.split(b"=", 1)[1].decode() in tags):
+                alive.append(int(proc.name))
+    return alive
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    from tools import dataset
-
-    home = tmp_path_factory.mktemp("e2e-home")
-    log = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        runtime = Runtime(cfg.Paths(home), out=log)
-        try:
-            runtime.start_services()
-            inputs = runtime.prepare(per_class=20, image_size=32)
-            # Deliberately weak first model (1 epoch, 2 steps) so the second execution clears the champion gate.
-            first_input = local_execution_input(
-                *inputs, instance_count=2, epochs=1, min_test_accuracy=0.0, extra_hyperparameters={"max-steps": "2"}
-            )
-            first = runtime.follow(runtime.start_execution(first_input, name="e2e-first"), timeout=600)
-            assert first["status"] == "SUCCEEDED", (first, log.getvalue()[-3000:])
-            runtime.start_api(port=0)
-            photo = Path(dataset.sample_photo(home / "china.jpg", name="china.jpg")).read_bytes()
-            yield Pipeline(runtime, inputs, first, photo, log)
-        finally:
-            runtime.shutdown()
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("e2e")
+    runtime = _start(home, "--instance-count", "2", "--epochs", "2")
+    try:
+        yield runtime
+    finally:
+        if runtime.proc.poll() is None:
+            runtime.proc.send_signal(signal.SIGTERM)
+            runtime.proc.wait(timeout=90)
 
 
-@pytest.fixture(autouse=True)
-def _local_endpoints(pipeline: Pipeline, aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The root conftest clears AWS_ENDPOINT_URL_* for every test; moto's ASL interpreter reads them to reach the
-    # local SageMaker, so put them back for the tests that share the module's runtime.
-    for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-        monkeypatch.setenv(key, pipeline.runtime.sagemaker.url)
+def _stack_outputs(served: Served) -> dict[str, str]:
+    stacks = served.aws("cloudformation", "describe-stacks", "--stack-name", "dogbreed-dev")["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
 
 
-def test_two_instance_pipeline_serves_a_real_prediction_over_http(pipeline: Pipeline) -> None:
-    output = _output(pipeline.first)
-    job = pipeline.runtime.sagemaker_client().describe_training_job(TrainingJobName=output["TrainingJobName"])
+def _source_uri(served: Served, outputs: dict[str, str]) -> str:
+    """The sourcedir tarball the earlier tests uploaded under code/ (content-addressed by ops)."""
+    listed = served.aws("s3api", "list-objects-v2", "--bucket", outputs["ArtifactBucketName"], "--prefix", "code/")
+    return f"s3://{outputs['ArtifactBucketName']}/{listed['Contents'][0]['Key']}"
+
+
+def test_up_trains_on_two_hosts_shows_progress_and_serves(served: Served) -> None:
+    text = served.output()
+    assert "→ CreateTrainingJob" in text and "InService" in text, text[-3000:]
+    assert re.search(r"train\s+epoch\s+2", text), text[-3000:]
+    jobs = served.aws("sagemaker", "list-training-jobs")["TrainingJobSummaries"]
+    assert len(jobs) == 1 and jobs[0]["TrainingJobStatus"] == "Completed"
+    job = served.aws("sagemaker", "describe-training-job", "--training-job-name", jobs[0]["TrainingJobName"])
     assert job["ResourceConfig"]["InstanceCount"] == 2
-    assert job["TrainingJobStatus"] == "Completed"
-    status, body = _predict(pipeline.runtime.api.url, pipeline.photo)
-    assert status == 200, body
-    assert len(body["predictions"]) == 5
-    assert {p["label"] for p in body["predictions"]} <= CLASSES
-    assert body["model_version"] == output["TrainingJobName"]
-    # progress showed state transitions, parsed epochs and the endpoint status
-    text = pipeline.log.getvalue()
-    assert "→ CreateTrainingJob" in text and "epoch  1  train" in text and "InService" in text
+    photo = dataset.sample_photo(served.home / "china.jpg")
+    done = served.ops("predict", str(photo))
+    assert done.returncode == 0, done.stderr
+    labels = re.findall(r"^\s+\d\. (\S+)", done.stdout, flags=re.M)
+    assert len(labels) == 5 and set(labels) <= CLASSES, done.stdout
+    assert jobs[0]["TrainingJobName"] in done.stdout  # the model version the endpoint answers with
 
 
-def test_second_execution_updates_the_endpoint_in_place_without_failed_requests(pipeline: Pipeline) -> None:
-    runtime = pipeline.runtime
-    client = runtime.sagemaker_client()
-    before = client.describe_endpoint(EndpointName=_output(pipeline.first)["EndpointName"])
+def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep_succeeding(
+    served: Served, tmp_path: Path
+) -> None:
+    outputs = _stack_outputs(served)
+    # The whole digits set and 6 epochs (~0.97 test top-1): the champion gate must see a better model than the
+    # 2-epoch one `up` deployed, or it rightly deploys nothing.
+    data = dataset.render_digits(tmp_path / "digits", size=16)
+    prefix = f"s3://{outputs['DataBucketName']}/datasets/e2e-awscli/"
+    served.aws("s3", "cp", "--recursive", "--only-show-errors", str(data), prefix)
+    listed = len(served.aws("s3api", "list-objects-v2", "--bucket", outputs["DataBucketName"], "--prefix",
+                            "datasets/e2e-awscli/train/").get("Contents", []))  # fmt: skip
+    train_images = sum(1 for _ in (data / "train").rglob("*.jpg"))
+    assert listed == train_images
+    package = served.ops("package-source", "--out", str(tmp_path))
+    assert package.returncode == 0, package.stderr
+    source = Path(package.stdout.strip())
+    source_uri = f"s3://{outputs['ArtifactBucketName']}/code/{source.name}"
+    served.aws("s3", "cp", "--only-show-errors", str(source), source_uri)
+    execution_input = {
+        "TrainingData": prefix,
+        "SourceDir": source_uri,
+        "Hyperparameters": {"arch": "smallcnn", "epochs": "6", "batch-size": "32", "learning-rate": "0.1",
+                            "image-size": "16", "augment": "crop", "pretrained": "none", "num-workers": "0"},
+        "Training": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        "Gate": {"MinTestAccuracy": 0.0},
+        "Polling": {"IntervalSeconds": 1, "MaxAttempts": 600},
+    }  # fmt: skip
+    (tmp_path / "input.json").write_text(json.dumps(execution_input))
+
     statuses: list[int] = []
-    versions: list[str] = []
     stop = threading.Event()
+    photo = str(dataset.sample_photo(tmp_path / "flower.jpg", name="flower.jpg"))
 
-    def keep_sending() -> None:
+    def keep_predicting() -> None:
         while not stop.is_set():
-            status, body = _predict(runtime.api.url, pipeline.photo)
-            statuses.append(status)
-            if status == 200:
-                versions.append(body["model_version"])
-            time.sleep(0.05)
+            done = served.ops("predict", photo, timeout=60)
+            statuses.append(done.returncode)
 
-    sender = threading.Thread(target=keep_sending)
+    sender = threading.Thread(target=keep_predicting)
     sender.start()
     try:
-        second_input = local_execution_input(*pipeline.inputs, instance_count=1, epochs=4, min_test_accuracy=0.0)
-        second = runtime.follow(runtime.start_execution(second_input, name="e2e-second"), timeout=600)
+        # No --name: Step Functions gives the execution a UUID name.
+        started = served.aws("stepfunctions", "start-execution", "--state-machine-arn", outputs["StateMachineArn"],
+                             "--input", f"file://{tmp_path / 'input.json'}")  # fmt: skip
+        arn = started["executionArn"]
+        assert re.fullmatch(r".*:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", arn), arn
+        deadline = time.monotonic() + 600
+        while (final := served.aws("stepfunctions", "describe-execution", "--execution-arn", arn))[
+            "status"
+        ] == "RUNNING":
+            assert time.monotonic() < deadline, "execution still RUNNING after 600 s"
+            time.sleep(2)
     finally:
         stop.set()
         sender.join()
-    assert second["status"] == "SUCCEEDED", (second, pipeline.log.getvalue()[-3000:])
-    after = client.describe_endpoint(EndpointName=before["EndpointName"])
-    assert after["EndpointConfigName"] != before["EndpointConfigName"]
-    assert statuses and all(s == 200 for s in statuses), sorted(set(statuses))
-    new_version = _output(second)["TrainingJobName"]
-    assert _predict(runtime.api.url, pipeline.photo)[1]["model_version"] == new_version
-    assert versions[0] != new_version  # the client saw the old model first, then the new one
+    assert final["status"] == "SUCCEEDED", final
+    assert statuses and all(code == 0 for code in statuses), statuses  # blue/green: no failed prediction
+    output = json.loads(final["output"])
+    job = served.aws("sagemaker", "describe-training-job", "--training-job-name", output["TrainingJobName"])
+    assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == prefix
+    # The job trained on exactly the images the awscli uploaded (train.py reports the split's sample count).
+    events = served.aws("logs", "filter-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
+                        "--log-stream-name-prefix", f"{output['TrainingJobName']}/")["events"]  # fmt: skip
+    samples = {int(m) for e in events for m in re.findall(r"METRIC split=train .*?samples=(\d+)", e["message"])}
+    assert samples == {train_images}, samples
+    history = served.aws("stepfunctions", "get-execution-history", "--execution-arn", arn, "--max-items", "5")
+    assert len(history["events"]) == 5 and history.get("NextToken")
 
 
-def test_failing_training_script_ends_in_the_fail_state_with_its_reason(pipeline: Pipeline) -> None:
-    bad = local_execution_input(*pipeline.inputs, instance_count=1, epochs=1, extra_hyperparameters={"arch": "vgg99"})
-    final = pipeline.runtime.follow(pipeline.runtime.start_execution(bad, name="e2e-bad-arch"), timeout=300)
-    assert final["status"] == "FAILED"
-    assert final.get("error") == "TrainingFailed"
-    assert "vgg99" in str(final.get("cause")), final
-    entered = [e.get("state") for e in pipeline.runtime.sfn.history(final["executionArn"])]
-    assert "Failed" in entered
+def test_ops_start_of_a_failing_training_ends_failed_with_its_reason(served: Served, tmp_path: Path) -> None:
+    outputs = _stack_outputs(served)
+    bad = {
+        "TrainingData": f"s3://{outputs['DataBucketName']}/datasets/e2e-awscli/",
+        "SourceDir": _source_uri(served, outputs),
+        "Hyperparameters": {"arch": "vgg99", "epochs": "1"},
+        "Gate": {"MinTestAccuracy": 0.0},
+        "Polling": {"IntervalSeconds": 1, "MaxAttempts": 300},
+    }
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    done = served.ops("start", "--input", str(tmp_path / "bad.json"), "--watch", "--poll-seconds", "1")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "status: FAILED" in done.stdout and "TrainingFailed" in done.stderr and "vgg99" in done.stderr
 
 
-def test_endpoint_serves_again_after_a_restart_from_persisted_state(pipeline: Pipeline) -> None:
-    from local_runtime.api import LocalApi
-    from local_runtime.sagemaker.server import SageMakerServer
+def test_kill_9_leaves_no_orphans_and_the_next_up_serves_at_once(served: Served, tmp_path: Path) -> None:
+    outputs = _stack_outputs(served)
+    jobs_before = len(served.aws("sagemaker", "list-training-jobs")["TrainingJobSummaries"])
+    long_run = {
+        "TrainingData": f"s3://{outputs['DataBucketName']}/datasets/e2e-awscli/",
+        "SourceDir": _source_uri(served, outputs),
+        "Hyperparameters": {"arch": "smallcnn", "epochs": "50", "image-size": "16", "pretrained": "none",
+                            "num-workers": "0", "augment": "crop"},
+        "Gate": {"MinTestAccuracy": 0.0},
+        "Polling": {"IntervalSeconds": 1, "MaxAttempts": 600},
+    }  # fmt: skip
+    (tmp_path / "long.json").write_text(json.dumps(long_run))
+    arn = served.aws("stepfunctions", "start-execution", "--state-machine-arn", outputs["StateMachineArn"], "--name",
+                     "e2e-interrupted", "--input", f"file://{tmp_path / 'long.json'}")["executionArn"]  # fmt: skip
+    deadline = time.monotonic() + 300
+    while True:  # wait until the training hosts run
+        jobs = served.aws("sagemaker", "list-training-jobs", "--status-equals", "InProgress")["TrainingJobSummaries"]
+        if jobs and served.aws("sagemaker", "describe-training-job", "--training-job-name",
+                               jobs[0]["TrainingJobName"])["SecondaryStatus"] == "Training":  # fmt: skip
+            break
+        assert time.monotonic() < deadline, "the long job never reached Training"
+        time.sleep(1)
+    assert _children_alive(served.home), "expected training hosts and endpoint instances to be running"
 
-    runtime = pipeline.runtime
-    name = _output(pipeline.first)["EndpointName"]
-    runtime.api.stop()
-    runtime.sagemaker.stop()
-    runtime.sagemaker = SageMakerServer(runtime.paths.home).start()
-    for key in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-        os.environ[key] = runtime.sagemaker.url
-    client = runtime.sagemaker_client()
-    client.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    runtime.api = LocalApi(runtime.paths.home, runtime.sagemaker.url, port=0).start()
-    status, body = _predict(runtime.api.url, pipeline.photo)
-    assert status == 200, body
-    assert {p["label"] for p in body["predictions"]} <= CLASSES
-    jobs = client.list_training_jobs()["TrainingJobSummaries"]
-    assert len(jobs) == 3  # nothing was retrained
+    served.proc.send_signal(signal.SIGKILL)
+    served.proc.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while _children_alive(served.home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _children_alive(served.home) == [], "processes outlived a SIGKILL of the runtime"
+
+    started = time.monotonic()
+    again = _start(served.home, timeout=300)
+    try:
+        assert "again (restored, no retraining)" in again.output(), again.output()[-2000:]
+        assert time.monotonic() - started < 120
+        photo = dataset.sample_photo(tmp_path / "china.jpg")
+        done = again.ops("predict", str(photo))
+        assert done.returncode == 0, done.stderr
+        described = again.aws("stepfunctions", "describe-execution", "--execution-arn", arn)
+        assert described["status"] == "ABORTED" and described["error"] == "LocalRuntime.Stopped", described
+        jobs = again.aws("sagemaker", "list-training-jobs")["TrainingJobSummaries"]
+        assert len(jobs) == jobs_before + 1  # the interrupted job, and nothing retrained
+        assert {j["TrainingJobStatus"] for j in jobs} == {"Completed", "Failed"}
+    finally:
+        down = again.ops("down", timeout=120)
+        assert down.returncode == 0, down.stderr
+        again.proc.wait(timeout=30)
+    assert _children_alive(served.home) == []

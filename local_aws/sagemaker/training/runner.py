@@ -28,7 +28,7 @@ from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
 from local_aws.sagemaker.failure import script_error
 from local_aws.sagemaker.training import artifacts, toolkit
-from local_aws.sagemaker.training.requirements import RequirementsError, job_python
+from local_aws.sagemaker.training.requirements import JobPython, RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 CHECKPOINT_SYNC_S = 5.0
@@ -145,9 +145,16 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     checkpoint_dirs = artifacts.prepare_checkpoints(record, layouts, objects)
     _check_stop(run)
     try:
-        python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir) if entry.is_python else None
+        if entry.container is not None:
+            # The container form runs its own interpreter lookup and pip (see _container_python).
+            python = job_python(_model_trainer_requirements(layouts[0]), ctx.cache_dir)
+        elif entry.is_python:
+            python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir)
+        else:
+            python = None
     except RequirementsError as exc:
         raise Abort("Failed", "Failed", f"AlgorithmError: InstallRequirementsError: {exc}") from exc
+    shims = _container_python(job_dir, python) if entry.container is not None and python is not None else None
     update(run, secondary="Training")
     port = free_port()
     torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
@@ -157,9 +164,11 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
         env = _host_env(record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index)
         if python is not None and python.bin_dir:
             env["PATH"] = os.pathsep.join([python.bin_dir, env.get("PATH", "")])
+        if shims is not None:
+            env["PATH"] = os.pathsep.join([str(shims), env.get("PATH", "")])
         user_args = json.loads(env["SM_USER_ARGS"])
         interpreter = python.executable if python is not None else sys.executable
-        cmd = entry.command(interpreter, user_args, torchrun, count, procs_per_host, index, port)
+        cmd = entry.command(interpreter, user_args, torchrun, count, procs_per_host, index, port, layout.base)
         proc = ctx.supervisor.spawn(
             cmd,
             cwd=layout.code,
@@ -170,7 +179,9 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
             kind="training-host",
         )
         host_run = Host(host, layout, proc, f"{name}/{host}-{stamp}")
-        host_run.pump = threading.Thread(target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}")
+        host_run.pump = threading.Thread(
+            target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}"
+        )
         host_run.pump.start()
         run.hosts.append(host_run)
     _monitor(run, ctx, objects, update, checkpoint_dirs)
@@ -188,10 +199,22 @@ class Entry:
         return self.program is not None and self.program.endswith(".py")
 
     def command(
-        self, python: str, user_args: list[str], torchrun: bool, hosts: int, procs: int, index: int, port: int
+        self,
+        python: str,
+        user_args: list[str],
+        torchrun: bool,
+        hosts: int,
+        procs: int,
+        index: int,
+        port: int,
+        base: Path,
     ) -> list[str]:
         if self.container is not None:
-            return self.container
+            # Each host's /opt/ml is its own base dir, also inside a "bash -c" string: the SDK v3 ModelTrainer sends
+            # ["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/..."] (sagemaker-train 1.27.0
+            # sagemaker/train/constants.py DEFAULT_CONTAINER_ARGUMENTS, model_trainer.py:819), which ``relocate``
+            # (whole-value paths only) left pointing at the real /opt/ml.
+            return [toolkit.relocate_text(arg, base) for arg in self.container]
         assert self.program is not None
         if self.program.endswith(".sh"):
             return ["/bin/sh", "-c", " ".join([f"./{self.program}", *user_args])]
@@ -217,7 +240,7 @@ def _prepare_entry(
         command = [*spec["ContainerEntrypoint"], *(spec.get("ContainerArguments") or [])]
         for layout in layouts:
             toolkit.relocate_channel_scripts(layout)
-        return Entry(None, [toolkit.relocate(arg, layouts[0].base) for arg in command])
+        return Entry(None, command)  # relocated per host in Entry.command
     program = environment.get("SAGEMAKER_PROGRAM") or sm_hps.get("sagemaker_program")
     submit = sm_hps.get("sagemaker_submit_directory")
     try:
@@ -234,8 +257,48 @@ def _prepare_entry(
         )
     program = str(program)
     if not (layouts[0].code / program).is_file():
-        raise Abort("Failed", "Failed", f"ClientError: entry point {program!r} not found in sagemaker_submit_directory.")
+        raise Abort(
+            "Failed", "Failed", f"ClientError: entry point {program!r} not found in sagemaker_submit_directory."
+        )
     return Entry(program)
+
+
+def _model_trainer_requirements(layout: toolkit.HostLayout) -> Path:
+    """The requirements file the SDK v3 ModelTrainer's ``sm_train.sh`` will pip-install, if it names one.
+
+    ``SourceCode(requirements=...)`` makes sm_train.sh run ``$SM_PYTHON_CMD .../install_requirements.py <file>`` from
+    the code channel (sagemaker-train 1.27.0 sagemaker/train/templates.py INSTALL_REQUIREMENTS, model_trainer.py:1356);
+    the name is also in ``sm_drivers/sourcecode.json``. A path that names nothing returns a missing file.
+    """
+    try:
+        source = json.loads((layout.data / "sm_drivers" / "sourcecode.json").read_text())
+    except (OSError, ValueError):
+        source = {}
+    name = source.get("requirements") if isinstance(source, dict) else None
+    return layout.data / "code" / str(name) if name else layout.data / "code" / ".no-requirements"
+
+
+def _container_python(job_dir: Path, python: JobPython) -> Path:
+    """A bin dir whose ``python``/``python3``/``pip``/``pip3`` are the job's interpreter (the "image's" Python).
+
+    The ModelTrainer's sm_train.sh picks ``$(command -v python3 || command -v python)`` and fails without
+    ``pip3``/``pip`` on PATH (sagemaker-train 1.27.0 sagemaker/train/templates.py ``check_python``). Locally the image
+    is the runtime's environment, as for the toolkit form (which runs ``sys.executable`` or the requirements layer
+    directly); a bare PATH lookup could find another interpreter without the runtime's packages, and its pip would
+    install into the wrong environment. With requirements, ``python`` is their layer, so install_requirements.py
+    finds them installed and never touches the runtime's own site-packages.
+    """
+    shims = job_dir / ".bin"
+    shims.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        link = shims / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(python.executable)
+    for name in ("pip", "pip3"):
+        script = shims / name
+        script.write_text(f'#!/bin/sh\nexec "{python.executable}" -m pip "$@"\n')
+        script.chmod(0o755)
+    return shims
 
 
 def _host_env(

@@ -357,6 +357,16 @@ _SCRIPT_SUFFIXES = (".sh", ".py", ".json")
 _OPT_ML_RX = re.compile(r"/opt/ml(?![\w.-])")
 
 
+def relocate_text(text: str, base: Path) -> str:
+    """Rewrite every ``/opt/ml`` path *inside* ``text`` (a shell command, a script) into the host's base dir.
+
+    ``relocate`` only handles a value that *is* a path; the SDK v3 ModelTrainer's ContainerArguments embed theirs in
+    one ``bash -c`` string (``["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/..."]``,
+    sagemaker-train 1.27.0 ``sagemaker/train/constants.py`` DEFAULT_CONTAINER_ARGUMENTS, sent by model_trainer.py:819).
+    """
+    return _OPT_ML_RX.sub(str(base).replace("\\", "\\\\"), text)
+
+
 def relocate_channel_scripts(layout: HostLayout) -> int:
     """Rewrite ``/opt/ml`` to the host's base dir inside the ModelTrainer's driver and code channels.
 
@@ -374,7 +384,7 @@ def relocate_channel_scripts(layout: HostLayout) -> int:
                 text = path.read_text(encoding="utf-8")
             except (UnicodeDecodeError, OSError):
                 continue
-            relocated = _OPT_ML_RX.sub(str(layout.base).replace("\\", "\\\\"), text)
+            relocated = relocate_text(text, layout.base)
             if relocated != text:
                 path.write_text(relocated, encoding="utf-8")
                 changed += 1

@@ -4,37 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 import app
 from config import Settings
 from errors import ConfigurationError
+from local_aws.cloudformation import function_property, load_template
 from tests.conftest import REPO_ROOT
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads template.yaml, turning every CloudFormation tag (!Ref, !Sub, ...) into plain data."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 def function_timeout(template: Path) -> float:
-    doc = yaml.load(template.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
-    props = doc["Resources"]["InferenceFunction"]["Properties"]
-    timeout = props.get("Timeout", doc.get("Globals", {}).get("Function", {}).get("Timeout", 3))
-    return float(timeout)
+    """The function's Timeout as SAM resolves it (Globals.Function merged in), read by the one template loader."""
+    timeout = function_property(load_template(template), "InferenceFunction", "Timeout")
+    return float(timeout if timeout is not None else 3)  # Lambda's default
 
 
 @pytest.fixture

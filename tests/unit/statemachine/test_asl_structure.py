@@ -208,7 +208,7 @@ def test_placeholders_are_exactly_the_definition_substitutions() -> None:
     assert placeholders == SUBSTITUTION_KEYS
     template = ROOT / "template.yaml"
     if template.exists():
-        from local_runtime.template import load_template
+        from local_aws.cloudformation import load_template
 
         props = load_template(template)["Resources"]["TrainDeployStateMachine"]["Properties"]
         assert set(props["DefinitionSubstitutions"]) == placeholders

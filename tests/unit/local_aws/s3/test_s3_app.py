@@ -108,6 +108,12 @@ def test_unsupported_operations(client: Client) -> None:
     assert client.put("/bkt/k?uploadId=x").status_code == 400  # UploadPart needs a part number
 
 
+def test_expected_bucket_owner(client: Client) -> None:
+    assert client.get("/bkt", headers={"x-amz-expected-bucket-owner": "123456789012"}).status_code == 200
+    denied = client.get("/bkt", headers={"x-amz-expected-bucket-owner": "210987654321"})
+    assert (denied.status_code, error_of(denied)["Code"]) == (403, "AccessDenied")
+
+
 def test_internal_errors_are_s3_xml(client: Client, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret traceback detail")

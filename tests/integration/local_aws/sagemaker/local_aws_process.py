@@ -1,0 +1,34 @@
+"""Serve one ``LocalAws`` (ephemeral ports) from this process until SIGTERM: the restart tests' runtime.
+
+Usage: ``python local_aws_process.py HOME``. The runtime writes ``HOME/runtime.json`` (pid, URLs) and
+``HOME/credentials.json`` once it serves; SIGTERM stops it in order, SIGKILL simulates a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from local_aws.server import LocalAws
+
+
+def main(argv: list[str]) -> int:
+    """Start the runtime in ``argv[1]`` and wait for SIGTERM/SIGINT."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime = LocalAws(Path(argv[1]), aws_port=0, api_port=0).start()
+    print(f"READY {runtime.endpoints.aws_url}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
