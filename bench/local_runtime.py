@@ -53,8 +53,9 @@ def _timestamp(value: Any) -> float:
 
 def _post(conn: http.client.HTTPConnection, url: str, body: bytes, credentials: Credentials) -> int:
     # The API enforces the template's IAM auth, as on AWS: every request is SigV4-signed for execute-api.
-    request = AWSRequest(method="POST", url=url, data=body,
-                         headers={"Content-Type": "image/jpeg", "Accept": "application/json"})  # fmt: skip
+    request = AWSRequest(
+        method="POST", url=url, data=body, headers={"Content-Type": "image/jpeg", "Accept": "application/json"}
+    )
     SigV4Auth(credentials, "execute-api", REGION).add_auth(request)
     conn.request("POST", "/predict", body=body, headers=dict(request.headers.items()))
     response = conn.getresponse()
@@ -193,8 +194,14 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
         stack.callback(runtime.stop)
         urls = runtime.endpoints
         assert runtime.stack is not None
-        target = Target(name="local", stack_name=runtime.stack.stack_name, session=local_session(runtime.layout),
-                        endpoint_url=urls.aws_url, api_url=urls.api_url, home=home)  # fmt: skip
+        target = Target(
+            name="local",
+            stack_name=runtime.stack.stack_name,
+            session=local_session(runtime.layout),
+            endpoint_url=urls.aws_url,
+            api_url=urls.api_url,
+            home=home,
+        )
         cache = runtime.layout.cache
         training_data, source_dir = demo.prepare(target, cache, lambda _: None, per_class=20, image_size=32)
         execution_input = demo.execution_input(

@@ -79,7 +79,7 @@ def state_machine_definition(
 ) -> str:
     """The state machine's definition with the template's DefinitionSubstitutions applied (valid JSON)."""
     template = load_template(template_path)
-    props = (template["Resources"][logical_id].get("Properties") or {})
+    props = template["Resources"][logical_id].get("Properties") or {}
     uri = props.get("DefinitionUri")
     if not isinstance(uri, str):
         raise DeployError(f"{logical_id}: DefinitionUri must be a local file path, got {uri!r}")
@@ -136,8 +136,9 @@ def deploy(
             name = resolver.ref(logical_id)
             _ignore_exists(clients["logs"].create_log_group, ("ResourceAlreadyExistsException",), logGroupName=name)
         elif rtype == "AWS::Serverless::StateMachine":
-            name = _deploy_state_machine(clients["stepfunctions"], template_path, overrides, samconfig, env,
-                                         logical_id, props)  # fmt: skip
+            name = _deploy_state_machine(
+                clients["stepfunctions"], template_path, overrides, samconfig, env, logical_id, props
+            )
             record.state_machine_arn = name
         elif rtype in NOT_EMULATED or rtype in SERVED:
             record.skipped.append(f"{logical_id} ({rtype})")

@@ -63,7 +63,9 @@ class Edge:
             caller = verify(incoming_from_environ(environ, body), self.credentials, region=REGION)
         except AuthError as exc:
             status, headers, payload = render_auth_error(exc, service, request_id=str(uuid.uuid4()))
-            start_response(f"{status} {_REASONS.get(status, 'Error')}", [*headers, ("Content-Length", str(len(payload)))])
+            start_response(
+                f"{status} {_REASONS.get(status, 'Error')}", [*headers, ("Content-Length", str(len(payload)))]
+            )
             return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
         environ[CALLER_KEY] = caller
         app = self.services.get(caller.service, self.fallback)

@@ -206,7 +206,7 @@ class ProcessSupervisor:
         record = ProcessRecord(
             proc.pid, proc.pid, stat.start_time if stat else None, tuple(request.argv[:3]), request.owner,
             request.kind, tag, self._pid, self._start_time, self._id, time.time(),
-        )  # fmt: skip
+        )
         child = _Child(proc, record)
         with self._lock:
             self._children[proc.pid] = child
@@ -224,7 +224,7 @@ class ProcessSupervisor:
         return start(
             request.argv, cwd=request.cwd, env=request.env, stdin=stdin, stdout=stdout, stderr=stderr,
             start_new_session=True,  # its own session and group: killpg reaches everything it forks
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------------------------------------------ stopping
     def stop(self, proc: subprocess.Popen[bytes], grace_s: float) -> int | None:

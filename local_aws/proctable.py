@@ -115,7 +115,7 @@ class ProcessRecord:
             tag=str(raw["tag"]), supervisor_pid=int(raw["supervisor_pid"]),
             supervisor_start_time=opt(raw["supervisor_start_time"]), supervisor_id=str(raw["supervisor_id"]),
             started_at=float(raw["started_at"]),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)

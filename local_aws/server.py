@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -40,7 +41,7 @@ from local_aws.constants import (
 from local_aws.deploy import StackRecord, deploy
 from local_aws.edge import Edge
 from local_aws.http.server import HttpServer, json_error_renderer, message_error_renderer
-from local_aws.lambda_runtime.runtime import LocalFunction
+from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
 from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
 from local_aws.moto_services import MotoServices
@@ -212,8 +213,9 @@ class LocalAws:
         interpreter.route_sdk_calls(aws_url, self.credentials.access_key_id, self.credentials.secret_access_key)
         self._control.start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
-        self.stack = deploy(self.clients(), self.template_path, self.overrides, samconfig=samconfig,
-                            env=self.samconfig_env)  # fmt: skip
+        self.stack = deploy(
+            self.clients(), self.template_path, self.overrides, samconfig=samconfig, env=self.samconfig_env
+        )
         self._recorder = ExecutionRecorder(executions, call_states)
         if self.stack.state_machine_arn:
             self._recorder.watch(self.stack.state_machine_arn)
@@ -222,9 +224,14 @@ class LocalAws:
         stacks.publish(self.stack.stack_name, localize_outputs(self.stack.outputs, api_url), self.overrides)
         _write_private(
             layout.runtime_file,
-            {"pid": os.getpid(), "aws_url": aws_url, "api_url": api_url, "stack": self.stack.stack_name,
-             "started": time.time()},
-        )  # fmt: skip
+            {
+                "pid": os.getpid(),
+                "aws_url": aws_url,
+                "api_url": api_url,
+                "stack": self.stack.stack_name,
+                "started": time.time(),
+            },
+        )
         LOGGER.info("local AWS on %s, REST API on %s (state in %s)", aws_url, api_url, layout.home)
         return self
 
@@ -242,6 +249,7 @@ class LocalAws:
             "AWS_SECURITY_TOKEN": "",
         }
         pending: list[str] = []
+        stream = new_log_stream()
 
         def sink(text: str) -> None:
             # Lambda sends each line the function writes to its log stream, as one event.
@@ -252,11 +260,12 @@ class LocalAws:
             *lines, rest = joined.split("\n")
             pending[:] = [rest] if rest else []
             stamp = now_ms()
-            logs.append(group, function.stream, [(stamp, line) for line in lines if line])
+            logs.append(group, stream, [(stamp, line) for line in lines if line])
 
-        function = LocalFunction(spec.function, function_env, sink)
+        function = LocalFunction(spec.function, function_env, sink, stream)
         self._function = function
-        gateway = ApiGateway(spec, function, store, api_key=None)
+        api_key = self._api_key() if any(route.auth == "API_KEY" for route in spec.routes) else None
+        gateway = ApiGateway(spec, function, store, api_key=api_key)
         server = HttpServer(
             gateway,
             name="api",
@@ -269,6 +278,23 @@ class LocalAws:
         self.api_spec = spec
         gateway.port = server.port  # X-Forwarded-Port in events, now that the port is known
         return server.url
+
+    def _api_key(self) -> str:
+        """The value of the stack's API key (ApiAuthMode=API_KEY): issued once per state dir, stored 0600."""
+        path = self.layout.home / "api-key.json"
+        try:
+            return str(json.loads(path.read_text())["value"])
+        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+            # API Gateway generates 40-character keys when none is given (CreateApiKey "value" is optional).
+            value = secrets.token_urlsafe(30)
+            _write_private(path, {"value": value})
+            return value
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key the REST API accepts, when the template's methods require one."""
+        path = self.layout.home / "api-key.json"
+        return str(json.loads(path.read_text())["value"]) if path.exists() else None
 
     def clients(self) -> dict[str, Any]:
         """boto3 clients on the edge, signed with the runtime's credentials."""
@@ -294,13 +320,35 @@ class LocalAws:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        steps: list[tuple[str, Callable[[], object]]] = [
-            ("REST API", lambda: self._api and self._api.stop()),
-            ("Lambda function", lambda: self._function and self._function.close()),
-            ("execution recorder", lambda: self._recorder and self._recorder.stop()),
-            ("SageMaker jobs and endpoints", lambda: self._control and self._control.shutdown()),
-            ("AWS edge", lambda: self._edge and self._edge.stop()),
-            ("child processes", lambda: self._supervisor and self._supervisor.close(10)),
+
+        def stop_api() -> None:
+            if self._api is not None:
+                self._api.stop()
+            if self._function is not None:
+                self._function.close()
+
+        def stop_recorder() -> None:
+            if self._recorder is not None:
+                self._recorder.stop()
+
+        def stop_sagemaker() -> None:
+            if self._control is not None:
+                self._control.shutdown()
+
+        def stop_edge() -> None:
+            if self._edge is not None:
+                self._edge.stop()
+
+        def stop_children() -> None:
+            if self._supervisor is not None:
+                self._supervisor.close(10)
+
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("REST API", stop_api),
+            ("execution recorder", stop_recorder),
+            ("SageMaker jobs and endpoints", stop_sagemaker),
+            ("AWS edge", stop_edge),
+            ("child processes", stop_children),
         ]
         for name, step in steps:
             started = time.monotonic()

@@ -80,8 +80,12 @@ def _fraction(raw: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = _Parser(prog="python -m ops", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--target", choices=TARGETS, default=os.environ.get("OPS_TARGET", "local"),
-                        help="where the stack runs (default: local, or $OPS_TARGET)")  # fmt: skip
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=os.environ.get("OPS_TARGET", "local"),
+        help="where the stack runs (default: local, or $OPS_TARGET)",
+    )
     parser.add_argument("--home", help="local runtime state dir (default $LOCAL_RUNTIME_HOME or <repo>/.local)")
     parser.add_argument("--stack", help="aws: the stack name (default: stack_name of the samconfig --env)")
     parser.add_argument("--env", default="dev", help="samconfig.toml environment (default dev)")
@@ -91,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     p = sub.add_parser("up", help="local: start the local AWS, run the pipeline unless a model serves, predict")
-    p.add_argument("--instance-count", type=_int_in("--instance-count", 1, 8), default=1,
-                   help="training hosts (1..8); >1 trains one DDP group across local processes")  # fmt: skip
+    p.add_argument(
+        "--instance-count",
+        type=_int_in("--instance-count", 1, 8),
+        default=1,
+        help="training hosts (1..8); >1 trains one DDP group across local processes",
+    )
     p.add_argument("--epochs", type=_int_in("--epochs", 1, 100), default=local.demo.DEMO_EPOCHS)
     p.add_argument("--hpo", action="store_true", help="run a small Random tuning job (2 trials) first")
     p.add_argument("--retrain", action="store_true", help="train a new model even when the endpoint serves one")
@@ -104,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-test-accuracy", type=_fraction, default=local.demo.DEMO_MIN_TEST_ACCURACY)
     p.add_argument("--timeout", type=_seconds, default=1800.0, help="execution timeout, seconds")
     p.add_argument("--verbose-logs", action="store_true", help="echo every training log line")
+    p.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        default=[],
+        help="template parameters, as `sam deploy --parameter-overrides` (e.g. ApiAuthMode=API_KEY)",
+    )
 
     sub.add_parser("down", help="local: stop the serving local runtime (its endpoints and jobs too)")
     sub.add_parser("env", help="local: print the exports that point awscli/boto3/the SDKs at the local runtime")
@@ -165,8 +180,11 @@ def _target(args: argparse.Namespace, layout: StateLayout) -> Target:
 
 
 def cmd_start(args: argparse.Namespace, target: Target) -> int:
-    overrides = {"SourceDir": args.source_dir, "TrainingData": args.training_data,
-                 "PretrainedWeights": args.pretrained_weights}  # fmt: skip
+    overrides = {
+        "SourceDir": args.source_dir,
+        "TrainingData": args.training_data,
+        "PretrainedWeights": args.pretrained_weights,
+    }
     arn = start_execution(target, load_input(args.input, overrides), args.name)
     print(arn)
     return _follow(target, arn, args.poll_seconds) if args.watch else 0
@@ -187,8 +205,15 @@ def cmd_predict(args: argparse.Namespace, target: Target) -> int:
     if not args.image.is_file():
         raise OpsError(f"image file not found: {args.image}")
     content_type = image_content_type(args.image)
-    status, doc = predict(target, args.image.read_bytes(), content_type, top_k=args.top_k, api_key=args.api_key,
-                          url=args.url, timeout=args.timeout)  # fmt: skip
+    status, doc = predict(
+        target,
+        args.image.read_bytes(),
+        content_type,
+        top_k=args.top_k,
+        api_key=args.api_key,
+        url=args.url,
+        timeout=args.timeout,
+    )
     if status != 200:
         message = doc.get("message", doc) if isinstance(doc, dict) else doc
         raise OpsError(f"the API answered {status}: {message}")
@@ -226,7 +251,9 @@ def cmd_deploy(args: argparse.Namespace, layout: StateLayout) -> int:
         target = local_target(layout, read_runtime(layout))
         clients = {name: target.client(name) for name in ("s3", "iam", "logs", "stepfunctions")}
         record = deploy(clients, env=args.env)
-        print(f"deployed {record.stack_name} locally: {len(record.physical_ids)} resources ({record.state_machine_arn})")
+        print(
+            f"deployed {record.stack_name} locally: {len(record.physical_ids)} resources ({record.state_machine_arn})"
+        )
         return 0
     sam = shutil.which("sam", path=f"{REPO_ROOT / '.venv-tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     if sam is None:
@@ -241,11 +268,20 @@ def run(args: argparse.Namespace) -> int:
     layout = StateLayout(home_dir(args.home))
     if args.command == "up":
         options = local.UpOptions(
-            instance_count=args.instance_count, epochs=args.epochs, hpo=args.hpo, image_size=args.image_size,
-            per_class=args.per_class, min_test_accuracy=args.min_test_accuracy, retrain=args.retrain,
-            serve=args.serve, aws_port=args.aws_port, api_port=args.api_port, timeout=args.timeout,
+            instance_count=args.instance_count,
+            epochs=args.epochs,
+            hpo=args.hpo,
+            image_size=args.image_size,
+            per_class=args.per_class,
+            min_test_accuracy=args.min_test_accuracy,
+            retrain=args.retrain,
+            serve=args.serve,
+            aws_port=args.aws_port,
+            api_port=args.api_port,
+            timeout=args.timeout,
             verbose_logs=args.verbose_logs,
-        )  # fmt: skip
+            parameter_overrides=_overrides(args.parameter_overrides),
+        )
         return local.up(layout, options)
     if args.command == "down":
         return local.down(layout)
@@ -276,9 +312,20 @@ def run(args: argparse.Namespace) -> int:
     return handlers[args.command](args, target)
 
 
+def _overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OpsError(f"--parameter-overrides {item!r}: expected KEY=VALUE, e.g. ApiAuthMode=API_KEY")
+        out[key] = value
+    return out
+
+
 def _upload_source(args: argparse.Namespace, target: Target) -> int:
-    uri, uploaded = upload_source(target.client("s3"), package_source(args.src), target.output("ArtifactBucketName"),
-                                  args.prefix)  # fmt: skip
+    uri, uploaded = upload_source(
+        target.client("s3"), package_source(args.src), target.output("ArtifactBucketName"), args.prefix
+    )
     print(f"{'uploaded' if uploaded else 'already present'}: {uri}", file=sys.stderr)
     print(uri)
     return 0
@@ -295,8 +342,10 @@ def _upload_data(args: argparse.Namespace, target: Target) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m ops``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # moto's ASL interpreter logs handled errors at ERROR with a dump of its parse tree; the CLI prints causes.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

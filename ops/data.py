@@ -69,5 +69,3 @@ def upload_data(s3: Any, src: Path, bucket: str, prefix: str) -> tuple[int, int]
             s3.upload_file(str(path), bucket, key)
         uploaded += 1
     return uploaded, len(files) - uploaded
-
-

@@ -128,11 +128,13 @@ def sample_images(cache: Path, test_root: Path | None) -> list[tuple[str, bytes,
     return images
 
 
-def predictions(target: Target, images: list[tuple[str, bytes, str]], say: Callable[[str], None]) -> int:
-    """Predict each image through the REST API (SigV4-signed, as on AWS); returns how many failed."""
+def predictions(
+    target: Target, images: list[tuple[str, bytes, str]], say: Callable[[str], None], api_key: str | None = None
+) -> int:
+    """Predict each image through the REST API (SigV4-signed, or with the API key, as on AWS); returns failures."""
     failed = 0
     for label, data, content_type in images:
-        status, doc = predict(target, data, content_type, top_k=5)
+        status, doc = predict(target, data, content_type, top_k=5, api_key=api_key)
         if status != 200:
             failed += 1
             say(f"✗ {label}: HTTP {status} {json.dumps(doc) if not isinstance(doc, str) else doc}")

@@ -46,6 +46,7 @@ class UpOptions:
     api_port: int | None = None
     timeout: float = 1800.0
     verbose_logs: bool = False
+    parameter_overrides: dict[str, str] | None = None
 
 
 def _serving_model(target: Target) -> str | None:
@@ -78,6 +79,7 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         aws_port=DEFAULT_AWS_PORT if options.aws_port is None else options.aws_port,
         api_port=DEFAULT_API_PORT if options.api_port is None else options.api_port,
         explicit_ports=options.aws_port is not None or options.api_port is not None,
+        overrides=options.parameter_overrides,
         echo=echo,
     )
     try:
@@ -98,16 +100,22 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         say(f'point your own tools at it: eval "$(python -m ops env --home {layout.home})"')
         serving = None if options.retrain else _serving_model(target)
         if serving is not None:
-            say(f"endpoint {target.output('EndpointName')} serves {serving} again (restored, no retraining); "
-                "pass --retrain to train a new model")  # fmt: skip
+            say(
+                f"endpoint {target.output('EndpointName')} serves {serving} again (restored, no retraining); "
+                "pass --retrain to train a new model"
+            )
         else:
             _run_pipeline(target, layout, options, say)
-        failed = demo.predictions(target, demo.sample_images(layout.cache, _test_split(layout, options)), say)
+        failed = demo.predictions(
+            target, demo.sample_images(layout.cache, _test_split(layout, options)), say, api_key=runtime.api_key
+        )
         if failed:
             raise OpsError(f"{failed} demo prediction(s) failed")
         if options.serve:
-            say("serving; from another shell: `python -m ops predict IMAGE`, `start`, `status`, `logs`, `down` "
-                "(or Ctrl-C here)")  # fmt: skip
+            say(
+                "serving; from another shell: `python -m ops predict IMAGE`, `start`, `status`, `logs`, `down` "
+                "(or Ctrl-C here)"
+            )
             stop.wait()
         return 0
     finally:
@@ -170,7 +178,10 @@ def env(layout: StateLayout) -> list[str]:
         raise OpsError(f"no local runtime is serving {layout.home}; start one with `python -m ops up --serve`")
     creds = issue_or_load(layout.credentials)
     lines = env_exports(creds, {"AWS_ENDPOINT_URL": str(record["aws_url"])})
-    lines.append(f"# REST API (SigV4, service execute-api): {record['api_url']}/predict")
+    lines.append(f"# REST API: {record['api_url']}/predict (SigV4 for service execute-api in IAM auth mode)")
+    key_file = layout.home / "api-key.json"
+    if key_file.exists():
+        lines.append(f"# API key (ApiAuthMode=API_KEY; send as x-api-key): {json.loads(key_file.read_text())['value']}")
     return lines
 
 
@@ -198,8 +209,11 @@ def invoke(
     extra = {"AWS_SESSION_TOKEN": "", "AWS_SECURITY_TOKEN": ""}
     if record is not None:
         creds = issue_or_load(layout.credentials)
-        extra.update(AWS_ENDPOINT_URL=str(record["aws_url"]), AWS_ACCESS_KEY_ID=creds.access_key_id,
-                     AWS_SECRET_ACCESS_KEY=creds.secret_access_key)  # fmt: skip
+        extra.update(
+            AWS_ENDPOINT_URL=str(record["aws_url"]),
+            AWS_ACCESS_KEY_ID=creds.access_key_id,
+            AWS_SECRET_ACCESS_KEY=creds.secret_access_key,
+        )
     else:
         # Nothing local serves: AWS calls must still never leave this machine (port 9 is "discard").
         print("note: no local runtime is serving; the function's AWS calls will fail", file=err)
@@ -218,8 +232,11 @@ def invoke(
         function.close()
     elapsed_ms = (time.monotonic() - started) * 1000
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(f"REPORT RequestId: {request_id}  Duration: {elapsed_ms:.2f} ms  Billed Duration: {int(elapsed_ms) + 1} ms  "
-          f"Memory Size: {spec.memory_mb} MB  Max Memory Used: {peak_mb} MB", file=err)  # fmt: skip
+    print(
+        f"REPORT RequestId: {request_id}  Duration: {elapsed_ms:.2f} ms  Billed Duration: {int(elapsed_ms) + 1} ms  "
+        f"Memory Size: {spec.memory_mb} MB  Max Memory Used: {peak_mb} MB",
+        file=err,
+    )
     print(json.dumps(result), file=out)
     return code
 
@@ -233,6 +250,6 @@ def _env_vars(path: Path | None, function_id: str) -> dict[str, str]:
     except (OSError, json.JSONDecodeError) as exc:
         raise OpsError(f"--env-vars {path}: {exc}") from None
     if not isinstance(doc, dict):
-        raise OpsError(f"--env-vars {path}: expected an object like {{\"{function_id}\": {{\"VAR\": \"value\"}}}}")
+        raise OpsError(f'--env-vars {path}: expected an object like {{"{function_id}": {{"VAR": "value"}}}}')
     merged = {**(doc.get("Parameters") or {}), **(doc.get(function_id) or {})}
     return {str(k): str(v) for k, v in merged.items()}

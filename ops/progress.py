@@ -109,7 +109,9 @@ class Progress:
             except ClientError:
                 continue  # not created yet
             self._job_logs(job)
-            label = detail["TrainingJobStatus"] + (f" / {detail['SecondaryStatus']}" if detail.get("SecondaryStatus") else "")
+            label = detail["TrainingJobStatus"] + (
+                f" / {detail['SecondaryStatus']}" if detail.get("SecondaryStatus") else ""
+            )
             if label != shown:
                 self.jobs[job] = label
                 reason = f" ({detail['FailureReason']})" if detail.get("FailureReason") else ""

@@ -19,7 +19,9 @@ def _when(value: Any) -> str:
 
 def status_lines(target: Target, limit: int = 10) -> list[str]:
     """Executions of the stack's state machine, its endpoint, and the latest training jobs."""
-    lines = [f"target: {target.name}, stack {target.stack_name}" + (f" ({target.endpoint_url})" if target.is_local else "")]
+    lines = [
+        f"target: {target.name}, stack {target.stack_name}" + (f" ({target.endpoint_url})" if target.is_local else "")
+    ]
     sfn = target.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=target.output("StateMachineArn"), maxResults=limit)["executions"]
     lines.append(f"\nexecutions (latest {len(executions)}):")
@@ -43,11 +45,15 @@ def status_lines(target: Target, limit: int = 10) -> list[str]:
             f"{v['VariantName']} x{v.get('CurrentInstanceCount', '?')}" for v in described.get("ProductionVariants", [])
         )
         reason = f"  reason: {described['FailureReason']}" if described.get("FailureReason") else ""
-        lines.append(f"  {endpoint}  {described['EndpointStatus']}  config {described.get('EndpointConfigName')}  "
-                     f"{variants}{reason}")  # fmt: skip
+        lines.append(
+            f"  {endpoint}  {described['EndpointStatus']}  config {described.get('EndpointConfigName')}  "
+            f"{variants}{reason}"
+        )
         tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=described["EndpointArn"]).get("Tags", [])}
         if tags.get("dogbreed:training-job"):
-            lines.append(f"    serving {tags['dogbreed:training-job']} (test top-1 {tags.get('dogbreed:test-top1', '?')})")
+            lines.append(
+                f"    serving {tags['dogbreed:training-job']} (test top-1 {tags.get('dogbreed:test-top1', '?')})"
+            )
     prefix = target.output("ResourcePrefix")
     jobs = sm.list_training_jobs(NameContains=prefix, MaxResults=limit, SortBy="CreationTime")["TrainingJobSummaries"]
     lines.append(f"\ntraining jobs (latest {len(jobs)}):")

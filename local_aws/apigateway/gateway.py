@@ -155,11 +155,17 @@ class ApiGateway:
                 response.headers.add(key, value)
         return response(environ, start_response)
 
-    def _authenticate(self, auth: str, request: HttpRequest, environ: dict[str, Any], request_id: str) -> HttpResponse | None:
+    def _authenticate(
+        self, auth: str, request: HttpRequest, environ: dict[str, Any], request_id: str
+    ) -> HttpResponse | None:
         if auth == "AWS_IAM":
             try:
-                verify(incoming_from_environ(environ, request.body), self.credentials, region=REGION,
-                       expected_service="execute-api")  # fmt: skip
+                verify(
+                    incoming_from_environ(environ, request.body),
+                    self.credentials,
+                    region=REGION,
+                    expected_service="execute-api",
+                )
             except AuthError as exc:
                 status, headers, body = render_auth_error(exc, "execute-api", request_id=request_id)
                 return HttpResponse(status=status, headers=headers, body=body)
@@ -189,13 +195,19 @@ class ApiGateway:
         try:
             output = self.function.invoke(event, request_id)
         except (Throttled, PayloadTooLarge) as exc:
-            LOGGER.warning("Lambda rejected the invocation (%s: %s); API Gateway answers INTEGRATION_FAILURE",
-                           type(exc).__name__, exc)  # fmt: skip
+            LOGGER.warning(
+                "Lambda rejected the invocation (%s: %s); API Gateway answers INTEGRATION_FAILURE",
+                type(exc).__name__,
+                exc,
+            )
             return gateway_response(LAMBDA_REJECTED, self.spec, request_id)
         except FunctionError as exc:
             LOGGER.warning("Lambda function error (%s: %s); API Gateway answers 502", exc.error_type, exc.message)
-            kind = INTEGRATION_TIMEOUT if exc.error_type == "Sandbox.Timedout" and self.function.spec.timeout_s >= \
-                API_INTEGRATION_TIMEOUT_S else LAMBDA_FAILED  # fmt: skip
+            kind = (
+                INTEGRATION_TIMEOUT
+                if exc.error_type == "Sandbox.Timedout" and self.function.spec.timeout_s >= API_INTEGRATION_TIMEOUT_S
+                else LAMBDA_FAILED
+            )
             return gateway_response(kind, self.spec, request_id)
         if time.monotonic() - started > API_INTEGRATION_TIMEOUT_S:
             return gateway_response(INTEGRATION_TIMEOUT, self.spec, request_id)

@@ -113,7 +113,9 @@ def _route_auth(definition: Mapping[str, Any], path: str, method: str, default: 
                 return "AWS_IAM"
             if scheme.get("type") == "apiKey" and str(scheme.get("name", "")).lower() == "x-api-key":
                 return "API_KEY"
-            raise ApiConfigError(f"{method} {path}: security scheme {name!r} cannot be emulated (only SigV4 and API keys)")
+            raise ApiConfigError(
+                f"{method} {path}: security scheme {name!r} cannot be emulated (only SigV4 and API keys)"
+            )
     return default
 
 

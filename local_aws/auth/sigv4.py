@@ -163,7 +163,7 @@ def _parse_header(request: IncomingRequest, auth: str) -> _Parsed:
         False, ak, scope_date, scope_region, scope_service, signed, components["Signature"], timestamp,
         amz_date if amz_date is not None else str(http_date), when, None, request.header("x-amz-security-token"),
         query_pairs(request.raw_query),
-    )  # fmt: skip
+    )
 
 
 def _parse_query(pairs: list[tuple[str, str]]) -> _Parsed:
@@ -207,7 +207,7 @@ def _parse_query(pairs: list[tuple[str, str]]) -> _Parsed:
     return _Parsed(
         True, ak, scope_date, scope_region, scope_service, signed, params["X-Amz-Signature"], timestamp,
         params["X-Amz-Date"], when, expires, params.get("X-Amz-Security-Token"), query,
-    )  # fmt: skip
+    )
 
 
 def _parse(request: IncomingRequest) -> _Parsed:
@@ -266,7 +266,7 @@ def _check_signed_headers(request: IncomingRequest, p: _Parsed, fail: Callable[.
             for name in request.header_names()
             if name.startswith("x-amz-") and name not in p.signed_headers
             and not (p.presigned and name == "x-amz-content-sha256")
-        )  # fmt: skip
+        )
         if unsigned:
             msg = "There were headers present in the request which were not signed"
             raise fail("malformed", msg, reason="headers_not_signed", facts={"headers_not_signed": ", ".join(unsigned)})
@@ -411,4 +411,4 @@ def verify(
     return Caller(
         p.access_key_id, p.scope_service, p.scope_region, identity, p.presigned, payload_hash, p.signature,
         p.timestamp, p.signed_headers,
-    )  # fmt: skip
+    )

@@ -86,7 +86,9 @@ class StackApi:
             f"<member><ParameterKey>{escape(k)}</ParameterKey><ParameterValue>{escape(v)}</ParameterValue></member>"
             for k, v in stack["Parameters"].items()
         )
-        updated = f"<LastUpdatedTime>{_iso(stack['LastUpdatedTime'])}</LastUpdatedTime>" if stack["LastUpdatedTime"] else ""
+        updated = (
+            f"<LastUpdatedTime>{_iso(stack['LastUpdatedTime'])}</LastUpdatedTime>" if stack["LastUpdatedTime"] else ""
+        )
         return (
             f"<member><StackName>{escape(name)}</StackName><StackId>{escape(stack['StackId'])}</StackId>"
             f"<CreationTime>{_iso(stack['CreationTime'])}</CreationTime>{updated}"

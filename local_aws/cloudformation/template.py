@@ -34,7 +34,7 @@ _SHORT_TAGS: dict[str, str] = {
             "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll",
         )
     },
-}  # fmt: skip
+}
 
 # The top-level sections CloudFormation accepts, plus SAM's Globals: anything else is rejected at create time
 # (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-anatomy.html).
@@ -43,7 +43,7 @@ _SECTIONS = frozenset(
         "AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions",
         "Transform", "Resources", "Outputs", "Globals",
     }
-)  # fmt: skip
+)
 
 
 class _CfnLoader(yaml.SafeLoader):

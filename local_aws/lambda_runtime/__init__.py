@@ -1,1 +1,1 @@
-"""A Lambda runtime without Docker: the function as the template declares it (function), invoked in-process (runtime)."""
+"""A Lambda runtime without Docker: the function from the template (function) run in-process (runtime)."""

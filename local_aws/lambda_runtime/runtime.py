@@ -139,11 +139,13 @@ def load_handler(function: FunctionSpec) -> Handler:
             del sys.modules[name]
         sys.modules.update(previous)
     if not from_code_dir(module):
-        raise FunctionConfigError(f"handler module {module_name!r} resolved to {module.__file__}, outside CodeUri {code_dir}")
+        raise FunctionConfigError(
+            f"handler module {module_name!r} resolved to {module.__file__}, outside CodeUri {code_dir}"
+        )
     handler = getattr(module, attr, None)
     if not callable(handler):
         raise FunctionConfigError(f"{function.handler!r}: module {module_name!r} has no callable {attr!r}")
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 def lambda_environment(function: FunctionSpec, extra: dict[str, str]) -> dict[str, str]:
@@ -164,6 +166,11 @@ def lambda_environment(function: FunctionSpec, extra: dict[str, str]) -> dict[st
     return env
 
 
+def new_log_stream() -> str:
+    """A log stream name as Lambda makes one per sandbox: ``YYYY/MM/DD/[$LATEST]<32 hex>``."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+
+
 class LocalFunction:
     """One function: cold-started once, invoked concurrently up to its reserved concurrency.
 
@@ -173,10 +180,10 @@ class LocalFunction:
         log_sink: where the function's output goes (text, possibly partial lines).
     """
 
-    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str], log_sink: LogSink) -> None:
+    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str], log_sink: LogSink, stream: str = "") -> None:
         self.spec = spec
         self.log_sink = log_sink
-        self.stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.stream = stream or new_log_stream()
         self._saved_env: dict[str, str | None] = {}
         self._slots = threading.BoundedSemaphore(spec.reserved_concurrency) if spec.reserved_concurrency else None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda")
@@ -229,7 +236,8 @@ class LocalFunction:
                 output = future.result(timeout=self.spec.timeout_s)
             except concurrent.futures.TimeoutError:
                 # Lambda stops the sandbox; a thread cannot be stopped, so its result is dropped when it comes.
-                raise FunctionError("Sandbox.Timedout", f"Task timed out after {self.spec.timeout_s:.2f} seconds")
+                message = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
+                raise FunctionError("Sandbox.Timedout", message) from None
             result = json.dumps(output)
             if len(result) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
                 raise FunctionError("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed")

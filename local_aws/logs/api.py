@@ -103,7 +103,11 @@ class LogsApi:
             doc = {"__type": "InvalidParameterException", "message": f"Missing required parameter {exc.args[0]}."}
             status = 400
         body = json.dumps(doc).encode()
-        headers = [("Content-Type", JSON_11), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        headers = [
+            ("Content-Type", JSON_11),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
         if status != 200:
             headers.append(("x-amzn-ErrorType", str(doc["__type"])))
         start_response("200 OK" if status == 200 else "400 Bad Request", headers)
@@ -175,8 +179,11 @@ class LogsApi:
                 "storedBytes": s.stored_bytes,
             }
             if s.first_event_ms is not None:
-                item.update(firstEventTimestamp=s.first_event_ms, lastEventTimestamp=s.last_event_ms,
-                            lastIngestionTime=s.last_event_ms)  # fmt: skip
+                item.update(
+                    firstEventTimestamp=s.first_event_ms,
+                    lastEventTimestamp=s.last_event_ms,
+                    lastIngestionTime=s.last_event_ms,
+                )
             items.append(item)
         answer: dict[str, Any] = {"logStreams": items}
         if start + limit < len(streams):
@@ -232,10 +239,15 @@ class LogsApi:
         page = merged[start : start + limit]
         answer: dict[str, Any] = {
             "events": [
-                {"logStreamName": stream, "timestamp": e.timestamp, "message": e.message, "ingestionTime": e.ingestion,
-                 "eventId": f"{e.timestamp}-{stream}-{index}"}
+                {
+                    "logStreamName": stream,
+                    "timestamp": e.timestamp,
+                    "message": e.message,
+                    "ingestionTime": e.ingestion,
+                    "eventId": f"{e.timestamp}-{stream}-{index}",
+                }
                 for e, stream, index in page
-            ],  # fmt: skip
+            ],
             "searchedLogStreams": [{"logStreamName": s, "searchedCompletely": True} for s in streams],
         }
         if start + limit < len(merged):
@@ -246,4 +258,6 @@ class LogsApi:
 def _window(events: Iterable[Event], params: dict[str, Any]) -> list[Event]:
     start = params.get("startTime")
     end = params.get("endTime")
-    return [e for e in events if (start is None or e.timestamp >= int(start)) and (end is None or e.timestamp <= int(end))]
+    return [
+        e for e in events if (start is None or e.timestamp >= int(start)) and (end is None or e.timestamp <= int(end))
+    ]

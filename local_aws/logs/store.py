@@ -130,7 +130,7 @@ class LogStore:
         """Every event of one stream, oldest first (lines without a timestamp get the file's mtime)."""
         file = self._stream_file(group, stream)
         try:
-            handle = open(file, encoding="utf-8", errors="replace")
+            handle = open(file, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             return
         fallback = int(file.stat().st_mtime * 1000)

@@ -33,7 +33,7 @@ _LINE_MAX = 64 * 1024
 DIGEST_BYTES = {
     "CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32, "SHA512": 64, "MD5": 16,
     "XXHASH64": 8, "XXHASH3": 8, "XXHASH128": 16,
-}  # fmt: skip
+}
 
 
 class _Hasher(Protocol):

@@ -121,7 +121,7 @@ class MultipartUploads:
     def create(
         self, bucket: str, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None,
         headers: dict[str, str] | None = None, checksum_algorithm: str | None = None,
-    ) -> UploadInfo:  # fmt: skip
+    ) -> UploadInfo:
         """Start an upload (CreateMultipartUpload); the key is checked now, so a refused key fails early."""
         self._store.bucket_dir(bucket)
         validate_key(key)
@@ -129,7 +129,7 @@ class MultipartUploads:
         info = UploadInfo(
             upload_id, bucket, key, datetime.now(UTC), content_type or DEFAULT_CONTENT_TYPE,
             dict(metadata or {}), dict(headers or {}), checksum_algorithm,
-        )  # fmt: skip
+        )
         path = self._upload_dir(upload_id)
         path.mkdir(parents=True)
         record = {**asdict(info), "initiated": info.initiated.isoformat()}
@@ -162,7 +162,7 @@ class MultipartUploads:
     def add_part(
         self, bucket: str, key: str, upload_id: str, number: int, tmp: Path, size: int, etag: str,
         checksum: tuple[str, str] | None = None,
-    ) -> PartInfo:  # fmt: skip
+    ) -> PartInfo:
         """Store a part already spooled by ``ObjectStore.spool`` (the temp file is consumed).
 
         Args:

@@ -41,7 +41,7 @@ def create_multipart_upload(call: Call) -> S3Response:
     upload = call.store.uploads.create(
         call.bucket, call.key, content_type=content_type, metadata=metadata, headers=stored,
         checksum_algorithm=algorithm.upper() if algorithm else None,
-    )  # fmt: skip
+    )
     document = root("InitiateMultipartUploadResult")
     sub(document, "Bucket", call.bucket)
     sub(document, "Key", call.key)

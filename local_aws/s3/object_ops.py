@@ -34,14 +34,14 @@ STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Language", "E
 STORAGE_CLASSES = {
     "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
     "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
-}  # fmt: skip
+}
 METADATA_MAX_BYTES = 2048  # "the user-defined metadata is limited to 2 KB" (userguide/UsingMetadata.html)
 # GetObject's response-* query parameters override these response headers (API_GetObject.html).
 RESPONSE_OVERRIDES = {
     "response-cache-control": "Cache-Control", "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding", "response-content-language": "Content-Language",
     "response-content-type": "Content-Type", "response-expires": "Expires",
-}  # fmt: skip
+}
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
@@ -161,7 +161,7 @@ def _object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     headers = [
         ("ETag", info.quoted_etag), ("Last-Modified", http_date(info.last_modified)), ("Accept-Ranges", "bytes"),
         ("Content-Type", info.content_type),
-    ]  # fmt: skip
+    ]
     headers += list(info.headers.items())
     headers += [(f"x-amz-meta-{name}", value) for name, value in info.metadata.items()]
     return headers
@@ -228,7 +228,7 @@ def put_object(call: Call) -> S3Response:
     info = call.store.commit(
         call.bucket, call.key, tmp, record,
         if_match=call.request.headers.get("If-Match"), if_none_match=call.request.headers.get("If-None-Match"),
-    )  # fmt: skip
+    )
     return S3Response(b"", 200, [("ETag", info.quoted_etag), *checksum_headers(info.checksum)])
 
 
@@ -286,7 +286,7 @@ def copy_object(call: Call) -> S3Response:
         info = call.store.copy(
             source.bucket, source.key, call.bucket, call.key, content_type=content_type, metadata=metadata,
             headers=stored,
-        )  # fmt: skip
+        )
     else:
         info = call.store.copy(source.bucket, source.key, call.bucket, call.key)
     document = root("CopyObjectResult")

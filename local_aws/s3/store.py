@@ -242,7 +242,7 @@ class ObjectStore(Buckets, UriTransfers):
     def commit(
         self, bucket: str, key: str, tmp: Path, record: dict[str, Any], *, if_match: str | None = None,
         if_none_match: str | None = None,
-    ) -> ObjectInfo:  # fmt: skip
+    ) -> ObjectInfo:
         """Rename a spooled temp file into place as the object and write its sidecar (``record`` plus stat data).
 
         Args:
@@ -288,7 +288,7 @@ class ObjectStore(Buckets, UriTransfers):
         self, bucket: str, key: str, stream: Readable, *, content_type: str | None = None,
         metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
         checksum: tuple[str, str] | None = None, max_bytes: int = S3_MAX_PUT_BYTES,
-    ) -> ObjectInfo:  # fmt: skip
+    ) -> ObjectInfo:
         """Store an object from a readable binary stream (read to its end), atomically.
 
         The bucket and key are checked before a byte is read, so a refused request writes nothing.
@@ -311,14 +311,14 @@ class ObjectStore(Buckets, UriTransfers):
     def put_bytes(
         self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo:  # fmt: skip
+    ) -> ObjectInfo:
         """Store an object from bytes, atomically (see ``put_stream``)."""
         return self.put_stream(bucket, key, BytesIO(data), content_type=content_type, metadata=metadata)
 
     def put_file(
         self, bucket: str, key: str, src: Path, *, content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> ObjectInfo:  # fmt: skip
+    ) -> ObjectInfo:
         """Store a copy of a local file as an object, atomically (temp file, then rename)."""
         with open(src, "rb") as stream:
             return self.put_stream(bucket, key, stream, content_type=content_type, metadata=metadata)
@@ -326,7 +326,7 @@ class ObjectStore(Buckets, UriTransfers):
     def copy(
         self, src_bucket: str, src_key: str, bucket: str, key: str, *, content_type: str | None = None,
         metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-    ) -> ObjectInfo:  # fmt: skip
+    ) -> ObjectInfo:
         """Copy an object (CopyObject). ``metadata`` None copies the source's content type, metadata and headers.
 
         The copy's ETag is the MD5 of its bytes, as for any object written in one operation.

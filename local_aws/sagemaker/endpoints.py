@@ -183,7 +183,9 @@ class Endpoints:
             out.append(
                 {
                     "VariantName": variant["VariantName"],
-                    "DeployedImages": [{"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": time.time()}],
+                    "DeployedImages": [
+                        {"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": time.time()}
+                    ],
                     "CurrentWeight": weight,
                     "DesiredWeight": weight,
                     "CurrentInstanceCount": fleet.count(variant["VariantName"]) if fleet else 0,
@@ -250,7 +252,9 @@ class Endpoints:
                 target = int(variant.get("InitialInstanceCount") or 1)
                 if target > len(current):
                     model_dir = self.launcher.model_dir(name, snapshot, variant)
-                    new = [self.launcher.start(name, snapshot, variant, model_dir) for _ in range(target - len(current))]
+                    new = [
+                        self.launcher.start(name, snapshot, variant, model_dir) for _ in range(target - len(current))
+                    ]
                     added.extend(new)
                     self.launcher.wait_healthy(new, self.launcher.startup_timeout(variant), variant["VariantName"])
                 elif target < len(current):

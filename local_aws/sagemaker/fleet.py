@@ -93,7 +93,9 @@ class Fleet:
 class Launcher:
     """Starts, checks and stops instances for the endpoints of one server."""
 
-    def __init__(self, endpoints_dir: Path, logs_dir: Path, objects: ObjectStore, supervisor: ProcessSupervisor) -> None:
+    def __init__(
+        self, endpoints_dir: Path, logs_dir: Path, objects: ObjectStore, supervisor: ProcessSupervisor
+    ) -> None:
         self.endpoints_dir = endpoints_dir
         self.logs_dir = logs_dir
         self.objects = objects
@@ -153,15 +155,22 @@ class Launcher:
         log = log_dir / f"{variant['VariantName']}-{snapshot['id']}-{uuid.uuid4().hex[:6]}.log"
         with open(log, "wb") as out:
             proc = self.supervisor.spawn(
-                [sys.executable, "-m", "local_aws.sagemaker.container", "--model-dir", str(model_dir),
-                 "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "local_aws.sagemaker.container",
+                    "--model-dir",
+                    str(model_dir),
+                    "--port",
+                    str(port),
+                ],
                 cwd=model_dir,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 owner=f"endpoint/{endpoint}",
                 kind="endpoint-instance",
-            )  # fmt: skip
+            )
         return Instance(variant["VariantName"], proc, port, log)
 
     def start_fleet(self, endpoint: str, snapshot: dict[str, Any]) -> Fleet:
@@ -189,8 +198,14 @@ class Launcher:
                 code = instance.proc.poll()
                 if code is not None:
                     tail = instance.log_tail()
-                    reason = next((line[len("MODEL_LOAD_FAILED ") :] for line in reversed(tail)
-                                   if line.startswith("MODEL_LOAD_FAILED ")), None)  # fmt: skip
+                    reason = next(
+                        (
+                            line[len("MODEL_LOAD_FAILED ") :]
+                            for line in reversed(tail)
+                            if line.startswith("MODEL_LOAD_FAILED ")
+                        ),
+                        None,
+                    )
                     reason = reason or (tail[-1] if tail else f"exit code {code}")
                     raise DeployError(
                         f"The primary container for production variant {variant} did not pass the ping health check: "
@@ -221,9 +236,7 @@ class Launcher:
     def stop_all(self, instances: list[Instance]) -> None:
         """SIGTERM, then SIGKILL after the grace period, for every instance in parallel."""
         grace = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", STOP_GRACE_S))
-        threads = [
-            threading.Thread(target=self.supervisor.stop, args=(i.proc, grace), daemon=True) for i in instances
-        ]
+        threads = [threading.Thread(target=self.supervisor.stop, args=(i.proc, grace), daemon=True) for i in instances]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -30,7 +30,9 @@ class Models:
     def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ModelName"]
         model_arn = arn("model", name)
-        containers = params.get("Containers") or ([params["PrimaryContainer"]] if params.get("PrimaryContainer") else [])
+        containers = params.get("Containers") or (
+            [params["PrimaryContainer"]] if params.get("PrimaryContainer") else []
+        )
         if not containers:
             raise validation("Either PrimaryContainer or Containers must be specified.")
         for container in containers:

@@ -192,16 +192,26 @@ class TuningJobs:
         records = [self.describe(r["HyperParameterTuningJobName"]) for r in self.records.all("tuning-jobs")]
         records = filter_records(records, params, "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
         keys = (
-            "HyperParameterTuningJobName", "HyperParameterTuningJobArn", "HyperParameterTuningJobStatus",
-            "CreationTime", "HyperParameterTuningEndTime", "LastModifiedTime", "TrainingJobStatusCounters",
+            "HyperParameterTuningJobName",
+            "HyperParameterTuningJobArn",
+            "HyperParameterTuningJobStatus",
+            "CreationTime",
+            "HyperParameterTuningEndTime",
+            "LastModifiedTime",
+            "TrainingJobStatusCounters",
             "ObjectiveStatusCounters",
-        )  # fmt: skip
+        )
         items = [{k: r[k] for k in keys if k in r} for r in records]
         for item, record in zip(items, records, strict=True):
             item["Strategy"] = record["HyperParameterTuningJobConfig"]["Strategy"]
             item["ResourceLimits"] = record["HyperParameterTuningJobConfig"]["ResourceLimits"]
-        return page(items, params, "HyperParameterTuningJobSummaries", "HyperParameterTuningJobName",
-                    "HyperParameterTuningJobStatus")  # fmt: skip
+        return page(
+            items,
+            params,
+            "HyperParameterTuningJobSummaries",
+            "HyperParameterTuningJobName",
+            "HyperParameterTuningJobStatus",
+        )
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         record = self._get(params["HyperParameterTuningJobName"])

@@ -1,1 +1,1 @@
-"""Step Functions: moto's interpreter with fixes (interpreter), execution records (executions), the API overlay (api)."""
+"""Step Functions: moto's interpreter with fixes (interpreter), execution records (executions), API overlay (api)."""

@@ -71,8 +71,9 @@ class StepFunctionsApi:
         store: the execution records.
     """
 
-    def __init__(self, moto_app: WsgiApp, call_moto: Callable[[str, dict[str, Any]], dict[str, Any]],
-                 store: ExecutionStore) -> None:  # fmt: skip
+    def __init__(
+        self, moto_app: WsgiApp, call_moto: Callable[[str, dict[str, Any]], dict[str, Any]], store: ExecutionStore
+    ) -> None:
         self.moto_app = moto_app
         self.call_moto = call_moto
         self.store = store
@@ -112,7 +113,11 @@ class StepFunctionsApi:
     def _send(start_response: Any, status: int, doc: dict[str, Any]) -> list[bytes]:
         body = json.dumps(doc, default=str).encode()
         reason = "OK" if status == 200 else "Bad Request"
-        headers = [("Content-Type", JSON_10), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        headers = [
+            ("Content-Type", JSON_10),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
         if status != 200:
             headers.append(("x-amzn-ErrorType", str(doc.get("__type", "")).rsplit("#", 1)[-1]))
         start_response(f"{status} {reason}", headers)

@@ -65,15 +65,23 @@ class Served:
         return self.log.read_text(errors="replace")
 
     def aws(self, *args: str, check: bool = True) -> Any:
-        done = subprocess.run([AWS, *args, "--output", "json"], env=self.env, capture_output=True, text=True,
-                              timeout=120, check=False)  # fmt: skip
+        done = subprocess.run(
+            [AWS, *args, "--output", "json"], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
         if check:
             assert done.returncode == 0, (args, done.stderr)
         return json.loads(done.stdout) if done.stdout.strip() else done
 
     def ops(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PYTHON, "-m", "ops", "--home", str(self.home), *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
+        return subprocess.run(
+            [PYTHON, "-m", "ops", "--home", str(self.home), *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def _start(home: Path, *extra: str, timeout: float = 900) -> Served:
@@ -81,17 +89,22 @@ def _start(home: Path, *extra: str, timeout: float = 900) -> Served:
     env = _clean_env(home)
     log = home / f"up-{time.time_ns()}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([PYTHON, "-m", "ops", "--home", str(home), "up", "--serve", "--aws-port", "0",
-                                 "--api-port", "0", *extra], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "ops", "--home", str(home), "up", "--serve", "--aws-port", "0", "--api-port", "0", *extra],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + timeout
     while "serving;" not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"ops up did not come up (rc {proc.returncode}):\n{log.read_text(errors='replace')[-4000:]}")
         time.sleep(0.5)
-    exports = subprocess.run([PYTHON, "-m", "ops", "--home", str(home), "env"], cwd=REPO, env=env,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    exports = subprocess.run(
+        [PYTHON, "-m", "ops", "--home", str(home), "env"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    ).stdout
     for line in exports.splitlines():
         if line.startswith("export "):
             name, _, value = line[len("export ") :].partition("=")
@@ -167,8 +180,11 @@ def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep
     data = dataset.render_digits(tmp_path / "digits", size=16)
     prefix = f"s3://{outputs['DataBucketName']}/datasets/e2e-awscli/"
     served.aws("s3", "cp", "--recursive", "--only-show-errors", str(data), prefix)
-    listed = len(served.aws("s3api", "list-objects-v2", "--bucket", outputs["DataBucketName"], "--prefix",
-                            "datasets/e2e-awscli/train/").get("Contents", []))  # fmt: skip
+    listed = len(
+        served.aws(
+            "s3api", "list-objects-v2", "--bucket", outputs["DataBucketName"], "--prefix", "datasets/e2e-awscli/train/"
+        ).get("Contents", [])
+    )
     train_images = sum(1 for _ in (data / "train").rglob("*.jpg"))
     assert listed == train_images
     package = served.ops("package-source", "--out", str(tmp_path))
@@ -179,12 +195,20 @@ def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep
     execution_input = {
         "TrainingData": prefix,
         "SourceDir": source_uri,
-        "Hyperparameters": {"arch": "smallcnn", "epochs": "6", "batch-size": "32", "learning-rate": "0.1",
-                            "image-size": "16", "augment": "crop", "pretrained": "none", "num-workers": "0"},
+        "Hyperparameters": {
+            "arch": "smallcnn",
+            "epochs": "6",
+            "batch-size": "32",
+            "learning-rate": "0.1",
+            "image-size": "16",
+            "augment": "crop",
+            "pretrained": "none",
+            "num-workers": "0",
+        },
         "Training": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
         "Gate": {"MinTestAccuracy": 0.0},
         "Polling": {"IntervalSeconds": 1, "MaxAttempts": 600},
-    }  # fmt: skip
+    }
     (tmp_path / "input.json").write_text(json.dumps(execution_input))
 
     statuses: list[int] = []
@@ -200,8 +224,14 @@ def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep
     sender.start()
     try:
         # No --name: Step Functions gives the execution a UUID name.
-        started = served.aws("stepfunctions", "start-execution", "--state-machine-arn", outputs["StateMachineArn"],
-                             "--input", f"file://{tmp_path / 'input.json'}")  # fmt: skip
+        started = served.aws(
+            "stepfunctions",
+            "start-execution",
+            "--state-machine-arn",
+            outputs["StateMachineArn"],
+            "--input",
+            f"file://{tmp_path / 'input.json'}",
+        )
         arn = started["executionArn"]
         assert re.fullmatch(r".*:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", arn), arn
         deadline = time.monotonic() + 600
@@ -219,8 +249,14 @@ def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep
     job = served.aws("sagemaker", "describe-training-job", "--training-job-name", output["TrainingJobName"])
     assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == prefix
     # The job trained on exactly the images the awscli uploaded (train.py reports the split's sample count).
-    events = served.aws("logs", "filter-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
-                        "--log-stream-name-prefix", f"{output['TrainingJobName']}/")["events"]  # fmt: skip
+    events = served.aws(
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        "/aws/sagemaker/TrainingJobs",
+        "--log-stream-name-prefix",
+        f"{output['TrainingJobName']}/",
+    )["events"]
     samples = {int(m) for e in events for m in re.findall(r"METRIC split=train .*?samples=(\d+)", e["message"])}
     assert samples == {train_images}, samples
     history = served.aws("stepfunctions", "get-execution-history", "--execution-arn", arn, "--max-items", "5")
@@ -248,19 +284,38 @@ def test_kill_9_leaves_no_orphans_and_the_next_up_serves_at_once(served: Served,
     long_run = {
         "TrainingData": f"s3://{outputs['DataBucketName']}/datasets/e2e-awscli/",
         "SourceDir": _source_uri(served, outputs),
-        "Hyperparameters": {"arch": "smallcnn", "epochs": "50", "image-size": "16", "pretrained": "none",
-                            "num-workers": "0", "augment": "crop"},
+        "Hyperparameters": {
+            "arch": "smallcnn",
+            "epochs": "50",
+            "image-size": "16",
+            "pretrained": "none",
+            "num-workers": "0",
+            "augment": "crop",
+        },
         "Gate": {"MinTestAccuracy": 0.0},
         "Polling": {"IntervalSeconds": 1, "MaxAttempts": 600},
-    }  # fmt: skip
+    }
     (tmp_path / "long.json").write_text(json.dumps(long_run))
-    arn = served.aws("stepfunctions", "start-execution", "--state-machine-arn", outputs["StateMachineArn"], "--name",
-                     "e2e-interrupted", "--input", f"file://{tmp_path / 'long.json'}")["executionArn"]  # fmt: skip
+    arn = served.aws(
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        outputs["StateMachineArn"],
+        "--name",
+        "e2e-interrupted",
+        "--input",
+        f"file://{tmp_path / 'long.json'}",
+    )["executionArn"]
     deadline = time.monotonic() + 300
     while True:  # wait until the training hosts run
         jobs = served.aws("sagemaker", "list-training-jobs", "--status-equals", "InProgress")["TrainingJobSummaries"]
-        if jobs and served.aws("sagemaker", "describe-training-job", "--training-job-name",
-                               jobs[0]["TrainingJobName"])["SecondaryStatus"] == "Training":  # fmt: skip
+        if (
+            jobs
+            and served.aws("sagemaker", "describe-training-job", "--training-job-name", jobs[0]["TrainingJobName"])[
+                "SecondaryStatus"
+            ]
+            == "Training"
+        ):
             break
         assert time.monotonic() < deadline, "the long job never reached Training"
         time.sleep(1)

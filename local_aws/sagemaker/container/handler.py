@@ -233,7 +233,9 @@ class Handler:
                 try:
                     data = body.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise ToolkitError(400, f"The request body is not valid UTF-8 for Content-Type {content_type}.") from exc
+                    raise ToolkitError(
+                        400, f"The request body is not valid UTF-8 for Content-Type {content_type}."
+                    ) from exc
             if self.transform:
                 result = self._call(self.transform, context, self.model, data, content_type, accept)
             else:
@@ -266,4 +268,9 @@ class Handler:
         if isinstance(status, int) and 500 <= status <= 599 and isinstance(message, str):
             return status, message.encode("utf-8"), "text/plain", {}
         # An exception without the toolkit's status/message is a bug in the handler; its text may carry paths.
-        return 500, b"The model handler failed on this request; see the endpoint's log for the traceback.", "text/plain", {}
+        return (
+            500,
+            b"The model handler failed on this request; see the endpoint's log for the traceback.",
+            "text/plain",
+            {},
+        )

@@ -61,9 +61,7 @@ def download_channels(objects: ObjectStore, channels: list[dict[str, Any]], layo
                 shutil.copyfile(info.path, target)
 
 
-def prepare_checkpoints(
-    record: dict[str, Any], layouts: list[toolkit.HostLayout], objects: ObjectStore
-) -> list[Path]:
+def prepare_checkpoints(record: dict[str, Any], layouts: list[toolkit.HostLayout], objects: ObjectStore) -> list[Path]:
     checkpoint = record.get("CheckpointConfig")
     if not checkpoint:
         return []
@@ -89,7 +87,11 @@ def sync_checkpoints(record: dict[str, Any], checkpoint_dirs: list[Path], object
     prefix = prefix.rstrip("/")
     for directory in checkpoint_dirs:
         for file in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            key = f"{prefix}/{file.relative_to(directory).as_posix()}" if prefix else file.relative_to(directory).as_posix()
+            key = (
+                f"{prefix}/{file.relative_to(directory).as_posix()}"
+                if prefix
+                else file.relative_to(directory).as_posix()
+            )
             stat = file.stat()
             try:
                 current = objects.head(bucket, key)
@@ -101,7 +103,9 @@ def sync_checkpoints(record: dict[str, Any], checkpoint_dirs: list[Path], object
                 objects.put_file(bucket, key, file)
 
 
-def upload_model(record: dict[str, Any], layouts: list[toolkit.HostLayout], objects: ObjectStore, staging: Path) -> None:
+def upload_model(
+    record: dict[str, Any], layouts: list[toolkit.HostLayout], objects: ObjectStore, staging: Path
+) -> None:
     name = record["TrainingJobName"]
     prefix = f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
     staging.mkdir(parents=True, exist_ok=True)

@@ -89,9 +89,7 @@ def job_python(requirements: Path, cache_dir: Path) -> JobPython:
         )
         # The layer sees the runtime's packages (pip included) through this .pth, after its own.
         (site / "_local_runtime_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON")) and k != "VIRTUAL_ENV"
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON")) and k != "VIRTUAL_ENV"}
         # NOTE: pip's cache lives in the runtime's state dir, never in the user's ~/.cache (jobs must not write
         # into the host's shared caches).
         env.update(PIP_CACHE_DIR=str(cache_dir / "pip"), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")

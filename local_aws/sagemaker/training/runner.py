@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -35,9 +36,18 @@ CHECKPOINT_SYNC_S = 5.0
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # A parent launched by torchrun (or a test) must not leak its own rank into the hosts.
 _RANK_VARIABLES = frozenset(
-    {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
-     "TORCHELASTIC_RUN_ID", "VIRTUAL_ENV"}
-)  # fmt: skip
+    {
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "LOCAL_WORLD_SIZE",
+        "GROUP_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "TORCHELASTIC_RUN_ID",
+        "VIRTUAL_ENV",
+    }
+)
 
 
 class LogWriter(Protocol):
@@ -220,10 +230,22 @@ class Entry:
             return ["/bin/sh", "-c", " ".join([f"./{self.program}", *user_args])]
         if torchrun:
             return [
-                python, "-m", "torch.distributed.run", "--nnodes", str(hosts), "--nproc_per_node", str(procs),
-                "--node_rank", str(index), "--master_addr", "127.0.0.1", "--master_port", str(port),
-                self.program, *user_args,
-            ]  # fmt: skip
+                python,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                str(hosts),
+                "--nproc_per_node",
+                str(procs),
+                "--node_rank",
+                str(index),
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                self.program,
+                *user_args,
+            ]
         return [python, self.program, *user_args]
 
 
@@ -290,13 +312,12 @@ def _container_python(job_dir: Path, python: JobPython) -> Path:
     """
     shims = job_dir / ".bin"
     shims.mkdir(parents=True, exist_ok=True)
-    for name in ("python", "python3"):
-        link = shims / name
-        link.unlink(missing_ok=True)
-        link.symlink_to(python.executable)
-    for name in ("pip", "pip3"):
+    # NOTE: exec wrappers, not symlinks: a venv's interpreter finds its pyvenv.cfg next to the path it was started
+    # by, so a symlink elsewhere would start the base interpreter without the venv's packages.
+    commands = {"python": "", "python3": "", "pip": " -m pip", "pip3": " -m pip"}
+    for name, module in commands.items():
         script = shims / name
-        script.write_text(f'#!/bin/sh\nexec "{python.executable}" -m pip "$@"\n')
+        script.write_text(f'#!/bin/sh\nexec {shlex.quote(python.executable)}{module} "$@"\n')
         script.chmod(0o755)
     return shims
 

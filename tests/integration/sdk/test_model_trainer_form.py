@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from tests.integration.local_aws_fixtures import Aws
@@ -33,11 +34,14 @@ EOF
 ARGUMENTS = ["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/input/data/sm_drivers/sm_train.sh"]
 
 
-def _wait(sm: Any, name: str) -> dict[str, Any]:
-    sm.get_waiter("training_job_completed_or_stopped").wait(
-        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-    )
-    return dict(sm.describe_training_job(TrainingJobName=name))
+def _wait(sm: Any, name: str, timeout_s: float = 120) -> dict[str, Any]:
+    """DescribeTrainingJob once the job is terminal (the boto3 waiter raises on Failed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = dict(sm.describe_training_job(TrainingJobName=name))
+        if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
 
 
 def _channel(name: str, uri: str) -> dict[str, Any]:

@@ -124,25 +124,36 @@ def upload_tree(s3: Any, root: Path, bucket: str, prefix: str, threads: int = 8)
     return len(files)
 
 
+def load_input(name: str, training_data: str, source_dir: str) -> dict[str, Any]:
+    """The execution input fixture tests/events/sfn_<name>.json, with TrainingData and SourceDir filled in."""
+    payload: dict[str, Any] = json.loads((EVENTS / f"sfn_{name}.json").read_text())
+    payload["TrainingData"] = training_data
+    payload["SourceDir"] = source_dir
+    return payload
+
+
 def sfn_event(name: str, stack: Stack) -> dict[str, Any]:
     """An execution input fixture from tests/events/sfn_<name>.json, pointed at this stack's uploads."""
-    payload: dict[str, Any] = json.loads((EVENTS / f"sfn_{name}.json").read_text())
-    payload["TrainingData"] = stack.data_uri
-    payload["SourceDir"] = stack.source_uri
+    return load_input(name, stack.data_uri, stack.source_uri)
+
+
+def quick_input(training_data: str, source_dir: str, gate: float) -> dict[str, Any]:
+    """The small event, trained for 2 optimizer steps only: near-chance accuracy in a few seconds.
+
+    Args:
+        training_data: the TrainingData URI (a dogImages-style prefix).
+        source_dir: the SourceDir URI (a sourcedir tarball).
+        gate: Gate.MinTestAccuracy for the execution.
+    """
+    payload = load_input("local_small", training_data, source_dir)
+    payload["Hyperparameters"] = {**payload["Hyperparameters"], "epochs": "1", "max-steps": "2"}
+    payload["Gate"] = {"MinTestAccuracy": gate}
     return payload
 
 
 def quick(stack: Stack, gate: float) -> dict[str, Any]:
-    """The small event, trained for 2 optimizer steps only: near-chance accuracy in a few seconds.
-
-    Args:
-        stack: the stack whose uploads the input points at.
-        gate: Gate.MinTestAccuracy for the execution.
-    """
-    payload = sfn_event("local_small", stack)
-    payload["Hyperparameters"] = {**payload["Hyperparameters"], "epochs": "1", "max-steps": "2"}
-    payload["Gate"] = {"MinTestAccuracy": gate}
-    return payload
+    """:func:`quick_input` pointed at this stack's uploads."""
+    return quick_input(stack.data_uri, stack.source_uri, gate)
 
 
 def describe(sfn: Any, arn: str) -> Execution:

@@ -380,15 +380,13 @@ def test_random_tuning_samples_the_continuous_range(stack: Stack) -> None:
 
     assert record.status == "FAILED" and record.error == "GateRejected", record.why
     sm = stack.sm
-    (summary,) = [
-        t
-        for t in sm.list_hyper_parameter_tuning_jobs(NameContains=stack.prefix)["HyperParameterTuningJobSummaries"]
-        if t["HyperParameterTuningJobName"] != "" and t["HyperParameterTuningJobStatus"] == "Completed"
-        and sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=t["HyperParameterTuningJobName"])[
-            "HyperParameterTuningJobConfig"
-        ]["Strategy"] == "Random"
-    ]  # fmt: skip
-    tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["HyperParameterTuningJobName"])
+    summaries = sm.list_hyper_parameter_tuning_jobs(NameContains=stack.prefix)["HyperParameterTuningJobSummaries"]
+    described = [
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=t["HyperParameterTuningJobName"])
+        for t in summaries
+    ]
+    (tuning,) = [t for t in described if t["HyperParameterTuningJobConfig"]["Strategy"] == "Random"]
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed", tuning.get("FailureReason")
     ranges = tuning["HyperParameterTuningJobConfig"]["ParameterRanges"]
     (lr_range,) = ranges["ContinuousParameterRanges"]
     assert (lr_range["Name"], lr_range["MinValue"], lr_range["MaxValue"]) == ("learning-rate", "0.01", "0.2")
@@ -431,10 +429,6 @@ def test_multi_instance_spot_trains_as_one_distributed_group(stack: Stack) -> No
     # ml.g5 has local NVMe storage: SageMaker refuses a volume KMS key there (the disk is hardware-encrypted).
     assert "VolumeKmsKeyId" not in job["ResourceConfig"]
     assert job["OutputDataConfig"]["KmsKeyId"] == stack.substitutions["KmsKeyArn"]
-    streams = stack.logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=name)
-    assert sorted(s["logStreamName"].split("/")[1].rsplit("-", 1)[0] for s in streams["logStreams"]) == [
-        "algo-1", "algo-2",
-    ]  # fmt: skip
     assert "world 2" in training_log(stack, name)  # both hosts joined one torch.distributed group
 
 
