@@ -10,10 +10,11 @@ template's types are never silently ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,13 +91,14 @@ def state_machine_definition(
     return definition
 
 
-def _ignore_exists(call: Any, codes: tuple[str, ...], **kwargs: Any) -> Any:
+@contextlib.contextmanager
+def _exists_ok(*codes: str) -> Iterator[None]:
+    """Creating what a previous start already created is fine (the error code says it exists)."""
     try:
-        return call(**kwargs)
+        yield
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in codes:
             raise
-        return None
 
 
 def deploy(
@@ -129,12 +131,14 @@ def deploy(
         props = resolver.resolve(resource.get("Properties") or {})
         if rtype == "AWS::S3::Bucket":
             name = resolver.ref(logical_id)
-            _ignore_exists(clients["s3"].create_bucket, ("BucketAlreadyOwnedByYou",), Bucket=name)
+            with _exists_ok("BucketAlreadyOwnedByYou"):
+                clients["s3"].create_bucket(Bucket=name)
         elif rtype == "AWS::IAM::Role":
             name = _deploy_role(clients["iam"], resolver.physical_name(logical_id), props)
         elif rtype == "AWS::Logs::LogGroup":
             name = resolver.ref(logical_id)
-            _ignore_exists(clients["logs"].create_log_group, ("ResourceAlreadyExistsException",), logGroupName=name)
+            with _exists_ok("ResourceAlreadyExistsException"):
+                clients["logs"].create_log_group(logGroupName=name)
         elif rtype == "AWS::Serverless::StateMachine":
             name = _deploy_state_machine(
                 clients["stepfunctions"], template_path, overrides, samconfig, env, logical_id, props
@@ -151,14 +155,11 @@ def deploy(
 
 def _deploy_role(iam: Any, name: str, props: Mapping[str, Any]) -> str:
     trust = json.dumps(props.get("AssumeRolePolicyDocument") or {})
-    created = _ignore_exists(
-        iam.create_role,
-        ("EntityAlreadyExists",),
-        RoleName=name,
-        AssumeRolePolicyDocument=trust,
-        Path=str(props.get("Path") or "/"),
-    )
-    if created is None:
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Path=str(props.get("Path") or "/"))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
         iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
     for policy in props.get("Policies") or []:
         iam.put_role_policy(

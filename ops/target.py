@@ -47,10 +47,10 @@ class Target:
     def region(self) -> str:
         return str(self.session.region_name or REGION)
 
-    def client(self, service: str, **config: Any) -> Any:
-        """A boto3 client for ``service`` on this target (standard retries unless overridden)."""
-        settings = {"retries": {"max_attempts": 5, "mode": "standard"}, **config}
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=Config(**settings))
+    def client(self, service: str, retries: int = 5) -> Any:
+        """A boto3 client for ``service`` on this target, with botocore's standard retry mode."""
+        config = Config(retries={"max_attempts": retries, "mode": "standard"})
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
 
     def credentials(self) -> Credentials | None:
         return self.session.get_credentials()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from local_aws.lambda_runtime.runtime import LambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
@@ -43,17 +45,13 @@ def event_loader():  # type: ignore[no-untyped-def]
     return load_event
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "dogbreed-dev-inference"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:dogbreed-dev-inference"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 25_000
-
-
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext()
+    """The context object the local Lambda runtime passes (one definition, in local_aws.lambda_runtime)."""
+    return LambdaContext(
+        function_name="dogbreed-dev-inference",
+        memory_limit_in_mb=512,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:dogbreed-dev-inference",
+        aws_request_id="52fdfc07-2182-154f-163f-5f0f9a621d72",
+        deadline=time.monotonic() + 25.0,
+    )

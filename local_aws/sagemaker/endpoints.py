@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
-from local_aws.sagemaker.errors import arn, validation
+from local_aws.sagemaker.errors import arn, endpoint_not_found, no_instance, validation
 from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.models import Models, primary_container
@@ -118,8 +118,6 @@ class Endpoints:
         Raises:
             RuntimeApiError: no such endpoint (ValidationError), or it has no instance yet (ServiceUnavailable).
         """
-        from local_aws.sagemaker.invocations import endpoint_not_found, no_instance
-
         with self._lock:
             fleet = self._fleets.get(name)
             if fleet is None:

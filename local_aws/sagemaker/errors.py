@@ -39,6 +39,15 @@ class RuntimeApiError(Exception):
         self.members = members
 
 
+def endpoint_not_found(name: str) -> RuntimeApiError:
+    """InvokeEndpoint on an endpoint that does not exist (or is not serving yet): what SageMaker Runtime answers."""
+    return RuntimeApiError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.", 400)
+
+
+def no_instance(name: str, status: str) -> RuntimeApiError:
+    return RuntimeApiError("ServiceUnavailable", f"Endpoint {name} is {status} and has no instance yet.", 503)
+
+
 def arn(kind: str, name: str) -> str:
     """ARN of a SageMaker resource; the service lower-cases the name part."""
     return f"arn:{PARTITION}:sagemaker:{REGION}:{ACCOUNT_ID}:{kind}/{name.lower()}"

@@ -23,14 +23,6 @@ FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attribut
 MAX_ORIGINAL_MESSAGE = 1024
 
 
-def endpoint_not_found(name: str) -> RuntimeApiError:
-    return RuntimeApiError("ValidationError", f"Endpoint {name} of account {ACCOUNT_ID} not found.", 400)
-
-
-def no_instance(name: str, status: str) -> RuntimeApiError:
-    return RuntimeApiError("ServiceUnavailable", f"Endpoint {name} is {status} and has no instance yet.", 503)
-
-
 def _log_group(name: str) -> str:
     return f"/aws/sagemaker/Endpoints/{name}"
 

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +104,15 @@ def test_down_ignores_a_stale_runtime_record(tmp_path: Path, capsys: pytest.Capt
     assert "nothing is serving" in capsys.readouterr().out
     assert cli.main(["--home", str(tmp_path), "env"]) == 1
     assert "no local runtime is serving" in capsys.readouterr().err
+
+
+def test_parameter_overrides_must_be_key_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``up --parameter-overrides`` items without ``=`` are refused, naming the item, before anything starts."""
+    assert cli.main(["--home", str(tmp_path), "up", "--parameter-overrides", "ApiAuthMode=API_KEY", "NoEquals"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --parameter-overrides 'NoEquals': expected KEY=VALUE, e.g. ApiAuthMode=API_KEY\n"
+    )
+    assert not (tmp_path / "runtime.json").exists()
 
 
 # ----------------------------------------------------------------------------------------------- predict
@@ -299,7 +307,7 @@ def test_unexpected_errors_hide_the_traceback_unless_ops_debug(
 ) -> None:
     """A bug is one line suggesting OPS_DEBUG=1; with OPS_DEBUG=1 the exception propagates."""
 
-    def boom(args: Any, layout: Any) -> Iterator[None]:
+    def boom(args: Any, layout: Any) -> Target:
         raise ValueError("bad state")
 
     monkeypatch.setattr(cli, "_target", boom)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aws_xray_sdk.core  # noqa: F401  (see the NOTE below)
 import pytest
 
 from local_aws.auth.credentials import issue_or_load
@@ -22,6 +23,11 @@ from local_aws.lambda_runtime.runtime import _RoutedStdout
 from ops import cli, local
 from ops.target import OpsError
 from tests.conftest import EVENTS_DIR
+
+
+# NOTE: the handler's Powertools Tracer imports aws_xray_sdk.core, whose recorder creates its UDP emitter socket
+# (it sends nothing) at import. Importing it here, at collection, as tests/unit/functions does through `import app`,
+# keeps that one socket creation out of the socket-free test bodies.
 
 
 @pytest.fixture(autouse=True)
@@ -51,13 +57,23 @@ def test_env_lines_evaluate_to_the_exact_values_in_a_shell(tmp_path: Path) -> No
     creds = issue_or_load(layout.credentials)
     lines = local.env(layout)
     assert lines[0] == "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN"
-    assert lines[-1] == "# REST API (SigV4, service execute-api): http://127.0.0.1:3000/predict"
+    assert lines[-1].startswith("# REST API: http://127.0.0.1:3000/predict")
+    assert not any("API key" in line for line in lines)  # IAM mode: no key file, no key line
     script = "\n".join(lines) + '\nprintf "%s\\n" "$AWS_ENDPOINT_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" ' \
              '"$AWS_DEFAULT_REGION" "$AWS_REGION" "${AWS_SESSION_TOKEN-unset}"\n'  # fmt: skip
     env = {"PATH": os.environ.get("PATH", ""), "AWS_SESSION_TOKEN": "stale-real-aws-token", "HOME": "/nowhere"}
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, check=True, timeout=10)
     assert result.stdout.splitlines() == [awkward, creds.access_key_id, creds.secret_access_key, "us-east-1",
                                           "us-east-1", "unset"]  # fmt: skip
+
+
+def test_env_shows_the_api_key_in_api_key_mode(tmp_path: Path) -> None:
+    """With the runtime's api-key.json (ApiAuthMode=API_KEY) the key is shown as a comment, not exported."""
+    layout = _serving(tmp_path)
+    (tmp_path / "api-key.json").write_text(json.dumps({"value": "k-123"}))
+    lines = local.env(layout)
+    assert lines[-1] == "# API key (ApiAuthMode=API_KEY; send as x-api-key): k-123"
+    assert not any(line.startswith("export") and "k-123" in line for line in lines)
 
 
 def test_env_without_a_serving_runtime_is_an_ops_error(tmp_path: Path) -> None:
@@ -191,7 +207,7 @@ def test_invoke_with_a_serving_runtime_gives_the_function_its_endpoint_and_key(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ops/local.py invoke (~line 171): out=sys.stdout / err=sys.stderr are bound when ops.local is imported, "
+    reason="ops/local.py invoke (line 193): out=sys.stdout / err=sys.stderr are bound when ops.local is imported, "
     "so the CLI writes to the import-time streams, not to a sys.stdout replaced later (redirect_stdout, capsys)",
 )
 def test_the_invoke_command_writes_to_the_current_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

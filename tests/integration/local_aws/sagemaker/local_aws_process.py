@@ -6,6 +6,7 @@ Usage: ``python local_aws_process.py HOME``. The runtime writes ``HOME/runtime.j
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from local_aws.server import LocalAws
 def main(argv: list[str]) -> int:
     """Start the runtime in ``argv[1]`` and wait for SIGTERM/SIGINT."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -26,7 +28,9 @@ def main(argv: list[str]) -> int:
     try:
         stop.wait()
     finally:
+        logging.getLogger("local_aws").info("stopping on signal")
         runtime.stop()
+        logging.getLogger("local_aws").info("stopped")
     return 0
 
 

@@ -150,6 +150,17 @@ def test_relocate_rewrites_only_opt_ml_paths(tmp_path: Path) -> None:
     assert toolkit.relocate("relative/opt/ml", tmp_path) == "relative/opt/ml"
 
 
+def test_relocate_text_rewrites_paths_inside_a_command(tmp_path: Path) -> None:
+    """Every /opt/ml path inside a ``bash -c`` string moves; ``/opt/mlflow`` and ``/opt/ml.bak`` do not."""
+    command = "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/input/data/sm_drivers/sm_train.sh"
+    assert toolkit.relocate_text(command, tmp_path) == (
+        f"chmod +x {tmp_path}/input/data/sm_drivers/sm_train.sh && {tmp_path}/input/data/sm_drivers/sm_train.sh"
+    )
+    assert toolkit.relocate_text("cd /opt/ml; ls /opt/mlflow /opt/ml.bak", tmp_path) == (
+        f"cd {tmp_path}; ls /opt/mlflow /opt/ml.bak"
+    )
+
+
 def test_relocate_channel_scripts_rewrites_driver_text_files_only(tmp_path: Path) -> None:
     """sm_drivers/code channel scripts get the host base; data channels, binaries and lookalikes are untouched."""
     layout = toolkit.HostLayout(tmp_path / "algo-1")

@@ -1,0 +1,45 @@
+"""local_aws.server: the serving process's record (``runtime.json``) that other shells find the runtime by."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from local_aws.constants import StateLayout
+from local_aws.server import _write_private, read_runtime
+
+
+def test_runtime_record_is_private_and_atomic(tmp_path: Path) -> None:
+    """The record (URLs; the credentials sit next to it) is mode 0600 and written through a temporary file."""
+    layout = StateLayout(tmp_path / "home")
+    _write_private(layout.runtime_file, {"pid": os.getpid(), "aws_url": "http://127.0.0.1:4566"})
+    assert layout.runtime_file.stat().st_mode & 0o077 == 0
+    assert not list(layout.home.glob(".*.tmp"))
+    assert read_runtime(layout) == {"pid": os.getpid(), "aws_url": "http://127.0.0.1:4566"}
+
+
+def test_a_record_of_a_dead_process_or_garbage_is_no_runtime(tmp_path: Path) -> None:
+    """A pid that cannot exist (stale after a crash), a half-written file or no file: nothing is serving."""
+    layout = StateLayout(tmp_path)
+    assert read_runtime(layout) is None
+    layout.runtime_file.write_text(json.dumps({"pid": 2**22 + 12345}))
+    assert read_runtime(layout) is None
+    layout.runtime_file.write_text('{"pid": ')
+    assert read_runtime(layout) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server.py read_runtime (line ~80): os.kill(int(doc.get('pid', -1)), 0) succeeds for pid -1 and 0 "
+    "(signal 0 to every process / the process group), so such a record is 'alive' and `ops down` would then "
+    "SIGTERM -1 or 0 (all the user's processes / its own group)",
+)
+@pytest.mark.parametrize("doc", [{}, {"pid": -1}, {"pid": 0}])
+def test_a_record_without_a_real_pid_is_no_runtime(tmp_path: Path, doc: dict[str, int]) -> None:
+    """A record whose pid is missing or not a single process's id never counts as a live runtime."""
+    layout = StateLayout(tmp_path)
+    layout.runtime_file.write_text(json.dumps(doc))
+    assert read_runtime(layout) is None
