@@ -21,7 +21,9 @@ from local_aws.auth.credentials import CredentialStore
 from local_aws.auth.errors import AuthError, render_auth_error
 from local_aws.auth.services import guess_service
 from local_aws.auth.sigv4 import incoming_from_environ, verify
-from local_aws.constants import REGION
+from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION
+from local_aws.http.server import json_error_renderer
+from local_aws.s3.responses import s3_error_renderer
 
 LOGGER = logging.getLogger("local_aws.edge")
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -55,6 +57,11 @@ class Edge:
             body = None
         else:
             length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > AWS_API_MAX_BODY_BYTES:
+                # Only S3 takes bodies this large; anything else is refused before a byte is read or verified.
+                headers, payload = json_error_renderer(413, "Request Entity Too Large", {})
+                start_response("413 Request Entity Too Large", [*headers, ("Content-Length", str(len(payload)))])
+                return [payload]
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             if service == "s3":  # a guess from an unsigned request; a form body may name the real service
@@ -73,6 +80,14 @@ class Edge:
 
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+
+
+def edge_error_renderer(status: int, reason: str, headers: dict[str, str]) -> tuple[list[tuple[str, str]], bytes]:
+    """Transport errors on the shared port, in the shape of the service the request names (S3's XML or JSON)."""
+    environ = {f"HTTP_{key}": value for key, value in headers.items()}
+    if guess_service(environ, b"") == "s3":
+        return s3_error_renderer(status, reason, headers)
+    return json_error_renderer(status, reason, headers)
 
 
 def _reply(start_response: Any, status: int, doc: dict[str, Any]) -> list[bytes]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,9 +21,29 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from local_aws.constants import ACCOUNT_ID, REGION
 
+LOGGER = logging.getLogger("local_aws.moto")
 NOT_FOUND_CODES = frozenset(
     {"ExecutionDoesNotExist", "StateMachineDoesNotExist", "ResourceNotFoundException", "NoSuchEntity"}
 )
+
+
+def _client_error(environ: dict[str, Any], start_response: Any, status: int, message: str) -> list[bytes]:
+    """A 4xx in the addressed service's protocol: JSON ``{"__type", "message"}`` or query XML ``ErrorResponse``."""
+    json_protocol = bool(environ.get("HTTP_X_AMZ_TARGET")) or "json" in str(environ.get("CONTENT_TYPE", ""))
+    reason = "Not Found" if status == 404 else "Bad Request"
+    if json_protocol:
+        code = "UnknownOperationException" if status == 404 else "SerializationException"
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    else:
+        code = "InvalidAction" if status == 404 else "MalformedQueryString"
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 class MotoError(Exception):
@@ -48,7 +70,45 @@ class MotoServices:
         self.app = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        return self.app(environ, start_response)
+        """moto's answer, except that a crash or an HTML page becomes the protocol's own client error.
+
+        NOTE: moto raises on input it cannot parse (``MaxItems=abc``, a non-UTF-8 body, a missing required member)
+        and answers unknown routes with Flask's HTML pages; AWS answers such requests with a 4xx in the service's
+        wire shape and never with HTML. moto's own error answers pass through unchanged.
+        """
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            chunks = self.app(environ, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception:  # moto crashed on the request: a client fault as far as the caller can tell
+            LOGGER.info(
+                "moto could not handle %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc_info=True
+            )
+            return _client_error(environ, start_response, 400, "the request could not be processed")
+        status = int(str(captured.get("status", "500")).split(" ", 1)[0])
+        content_type = next((v for k, v in captured.get("headers", []) if k.lower() == "content-type"), "")
+        if status >= 500 or "html" in content_type:
+            code = 404 if status == 404 else 400
+            return _client_error(
+                environ,
+                start_response,
+                code,
+                "the request names an operation or resource the local AWS does not serve"
+                if code == 404
+                else "the request could not be processed",
+            )
+        start_response(captured["status"], captured["headers"])
+        return [body]
 
     def call_json(self, signing_name: str, target: str, params: dict[str, Any], version: str = "1.0") -> dict[str, Any]:
         """One JSON-protocol call straight into moto's app (e.g. ``("states", "AWSStepFunctions.ListExecutions")``).

@@ -23,13 +23,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local_aws.apigateway.gateway import ApiGateway
+from local_aws.apigateway.gateway import ApiGateway, api_error_renderer
 from local_aws.apigateway.spec import ApiSpec, api_spec_from_template
 from local_aws.auth.credentials import IssuedCredentials, StaticCredentialStore, issue_or_load
 from local_aws.cloudformation.api import StackApi, localize_outputs
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
-    AWS_API_MAX_BODY_BYTES,
     DEFAULT_API_PORT,
     DEFAULT_AWS_PORT,
     REGION,
@@ -39,8 +38,8 @@ from local_aws.constants import (
     StateLayout,
 )
 from local_aws.deploy import StackRecord, deploy
-from local_aws.edge import Edge
-from local_aws.http.server import HttpServer, json_error_renderer, message_error_renderer
+from local_aws.edge import Edge, edge_error_renderer
+from local_aws.http.server import HttpServer
 from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
 from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
@@ -205,8 +204,9 @@ class LocalAws:
             edge,
             name="aws",
             port=_bind(self.aws_port, self.explicit_ports),
-            error_renderer=json_error_renderer,
-            max_body_bytes=max(S3_MAX_PUT_BYTES, AWS_API_MAX_BODY_BYTES),
+            error_renderer=edge_error_renderer,
+            # NOTE: S3's 5 GB single-PUT limit is inclusive; waitress refuses at or above max_body_bytes.
+            max_body_bytes=S3_MAX_PUT_BYTES + 1,
             threads=16,
         ).start()
         aws_url = self._edge.url
@@ -270,7 +270,7 @@ class LocalAws:
             gateway,
             name="api",
             port=_bind(self.api_port, self.explicit_ports),
-            error_renderer=message_error_renderer,
+            error_renderer=api_error_renderer(spec),
             # NOTE: API Gateway's 10 MB payload limit; waitress refuses a declared body at or over the limit unread.
             max_body_bytes=API_GATEWAY_MAX_BYTES + 1,
         ).start()

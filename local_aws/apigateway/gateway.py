@@ -85,6 +85,22 @@ def gateway_response(kind: tuple[int, str, str], spec: ApiSpec | None, request_i
     return HttpResponse(status=status, headers=headers, body=body.encode())
 
 
+def api_error_renderer(spec: ApiSpec) -> Callable[[int, str, dict[str, str]], tuple[list[tuple[str, str]], bytes]]:
+    """Transport errors on the API's port as API Gateway's gateway responses (the template's overrides included)."""
+
+    def render(status: int, reason: str, headers: dict[str, str]) -> tuple[list[tuple[str, str]], bytes]:
+        if status == 413:
+            kind = REQUEST_TOO_LARGE
+        elif status >= 500 and status != 501:
+            kind = (500, "DEFAULT_5XX", "Internal server error")
+        else:
+            kind = (status, "DEFAULT_4XX", reason)
+        response = gateway_response(kind, spec, str(uuid.uuid4()))
+        return response.headers, response.body
+
+    return render
+
+
 class TokenBucket:
     """API Gateway's stage throttle: ``burst`` tokens, refilled at ``rate`` per second; no token → 429."""
 

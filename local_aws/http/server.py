@@ -23,15 +23,19 @@ from typing import Any
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.receiver import ChunkedReceiver
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import BadRequest, RequestEntityTooLarge
 
 from local_aws.constants import HOST, HTTP_IDLE_TIMEOUT_S
 
 LOGGER = logging.getLogger("local_aws.http")
 
-# (status code, short reason) -> (headers, body)
-ErrorRenderer = Callable[[int, str], tuple[list[tuple[str, str]], bytes]]
+# (status code, short reason, request headers as waitress parsed them: "AUTHORIZATION", "X_AMZ_TARGET", ...)
+#   -> (headers, body)
+ErrorRenderer = Callable[[int, str, dict[str, str]], tuple[list[tuple[str, str]], bytes]]
 WsgiApp = Callable[..., Any]
 
 _REASONS = {
@@ -50,22 +54,53 @@ _JSON_CODES = {
 }
 
 
-def json_error_renderer(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
+def json_error_renderer(status: int, reason: str, headers: dict[str, str]) -> tuple[list[tuple[str, str]], bytes]:
     """AWS JSON protocols: ``{"__type": code, "message": ...}`` plus ``x-amzn-ErrorType`` (botocore reads either)."""
     code = _JSON_CODES.get(status, "InternalFailure")
-    message = (
-        "The request processing has failed because of an internal error."
-        if status >= 500
-        else f"{reason}: the request could not be read."
-    )
+    if status == 501:
+        message = "Not Implemented: the request uses a transfer coding the service does not support."
+    elif status >= 500:
+        message = "The request processing has failed because of an internal error."
+    else:
+        message = f"{reason}: the request could not be read."
     body = json.dumps({"__type": code, "message": message}).encode()
     return [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
 
 
-def message_error_renderer(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
-    """API Gateway's gateway responses and the model container: ``{"message": ...}``."""
-    message = "Internal server error" if status >= 500 else reason
+def message_error_renderer(status: int, reason: str, headers: dict[str, str]) -> tuple[list[tuple[str, str]], bytes]:
+    """The model container: ``{"message": ...}``."""
+    message = "Internal server error" if status >= 500 and status != 501 else reason
     return [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
+
+
+class _StrictParser(HTTPRequestParser):
+    """waitress's parser, stricter where a disagreement between two framings could smuggle a request.
+
+    - Content-Length together with Transfer-Encoding: RFC 9112 §6.1 lets a server reject such a message and requires
+      it to close the connection; waitress would frame by the chunks and leave the rest of the declared length on
+      the connection, where it is read as a second request. Here it is a 400 and the connection closes.
+    - A chunk whose declared size alone is over the body limit is refused at once (413), not after its bytes have
+      been waited for until the idle timeout.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            self.error = BadRequest("Content-Length and Transfer-Encoding cannot both be sent")
+            self.completed = True
+            self.connection_close = True
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        body = self.body_rcv
+        if (
+            not self.completed
+            and isinstance(body, ChunkedReceiver)
+            and body.chunk_remainder + self.body_bytes_received >= self.adj.max_request_body_size
+        ):
+            self.error = RequestEntityTooLarge(f"exceeds max_body of {self.adj.max_request_body_size}")
+            self.completed = True
+        return consumed
 
 
 class _ErrorTask(ErrorTask):
@@ -77,7 +112,7 @@ class _ErrorTask(ErrorTask):
         reason = _REASONS.get(status, str(getattr(error, "reason", "Error")))
         if status >= 500:
             LOGGER.error("%s: %s", self.channel.server.service_name, getattr(error, "body", "internal error"))
-        headers, body = self.channel.server.error_renderer(status, reason)
+        headers, body = self.channel.server.error_renderer(status, reason, dict(self.request.headers))
         self.status = f"{status} {reason}"
         self.response_headers.extend(headers)
         self.set_close_on_finish()
@@ -107,6 +142,7 @@ class _KeepCaseTask(WSGITask):
 
 
 class _Channel(HTTPChannel):
+    parser_class = _StrictParser
     task_class = _KeepCaseTask
     error_task_class = _ErrorTask
 

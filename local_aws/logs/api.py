@@ -102,6 +102,10 @@ class LogsApi:
         except KeyError as exc:
             doc = {"__type": "InvalidParameterException", "message": f"Missing required parameter {exc.args[0]}."}
             status = 400
+        except (TypeError, ValueError, AttributeError):
+            # A member of the wrong type (a number for logGroupName, a string for startTime, ...).
+            doc = {"__type": "InvalidParameterException", "message": "A parameter has an invalid type or value."}
+            status = 400
         body = json.dumps(doc).encode()
         headers = [
             ("Content-Type", JSON_11),

@@ -143,7 +143,9 @@ def error_response(error: S3Error, request_id: str, host_id: str, *, head: bool)
     return S3Response(body, status=error.status, content_type=XML_TYPE)
 
 
-def s3_error_renderer(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
+def s3_error_renderer(
+    status: int, reason: str, request_headers: dict[str, str] | None = None
+) -> tuple[list[tuple[str, str]], bytes]:
     """``HttpServer``'s error renderer for S3: transport errors (bad framing, oversize bodies) as S3 XML."""
     code, message = {
         400: ("BadRequest", "An error occurred when parsing the HTTP request."),

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from local_aws.moto_services import MotoError
 from local_aws.stepfunctions.executions import ExecutionStore
 
 LOGGER = logging.getLogger("local_aws.stepfunctions")
@@ -125,11 +126,20 @@ class StepFunctionsApi:
 
     # ----------------------------------------------------------------------------------------------- moto access
     def _moto(self, operation: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """moto's answer, or None when moto does not know the execution (only the records may)."""
+        """moto's answer, or None when moto does not know the execution (only the records may).
+
+        Raises:
+            _Reply: moto refused the request (e.g. InvalidArn); its own code and message go back to the caller.
+        """
         try:
             return self.call_moto(operation, params)
         except LookupError:
             return None
+        except MotoError as exc:
+            raise _Reply(
+                exc.status if 400 <= exc.status < 500 else 400,
+                {"__type": f"com.amazonaws.swf.service.v2.model#{exc.code}", "message": exc.message},
+            ) from exc
 
     # ----------------------------------------------------------------------------------------------- handlers
     def _start_execution(self, params: dict[str, Any]) -> None:

@@ -95,7 +95,8 @@ def test_list_executions_pages_with_max_results(stack: Stack, aws_cli: Cli) -> N
             break
         kwargs["nextToken"] = answer["nextToken"]
     paged = [e["executionArn"] for page in pages for e in page["executions"]]
-    whole = [e["executionArn"] for e in stack.sfn.list_executions(stateMachineArn=stack.machine_arn)["executions"]]
+    listing = stack.sfn.list_executions(stateMachineArn=stack.machine_arn, maxResults=1000)
+    whole = [e["executionArn"] for e in listing["executions"]]
 
     assert len(pages) >= 2 and all(len(p["executions"]) == 2 for p in pages[:-1]) and len(pages[-1]["executions"]) <= 2
     assert paged == whole and len(set(paged)) == len(paged)

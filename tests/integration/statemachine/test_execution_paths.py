@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from tests.integration.statemachine.sfn_helpers import (
+    EVENTS,
+    TRAINING_LOG_GROUP,
     Deployment,
     Stack,
     exists,
@@ -50,10 +52,19 @@ def test_stack_values_come_from_the_deployment(stack: Stack) -> None:
     assert subs["SageMakerRoleArn"] == out["SageMakerExecutionRoleArn"] and subs["KmsKeyArn"] == out["KmsKeyArn"]
     assert (subs["EndpointName"], subs["ResourcePrefix"]) == (out["EndpointName"], out["ResourcePrefix"])
     machine = stack.sfn.describe_state_machine(stateMachineArn=stack.machine_arn)
-    definition = json.loads(machine["definition"])
-    assert "${" not in machine["definition"]  # every DefinitionSubstitution was applied
-    assert json.dumps(definition).count(subs["SageMakerRoleArn"]) >= 1
+    definition = machine["definition"]
+    json.loads(definition)
+    assert "${" not in definition  # every DefinitionSubstitution was applied
+    for key in ("SageMakerRoleArn", "KmsKeyArn", "TrainingImageUri", "InferenceImageUri", "ArtifactBucket"):
+        assert subs[key] in definition, key  # the values the tests compare against are in the deployed ASL
     assert machine["roleArn"] == out["StateMachineRoleArn"]
+
+
+@pytest.mark.parametrize("name", ["local_small", "tuning"])
+def test_event_fixtures_name_the_deployed_buckets(stack: Stack, name: str) -> None:
+    """tests/events/sfn_*.json point at the stack's buckets, so `--input file://...` works on the local AWS as is."""
+    raw = json.loads((EVENTS / f"sfn_{name}.json").read_text())
+    assert (raw["TrainingData"], raw["SourceDir"]) == (stack.data_uri, stack.source_uri)
 
 
 @pytest.mark.parametrize(
@@ -430,6 +441,21 @@ def test_multi_instance_spot_trains_as_one_distributed_group(stack: Stack) -> No
     assert "VolumeKmsKeyId" not in job["ResourceConfig"]
     assert job["OutputDataConfig"]["KmsKeyId"] == stack.substitutions["KmsKeyArn"]
     assert "world 2" in training_log(stack, name)  # both hosts joined one torch.distributed group
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="local SageMaker creates a host's log stream only on its first line (runner.py _pump -> LogStore.append), "
+    "so a silent host (rank > 0) has none; on AWS every host has <job>/algo-N-<epoch> (the toolkit logs there)",
+)
+def test_every_training_host_gets_a_log_stream(stack: Stack) -> None:
+    """Each host of a multi-instance job has its own CloudWatch stream, as on SageMaker (reuses the job above)."""
+    name = stack.job_name("multi-spot")
+    if not exists(stack.sm.describe_training_job, TrainingJobName=name):
+        pytest.skip("needs test_multi_instance_spot_trains_as_one_distributed_group's job (run the whole file)")
+    answer = stack.logs.describe_log_streams(logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{name}/")
+    hosts = sorted(s["logStreamName"].split("/", 1)[1].rsplit("-", 1)[0] for s in answer["logStreams"])
+    assert hosts == ["algo-1", "algo-2"]
 
 
 @pytest.mark.slow

@@ -45,6 +45,7 @@ UP_ARGS = ("--epochs", "1", "--per-class", "40", "--min-test-accuracy", "0")
 START_TIMEOUT = 600.0
 STOP_TIMEOUT = 60.0
 GONE_TIMEOUT = 15.0
+RECORDER_INTERVAL_S = 1.0  # ExecutionRecorder's default interval
 
 
 def _alive(pid: int) -> bool:
@@ -218,12 +219,19 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
         slow["Hyperparameters"]["epochs"] = "20"
         slow["Polling"] = {"IntervalSeconds": 30, "MaxAttempts": 5}
         interrupted_arn = start(sfn, machine, slow, "interrupted")
+        interrupted_job = f"{outputs['ResourcePrefix']}-{_md5('interrupted')}"
         _wait_for(lambda: "WaitForTraining" in states(history(sfn, interrupted_arn)), 60, "WaitForTraining")
         _wait_for(
-            lambda: any(r["kind"] == "training-host" and _alive(r["pid"]) for r in child_records(home)),
+            lambda: (
+                sm.describe_training_job(TrainingJobName=interrupted_job)["SecondaryStatus"] == "Training"
+                and any(r["kind"] == "training-host" and _alive(r["pid"]) for r in child_records(home))
+            ),
             60,
             "a running training host",
         )
+        # The recorder copies a running execution to disk once a second (executions.py): let it catch up, so what
+        # the API shows now is what the record holds when the process dies (the next poll is 30 s away).
+        time.sleep(3 * RECORDER_INTERVAL_S)
         assert describe(sfn, interrupted_arn).status == "RUNNING"
         interrupted_history = history(sfn, interrupted_arn)
         training_jobs = _training_jobs(sm)
@@ -250,7 +258,7 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
             persisted_history=persisted_history,
             interrupted_arn=interrupted_arn,
             interrupted_history=interrupted_history,
-            interrupted_job=f"{outputs['ResourcePrefix']}-{_md5('interrupted')}",
+            interrupted_job=interrupted_job,
             first_pid=first.proc.pid,
             children_before_kill=children,
             tagged_before_kill=tagged,

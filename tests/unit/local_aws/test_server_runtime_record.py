@@ -33,7 +33,7 @@ def test_a_record_of_a_dead_process_or_garbage_is_no_runtime(tmp_path: Path) -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="server.py read_runtime (line ~80): os.kill(int(doc.get('pid', -1)), 0) succeeds for pid -1 and 0 "
+    reason="server.py:80 read_runtime: os.kill(int(doc.get('pid', -1)), 0) succeeds for pid -1 and 0 "
     "(signal 0 to every process / the process group), so such a record is 'alive' and `ops down` would then "
     "SIGTERM -1 or 0 (all the user's processes / its own group)",
 )

@@ -51,15 +51,22 @@ def route_to_app(client: Any, app: WsgiApp) -> Any:
     return client
 
 
-def wsgi_client(service: str, app: WsgiApp, **config: Any) -> Any:
-    """A boto3 client for ``service`` answered by ``app`` (no retries, fixed test credentials)."""
+# AWS's documentation example pair (docs.aws.amazon.com/IAM/latest/UserGuide/security-creds.html).
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+def wsgi_client(
+    service: str, app: WsgiApp, *, key: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY, **config: Any
+) -> Any:
+    """A boto3 client for ``service`` answered by ``app`` (no retries, the given or the example key pair)."""
     return route_to_app(
         boto3.client(
             service,
             endpoint_url=ENDPOINT,
             region_name=REGION,
-            aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
             config=Config(retries={"total_max_attempts": 1}, **config),
         ),
         app,

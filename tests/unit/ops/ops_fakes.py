@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +31,19 @@ class StubbedTarget(Target):
         return self.clients[service]
 
 
+@functools.cache
+def session() -> boto3.session.Session:
+    """One session for every stubbed client: botocore caches the service models it loads per session, so a client
+    costs milliseconds instead of re-reading botocore's JSON (credentials: tests/conftest.py's fake ones)."""
+    return boto3.session.Session(region_name="us-east-1")
+
+
 def stubbed_target(clients: dict[str, Any] | None = None, outputs: dict[str, str] | None = None) -> StubbedTarget:
     """A Target with the given clients and outputs (``OUTPUTS`` by default)."""
     return StubbedTarget(
         name="aws",
         stack_name="dogbreed-dev",
-        session=boto3.session.Session(region_name="us-east-1"),
+        session=session(),
         _outputs=dict(OUTPUTS if outputs is None else outputs),
         clients=clients or {},
     )
@@ -43,4 +51,4 @@ def stubbed_target(clients: dict[str, Any] | None = None, outputs: dict[str, str
 
 def client(service: str) -> Any:
     """A real boto3 client (for Stubber) with the test credentials of tests/conftest.py."""
-    return boto3.session.Session(region_name="us-east-1").client(service)
+    return session().client(service)

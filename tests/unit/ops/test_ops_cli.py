@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from ops import cli
 from ops.target import Target
-from tests.unit.ops.ops_fakes import OUTPUTS, client, stubbed_target
+from tests.unit.ops.ops_fakes import OUTPUTS, client, session, stubbed_target
 
 
 @pytest.fixture(autouse=True)
@@ -62,9 +62,13 @@ def test_bad_arguments_exit_2_with_the_bad_value(
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(("argv", "valid"), [(["frobnicate"], ["'up'", "'predict'", "'teardown'"]),
-                                             (["--target", "gcp", "status"], ["'local'", "'aws'"])])  # fmt: skip
-def test_invalid_choices_list_the_valid_ones(argv: list[str], valid: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "valid"),
+    [(["frobnicate"], ["'up'", "'predict'", "'teardown'"]), (["--target", "gcp", "status"], ["'local'", "'aws'"])],
+)
+def test_invalid_choices_list_the_valid_ones(
+    argv: list[str], valid: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """An unknown command or target lists what is valid."""
     with pytest.raises(SystemExit):
         cli.main(argv)
@@ -116,7 +120,9 @@ def test_parameter_overrides_must_be_key_value(tmp_path: Path, capsys: pytest.Ca
 
 
 # ----------------------------------------------------------------------------------------------- predict
-def test_predict_rejects_unsupported_suffix_naming_valid_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_rejects_unsupported_suffix_naming_valid_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A .gif is refused before any request, naming the suffix and the valid ones."""
     gif = tmp_path / "dog.gif"
     gif.write_bytes(b"GIF89a")
@@ -175,8 +181,11 @@ def test_start_applies_overrides_and_prints_the_arn(
     _use(monkeypatch, stubbed_target({"stepfunctions": sfn}))
     source = tmp_path / "input.json"
     source.write_text(json.dumps({"SourceDir": "s3://old/x.tar.gz", "Training": {"InstanceCount": 1}}))
-    expected_input = {"SourceDir": "s3://a/code/sourcedir-1.tar.gz", "Training": {"InstanceCount": 1},
-                      "TrainingData": "s3://d/ds/"}  # fmt: skip
+    expected_input = {
+        "SourceDir": "s3://a/code/sourcedir-1.tar.gz",
+        "Training": {"InstanceCount": 1},
+        "TrainingData": "s3://d/ds/",
+    }
     arn = OUTPUTS["StateMachineArn"].replace(":stateMachine:", ":execution:") + ":run-1"
     with Stubber(sfn) as stub:
         stub.add_response(
@@ -184,8 +193,22 @@ def test_start_applies_overrides_and_prints_the_arn(
             {"executionArn": arn, "startDate": "2025-04-09T12:00:00Z"},
             {"stateMachineArn": OUTPUTS["StateMachineArn"], "input": json.dumps(expected_input), "name": "run-1"},
         )
-        assert cli.main(["start", "--input", str(source), "--name", "run-1", "--source-dir",
-                         "s3://a/code/sourcedir-1.tar.gz", "--training-data", "s3://d/ds/"]) == 0  # fmt: skip
+        assert (
+            cli.main(
+                [
+                    "start",
+                    "--input",
+                    str(source),
+                    "--name",
+                    "run-1",
+                    "--source-dir",
+                    "s3://a/code/sourcedir-1.tar.gz",
+                    "--training-data",
+                    "s3://d/ds/",
+                ]
+            )
+            == 0
+        )
         stub.assert_no_pending_responses()
     assert capsys.readouterr().out == arn + "\n"
 
@@ -245,8 +268,15 @@ def _teardown_stubs() -> tuple[dict[str, Any], list[Stubber]]:
     aas_stub.add_response("describe_scalable_targets", {"ScalableTargets": []}, {"ServiceNamespace": "sagemaker"})
     sm_stub.add_response(
         "list_endpoint_configs",
-        {"EndpointConfigs": [{"EndpointConfigName": "dogbreed-dev-0123abcd", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c",
-                              "CreationTime": "2025-04-09T00:00:00Z"}]},  # fmt: skip
+        {
+            "EndpointConfigs": [
+                {
+                    "EndpointConfigName": "dogbreed-dev-0123abcd",
+                    "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c",
+                    "CreationTime": "2025-04-09T00:00:00Z",
+                }
+            ]
+        },
         {"NameContains": "dogbreed-dev"},
     )
     sm_stub.add_response("list_models", {"Models": []}, {"NameContains": "dogbreed-dev"})
@@ -279,7 +309,9 @@ def test_teardown_dry_run_only_prints(monkeypatch: pytest.MonkeyPatch, capsys: p
 
 
 # ----------------------------------------------------------------------------------------------- error reporting
-def test_aws_errors_are_one_line_with_the_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_aws_errors_are_one_line_with_the_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A ClientError becomes ``error: AWS <Code>: <Message>``, exit 1."""
     sfn = client("stepfunctions")
     _use(monkeypatch, stubbed_target({"stepfunctions": sfn}))
@@ -291,9 +323,8 @@ def test_aws_errors_are_one_line_with_the_code(monkeypatch: pytest.MonkeyPatch, 
 
 def test_an_unknown_stack_is_named(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The stack's outputs come from DescribeStacks; an unknown stack is one line naming it."""
-    session = boto3.session.Session(region_name="us-east-1")
-    cfn = session.client("cloudformation")
-    target = Target(name="aws", stack_name="nope", session=session)
+    cfn = client("cloudformation")
+    target = Target(name="aws", stack_name="nope", session=session())
     monkeypatch.setattr(target, "client", lambda service, **_: cfn)
     _use(monkeypatch, target)
     with Stubber(cfn) as stub:

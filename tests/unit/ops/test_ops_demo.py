@@ -26,8 +26,9 @@ def test_demo_input_has_the_cloud_shape() -> None:
 
 def test_demo_input_options() -> None:
     """HPO, the accuracy gate and extra hyperparameters (as strings) are applied."""
-    doc = execution_input("s3://d/", "s3://s.tar.gz", hpo=True, min_test_accuracy=0.5,
-                          extra_hyperparameters={"seed": 7})  # fmt: skip
+    doc = execution_input(
+        "s3://d/", "s3://s.tar.gz", hpo=True, min_test_accuracy=0.5, extra_hyperparameters={"seed": 7}
+    )
     assert doc["Tuning"]["Enabled"] is True and doc["Tuning"]["MaxJobs"] >= 1
     assert doc["Gate"]["MinTestAccuracy"] == 0.5
     assert doc["Hyperparameters"]["seed"] == "7"

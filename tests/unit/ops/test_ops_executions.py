@@ -41,7 +41,7 @@ def test_load_input_errors_name_the_file_and_the_problem(tmp_path: Path) -> None
         load_input(bad)
     arr = tmp_path / "arr.json"
     arr.write_text("[1]")
-    with pytest.raises(OpsError, match="must hold a JSON object .* got list"):
+    with pytest.raises(OpsError, match=r"must hold a JSON object .* got list"):
         load_input(arr)
 
 
@@ -68,10 +68,16 @@ def test_start_execution_targets_the_stacks_state_machine() -> None:
     sfn = client("stepfunctions")
     target = stubbed_target({"stepfunctions": sfn})
     with Stubber(sfn) as stub:
-        stub.add_response("start_execution", {"executionArn": ARN, "startDate": AT},
-                          {"stateMachineArn": OUTPUTS["StateMachineArn"], "input": '{"a": 1}'})  # fmt: skip
-        stub.add_response("start_execution", {"executionArn": ARN, "startDate": AT},
-                          {"stateMachineArn": OUTPUTS["StateMachineArn"], "input": "{}", "name": "run-1"})  # fmt: skip
+        stub.add_response(
+            "start_execution",
+            {"executionArn": ARN, "startDate": AT},
+            {"stateMachineArn": OUTPUTS["StateMachineArn"], "input": '{"a": 1}'},
+        )
+        stub.add_response(
+            "start_execution",
+            {"executionArn": ARN, "startDate": AT},
+            {"stateMachineArn": OUTPUTS["StateMachineArn"], "input": "{}", "name": "run-1"},
+        )
         assert start_execution(target, {"a": 1}) == ARN
         assert start_execution(target, {}, "run-1") == ARN
         stub.assert_no_pending_responses()
@@ -131,11 +137,18 @@ def test_scheduled_resources_and_event_details() -> None:
     """TaskScheduled events name the SDK action and its parameters; malformed parameters are skipped."""
     events = [
         _event(1, "ExecutionStarted", executionStartedEventDetails={"input": "{}"}),
-        _event(2, "TaskScheduled", taskScheduledEventDetails={
-            "resource": "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob", "resourceType": "aws-sdk",
-            "region": "us-east-1", "parameters": json.dumps({"TrainingJobName": "job-1"})}),
+        _event(
+            2,
+            "TaskScheduled",
+            taskScheduledEventDetails={
+                "resource": "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob",
+                "resourceType": "aws-sdk",
+                "region": "us-east-1",
+                "parameters": json.dumps({"TrainingJobName": "job-1"}),
+            },
+        ),
         _event(3, "TaskScheduled", taskScheduledEventDetails={"resource": "x:describeEndpoint", "parameters": "{"}),
-    ]  # fmt: skip
+    ]
     assert event_details(events[0]) == {"input": "{}"}
     assert event_details({"id": 1, "type": "X"}) == {}
     assert list(scheduled_resources(events)) == [("createTrainingJob", {"TrainingJobName": "job-1"})]
@@ -143,8 +156,13 @@ def test_scheduled_resources_and_event_details() -> None:
 
 # ----------------------------------------------------------------------------------------------- watch
 def _described(status: str, **extra: Any) -> dict[str, Any]:
-    return {"executionArn": ARN, "stateMachineArn": OUTPUTS["StateMachineArn"], "status": status, "startDate": AT,
-            **extra}  # fmt: skip
+    return {
+        "executionArn": ARN,
+        "stateMachineArn": OUTPUTS["StateMachineArn"],
+        "status": status,
+        "startDate": AT,
+        **extra,
+    }
 
 
 def test_watch_returns_at_a_terminal_status_after_reporting_every_event() -> None:
@@ -158,10 +176,18 @@ def test_watch_returns_at_a_terminal_status_after_reporting_every_event() -> Non
         _expect_page(stub, _newest_first(1, 2), None, None)
         stub.add_response("describe_execution", _described("RUNNING"), {"executionArn": ARN})
         _expect_page(stub, _newest_first(1, 2), None, None)
-        stub.add_response("describe_execution", _described("SUCCEEDED", output="{}", stopDate=AT), {"executionArn": ARN})
+        stub.add_response(
+            "describe_execution", _described("SUCCEEDED", output="{}", stopDate=AT), {"executionArn": ARN}
+        )
         _expect_page(stub, _newest_first(1, 4), None, None)
-        final = watch(stubbed_target({"stepfunctions": sfn}), ARN, lambda ev: batches.append([e["id"] for e in ev]),
-                      lambda: polls.append(1), poll_seconds=2.5, sleep=sleeps.append)  # fmt: skip
+        final = watch(
+            stubbed_target({"stepfunctions": sfn}),
+            ARN,
+            lambda ev: batches.append([e["id"] for e in ev]),
+            lambda: polls.append(1),
+            poll_seconds=2.5,
+            sleep=sleeps.append,
+        )
         stub.assert_no_pending_responses()
     assert final["status"] == "SUCCEEDED"
     assert batches == [[1, 2], [3, 4]]  # the empty middle poll reports nothing
@@ -176,8 +202,13 @@ def test_watch_stops_at_every_terminal_status(status: str) -> None:
     with Stubber(sfn) as stub:
         stub.add_response("describe_execution", _described(status, error="States.TaskFailed"), {"executionArn": ARN})
         _expect_page(stub, _newest_first(1, 1), None, None)
-        final = watch(stubbed_target({"stepfunctions": sfn}), ARN, lambda ev: None, poll_seconds=1,
-                      sleep=lambda s: pytest.fail("slept after a terminal status"))  # fmt: skip
+        final = watch(
+            stubbed_target({"stepfunctions": sfn}),
+            ARN,
+            lambda ev: None,
+            poll_seconds=1,
+            sleep=lambda s: pytest.fail("slept after a terminal status"),
+        )
     assert (final["status"], final["error"]) == (status, "States.TaskFailed")
 
 
@@ -188,5 +219,11 @@ def test_watch_gives_up_after_its_timeout() -> None:
         stub.add_response("describe_execution", _described("RUNNING"), {"executionArn": ARN})
         _expect_page(stub, _newest_first(1, 1), None, None)
         with pytest.raises(OpsError, match=r"execution still RUNNING after 0s; see `status` and `logs`"):
-            watch(stubbed_target({"stepfunctions": sfn}), ARN, lambda ev: None, poll_seconds=1, timeout=0.0,
-                  sleep=lambda s: None)  # fmt: skip
+            watch(
+                stubbed_target({"stepfunctions": sfn}),
+                ARN,
+                lambda ev: None,
+                poll_seconds=1,
+                timeout=0.0,
+                sleep=lambda s: None,
+            )

@@ -24,7 +24,6 @@ from ops import cli, local
 from ops.target import OpsError
 from tests.conftest import EVENTS_DIR
 
-
 # NOTE: the handler's Powertools Tracer imports aws_xray_sdk.core, whose recorder creates its UDP emitter socket
 # (it sends nothing) at import. Importing it here, at collection, as tests/unit/functions does through `import app`,
 # keeps that one socket creation out of the socket-free test bodies.
@@ -42,8 +41,11 @@ def _serving(home: Path, aws_url: str = "http://127.0.0.1:4566") -> StateLayout:
     """A home whose runtime record names this (live) process, with issued credentials."""
     layout = StateLayout(home)
     issue_or_load(layout.credentials)
-    layout.runtime_file.write_text(json.dumps({"pid": os.getpid(), "aws_url": aws_url,
-                                               "api_url": "http://127.0.0.1:3000", "stack": "dogbreed-dev"}))  # fmt: skip
+    layout.runtime_file.write_text(
+        json.dumps(
+            {"pid": os.getpid(), "aws_url": aws_url, "api_url": "http://127.0.0.1:3000", "stack": "dogbreed-dev"}
+        )
+    )
     return layout
 
 
@@ -52,19 +54,27 @@ def _serving(home: Path, aws_url: str = "http://127.0.0.1:4566") -> StateLayout:
 def test_env_lines_evaluate_to_the_exact_values_in_a_shell(tmp_path: Path) -> None:
     """``eval "$(python -m ops env)"`` sets the issued key, region and endpoint exactly, quotes and all, and drops a
     stale session token."""
-    awkward = "http://127.0.0.1:4566/it's a $HOME `x` \"y\""
+    awkward = 'http://127.0.0.1:4566/it\'s a $HOME `x` "y"'
     layout = _serving(tmp_path / "home with space", aws_url=awkward)
     creds = issue_or_load(layout.credentials)
     lines = local.env(layout)
     assert lines[0] == "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN"
     assert lines[-1].startswith("# REST API: http://127.0.0.1:3000/predict")
     assert not any("API key" in line for line in lines)  # IAM mode: no key file, no key line
-    script = "\n".join(lines) + '\nprintf "%s\\n" "$AWS_ENDPOINT_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" ' \
-             '"$AWS_DEFAULT_REGION" "$AWS_REGION" "${AWS_SESSION_TOKEN-unset}"\n'  # fmt: skip
+    script = (
+        "\n".join(lines) + '\nprintf "%s\\n" "$AWS_ENDPOINT_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" '
+        '"$AWS_DEFAULT_REGION" "$AWS_REGION" "${AWS_SESSION_TOKEN-unset}"\n'
+    )
     env = {"PATH": os.environ.get("PATH", ""), "AWS_SESSION_TOKEN": "stale-real-aws-token", "HOME": "/nowhere"}
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, check=True, timeout=10)
-    assert result.stdout.splitlines() == [awkward, creds.access_key_id, creds.secret_access_key, "us-east-1",
-                                          "us-east-1", "unset"]  # fmt: skip
+    assert result.stdout.splitlines() == [
+        awkward,
+        creds.access_key_id,
+        creds.secret_access_key,
+        "us-east-1",
+        "us-east-1",
+        "unset",
+    ]
 
 
 def test_env_shows_the_api_key_in_api_key_mode(tmp_path: Path) -> None:
@@ -104,7 +114,9 @@ def test_invoke_health_prints_only_the_response_json_on_stdout(tmp_path: Path) -
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     assert body["status"] == "ok"
-    assert body["request_id"] == json.loads((EVENTS_DIR / "apigw_health.json").read_text())["requestContext"]["requestId"]
+    assert (
+        body["request_id"] == json.loads((EVENTS_DIR / "apigw_health.json").read_text())["requestContext"]["requestId"]
+    )
     request_id = _request_id(err)
     assert f"START RequestId: {request_id} Version: $LATEST" in err
     assert f"END RequestId: {request_id}" in err
@@ -129,11 +141,18 @@ def test_env_vars_file_merges_parameters_then_the_functions_own(tmp_path: Path) 
     """sam's --env-vars: ``Parameters`` apply to every function, ``<LogicalId>`` wins over them, both over the
     template. The handler's metrics (EMF on its stdout, routed to stderr) show which values it saw."""
     env_vars = tmp_path / "env.json"
-    env_vars.write_text(json.dumps({
-        "Parameters": {"POWERTOOLS_METRICS_NAMESPACE": "from-parameters", "POWERTOOLS_SERVICE_NAME": "overridden"},
-        "InferenceFunction": {"POWERTOOLS_SERVICE_NAME": "from-function"},
-        "OtherFunction": {"POWERTOOLS_METRICS_NAMESPACE": "not-for-this-function"},
-    }))  # fmt: skip
+    env_vars.write_text(
+        json.dumps(
+            {
+                "Parameters": {
+                    "POWERTOOLS_METRICS_NAMESPACE": "from-parameters",
+                    "POWERTOOLS_SERVICE_NAME": "overridden",
+                },
+                "InferenceFunction": {"POWERTOOLS_SERVICE_NAME": "from-function"},
+                "OtherFunction": {"POWERTOOLS_METRICS_NAMESPACE": "not-for-this-function"},
+            }
+        )
+    )
     code, _, err = _invoke(tmp_path, EVENTS_DIR / "apigw_health.json", env_vars)
     assert code == 0
     metrics = [json.loads(line) for line in err.splitlines() if line.startswith('{"_aws"')]
@@ -142,8 +161,8 @@ def test_env_vars_file_merges_parameters_then_the_functions_own(tmp_path: Path) 
     assert {m["service"] for m in metrics} == {"from-function"}
 
 
-def test_env_vars_merge_rule() -> None:
-    """The merge itself: function-specific over Parameters; values become strings; no file, no variables."""
+def test_no_env_vars_file_means_no_variables() -> None:
+    """Without --env-vars nothing is added to the template's environment."""
     assert local._env_vars(None, "Fn") == {}
 
 
@@ -157,7 +176,7 @@ def test_bad_env_vars_files_are_ops_errors(tmp_path: Path, content: str, message
 
 
 def test_env_vars_values_are_strings(tmp_path: Path) -> None:
-    """Numbers and booleans in the file become the strings a process environment holds."""
+    """Function-specific values win over Parameters; numbers and booleans become the strings an environment holds."""
     path = tmp_path / "env.json"
     path.write_text(json.dumps({"Parameters": {"A": 1}, "Fn": {"B": True, "A": 2}}))
     assert local._env_vars(path, "Fn") == {"A": "2", "B": "True"}
@@ -165,7 +184,7 @@ def test_env_vars_values_are_strings(tmp_path: Path) -> None:
 
 def test_invoke_errors_name_the_event_and_the_function(tmp_path: Path) -> None:
     """A missing or invalid event file, or an unknown function, is one OpsError."""
-    with pytest.raises(OpsError, match="-e .*missing.json: no such file"):
+    with pytest.raises(OpsError, match=r"-e .*missing\.json: no such file"):
         _invoke(tmp_path, tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
@@ -207,7 +226,7 @@ def test_invoke_with_a_serving_runtime_gives_the_function_its_endpoint_and_key(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ops/local.py invoke (line 193): out=sys.stdout / err=sys.stderr are bound when ops.local is imported, "
+    reason="ops/local.py:193 invoke: out=sys.stdout / err=sys.stderr are bound when ops.local is imported, "
     "so the CLI writes to the import-time streams, not to a sys.stdout replaced later (redirect_stdout, capsys)",
 )
 def test_the_invoke_command_writes_to_the_current_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

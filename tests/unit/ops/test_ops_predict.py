@@ -24,7 +24,9 @@ from tests.unit.ops.ops_fakes import stubbed_target
 CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
 
 
-def sigv4_reference(method: str, url: str, headers: dict[str, str], body: bytes, creds: Credentials, region: str) -> str:
+def sigv4_reference(
+    method: str, url: str, headers: dict[str, str], body: bytes, creds: Credentials, region: str
+) -> str:
     """An independent SigV4 implementation (AWS General Reference, "Create a signed AWS API request")."""
     parts = urllib.parse.urlsplit(url)
     amz_date = headers["X-Amz-Date"]
@@ -66,7 +68,9 @@ def test_predict_request_is_sigv4_signed_for_execute_api() -> None:
     assert headers["X-Amz-Security-Token"] == "session-token"
     assert "x-api-key" not in {k.lower() for k in headers}
     today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
-    assert headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{today}/eu-west-1/execute-api/")
+    assert headers["Authorization"].startswith(
+        f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{today}/eu-west-1/execute-api/"
+    )
     # What was signed: the request's own headers plus Host (Content-Length is added after signing, unsigned).
     signed = dict(request.headers.items()) | {"Host": urllib.parse.urlsplit(url).netloc}
     assert headers["Authorization"] == sigv4_reference("POST", prepared.url, signed, image, CREDS, "eu-west-1")
@@ -74,8 +78,9 @@ def test_predict_request_is_sigv4_signed_for_execute_api() -> None:
 
 def test_predict_request_with_an_api_key_is_not_signed() -> None:
     """With an API key: the x-api-key header, no Authorization, and no credentials needed."""
-    request = build_predict_request("http://127.0.0.1:3000/predict", b"x", "image/png", api_key="k-123",
-                                    credentials=None, region="")  # fmt: skip
+    request = build_predict_request(
+        "http://127.0.0.1:3000/predict", b"x", "image/png", api_key="k-123", credentials=None, region=""
+    )
     headers = dict(request.prepare().headers.items())
     assert headers["x-api-key"] == "k-123" and "Authorization" not in headers
 
@@ -83,19 +88,28 @@ def test_predict_request_with_an_api_key_is_not_signed() -> None:
 def test_iam_auth_without_credentials_says_what_to_do() -> None:
     """No API key and no credentials: an OpsError pointing at a profile or --api-key."""
     with pytest.raises(OpsError, match="configure a profile or pass --api-key"):
-        build_predict_request("https://h/v1/predict", b"x", "image/png", api_key=None, credentials=None, region="us-east-1")
+        build_predict_request(
+            "https://h/v1/predict", b"x", "image/png", api_key=None, credentials=None, region="us-east-1"
+        )
 
 
 @pytest.mark.parametrize(
     ("url", "top_k", "expected"),
     [
-        ("https://x.execute-api.eu-west-1.amazonaws.com/v1/predict", None,
-         "https://x.execute-api.eu-west-1.amazonaws.com/v1/predict"),
-        ("https://x.execute-api.eu-west-1.amazonaws.com/v1/", 2, "https://x.execute-api.eu-west-1.amazonaws.com/v1/predict?top_k=2"),
+        (
+            "https://x.execute-api.eu-west-1.amazonaws.com/v1/predict",
+            None,
+            "https://x.execute-api.eu-west-1.amazonaws.com/v1/predict",
+        ),
+        (
+            "https://x.execute-api.eu-west-1.amazonaws.com/v1/",
+            2,
+            "https://x.execute-api.eu-west-1.amazonaws.com/v1/predict?top_k=2",
+        ),
         ("http://127.0.0.1:3000/", None, "http://127.0.0.1:3000/predict"),
         ("http://127.0.0.1:3000", 10, "http://127.0.0.1:3000/predict?top_k=10"),
     ],
-)  # fmt: skip
+)
 def test_predict_url_accepts_the_base_or_the_predict_url(url: str, top_k: int | None, expected: str) -> None:
     """The stack's ApiUrl or its PredictUrl both work; ``top_k`` becomes the query."""
     assert predict_url(url, top_k) == expected
@@ -116,7 +130,9 @@ def test_region_of_reads_the_execute_api_host_or_falls_back() -> None:
         region_of("https://api.example.com/predict", None)
 
 
-@pytest.mark.parametrize(("name", "expected"), [("a.jpg", "image/jpeg"), ("a.JPEG", "image/jpeg"), ("a.png", "image/png")])
+@pytest.mark.parametrize(
+    ("name", "expected"), [("a.jpg", "image/jpeg"), ("a.JPEG", "image/jpeg"), ("a.png", "image/png")]
+)
 def test_image_content_type(name: str, expected: str) -> None:
     """Suffixes map to the API's binary media types, case-insensitively."""
     assert image_content_type(Path(name)) == expected
@@ -196,8 +212,9 @@ def test_send_reports_an_unreachable_api_as_an_ops_error(monkeypatch: pytest.Mon
         raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
 
     monkeypatch.setattr(predict_module.urllib.request, "urlopen", refuse)
-    request = build_predict_request("http://127.0.0.1:9/predict", b"x", "image/png", api_key="k", credentials=None,
-                                    region="")  # fmt: skip
+    request = build_predict_request(
+        "http://127.0.0.1:9/predict", b"x", "image/png", api_key="k", credentials=None, region=""
+    )
     with pytest.raises(OpsError, match=r"cannot reach http://127\.0\.0\.1:9/predict: .*Connection refused"):
         predict_module.send(request, timeout=1)
 
@@ -209,6 +226,7 @@ def test_send_returns_http_errors_as_status_and_body(monkeypatch: pytest.MonkeyP
         raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, io.BytesIO(b'{"message": "Forbidden"}'))  # type: ignore[arg-type]
 
     monkeypatch.setattr(predict_module.urllib.request, "urlopen", forbidden)
-    request = build_predict_request("http://127.0.0.1:9/predict", b"x", "image/png", api_key="k", credentials=None,
-                                    region="")  # fmt: skip
+    request = build_predict_request(
+        "http://127.0.0.1:9/predict", b"x", "image/png", api_key="k", credentials=None, region=""
+    )
     assert predict_module.send(request, timeout=1) == (403, b'{"message": "Forbidden"}')

@@ -18,8 +18,14 @@ LINE = "METRIC split=train epoch=2 loss=0.523100 top1=0.812500 top5=0.990000 sam
 
 
 def _scheduled(action: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"id": 5, "type": "TaskScheduled", "taskScheduledEventDetails": {
-        "resource": f"arn:aws:states:::aws-sdk:sagemaker:{action}", "parameters": json.dumps(parameters)}}  # fmt: skip
+    return {
+        "id": 5,
+        "type": "TaskScheduled",
+        "taskScheduledEventDetails": {
+            "resource": f"arn:aws:states:::aws-sdk:sagemaker:{action}",
+            "parameters": json.dumps(parameters),
+        },
+    }
 
 
 def _progress(clients: dict[str, Any] | None = None) -> tuple[Progress, io.StringIO]:
@@ -38,13 +44,18 @@ def test_metric_lines_are_printed_compactly() -> None:
 def test_states_are_shown_once_and_failures_are_explained() -> None:
     """Each state once (polling loops re-enter them); a handled task failure and an execution failure differ."""
     progress, out = _progress()
-    progress.on_events([
-        {"id": 2, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train Model"}},
-        {"id": 3, "type": "TaskFailed", "taskFailedEventDetails": {"error": "SageMaker.ResourceNotFoundException"}},
-        {"id": 4, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train Model"}},
-        {"id": 5, "type": "ExecutionFailed", "executionFailedEventDetails": {"error": "States.TaskFailed",
-                                                                            "cause": "x" * 400}},
-    ])  # fmt: skip
+    progress.on_events(
+        [
+            {"id": 2, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train Model"}},
+            {"id": 3, "type": "TaskFailed", "taskFailedEventDetails": {"error": "SageMaker.ResourceNotFoundException"}},
+            {"id": 4, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Train Model"}},
+            {
+                "id": 5,
+                "type": "ExecutionFailed",
+                "executionFailedEventDetails": {"error": "States.TaskFailed", "cause": "x" * 400},
+            },
+        ]
+    )
     lines = out.getvalue().splitlines()
     assert lines[0] == "→ Train Model"
     assert lines[1] == "  TaskFailed (handled by the state machine): SageMaker.ResourceNotFoundException"
@@ -55,28 +66,39 @@ def test_states_are_shown_once_and_failures_are_explained() -> None:
 def test_scheduled_tasks_register_jobs_tuning_jobs_and_endpoints() -> None:
     """createTrainingJob / createHyperParameterTuningJob / createEndpoint events name what to poll."""
     progress, _ = _progress()
-    progress.on_events([
-        _scheduled("createTrainingJob", {"TrainingJobName": "job-1"}),
-        _scheduled("createHyperParameterTuningJob", {"HyperParameterTuningJobName": "hpo-1"}),
-        _scheduled("updateEndpoint", {"EndpointName": "dogbreed-dev"}),
-    ])  # fmt: skip
+    progress.on_events(
+        [
+            _scheduled("createTrainingJob", {"TrainingJobName": "job-1"}),
+            _scheduled("createHyperParameterTuningJob", {"HyperParameterTuningJobName": "hpo-1"}),
+            _scheduled("updateEndpoint", {"EndpointName": "dogbreed-dev"}),
+        ]
+    )
     assert progress.jobs == {"job-1": ""}
     assert progress.tuning_jobs == {"hpo-1"}
     assert progress.endpoints == {"dogbreed-dev": ""}
 
 
 def _job(status: str, secondary: str) -> dict[str, Any]:
-    return {"TrainingJobName": "job-1", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
-            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"}, "TrainingJobStatus": status,
-            "SecondaryStatus": secondary, "StoppingCondition": {}, "CreationTime": AT}  # fmt: skip
+    return {
+        "TrainingJobName": "job-1",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
+        "TrainingJobStatus": status,
+        "SecondaryStatus": secondary,
+        "StoppingCondition": {},
+        "CreationTime": AT,
+    }
 
 
 def _log_page(stub: Stubber, events: list[tuple[str, int, str]], start: int | None) -> None:
     params: dict[str, Any] = {"logGroupName": TRAINING_LOG_GROUP, "logStreamNamePrefix": "job-1/"}
     if start is not None:
         params["startTime"] = start
-    stub.add_response("filter_log_events", {"events": [
-        {"logStreamName": s, "timestamp": t, "message": m, "eventId": f"{s}-{t}"} for s, t, m in events]}, params)  # fmt: skip
+    stub.add_response(
+        "filter_log_events",
+        {"events": [{"logStreamName": s, "timestamp": t, "message": m, "eventId": f"{s}-{t}"} for s, t, m in events]},
+        params,
+    )
 
 
 def test_polls_print_status_changes_once_and_metrics_of_algo_1_once() -> None:
@@ -86,12 +108,25 @@ def test_polls_print_status_changes_once_and_metrics_of_algo_1_once() -> None:
     progress.jobs["job-1"] = ""
     with Stubber(sm) as sm_stub, Stubber(logs) as logs_stub:
         sm_stub.add_response("describe_training_job", _job("InProgress", "Training"), {"TrainingJobName": "job-1"})
-        _log_page(logs_stub, [("job-1/algo-1-1700000000", 10, LINE), ("job-1/algo-2-1700000000", 11, LINE),
-                              ("job-1/algo-1-1700000000", 12, "loading data")], None)  # fmt: skip
+        _log_page(
+            logs_stub,
+            [
+                ("job-1/algo-1-1700000000", 10, LINE),
+                ("job-1/algo-2-1700000000", 11, LINE),
+                ("job-1/algo-1-1700000000", 12, "loading data"),
+            ],
+            None,
+        )
         sm_stub.add_response("describe_training_job", _job("InProgress", "Training"), {"TrainingJobName": "job-1"})
         # the next poll reads from the last timestamp on, so it sees the boundary event again
-        _log_page(logs_stub, [("job-1/algo-1-1700000000", 12, "loading data"),
-                              ("job-1/algo-1-1700000000", 20, LINE.replace("epoch=2", "epoch=3"))], 12)  # fmt: skip
+        _log_page(
+            logs_stub,
+            [
+                ("job-1/algo-1-1700000000", 12, "loading data"),
+                ("job-1/algo-1-1700000000", 20, LINE.replace("epoch=2", "epoch=3")),
+            ],
+            12,
+        )
         sm_stub.add_response("describe_training_job", _job("Completed", "Completed"), {"TrainingJobName": "job-1"})
         _log_page(logs_stub, [], 20)
         for _ in range(3):
@@ -113,16 +148,30 @@ def test_endpoint_status_changes_are_printed_with_the_failure_reason() -> None:
     sm = client("sagemaker")
     progress, out = _progress({"sagemaker": sm})
     progress.endpoints["dogbreed-dev"] = ""
-    endpoint = {"EndpointName": "dogbreed-dev", "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/d",
-                "CreationTime": AT, "LastModifiedTime": AT}  # fmt: skip
+    endpoint = {
+        "EndpointName": "dogbreed-dev",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/d",
+        "CreationTime": AT,
+        "LastModifiedTime": AT,
+    }
     with Stubber(sm) as stub:
-        stub.add_response("describe_endpoint", {**endpoint, "EndpointStatus": "Creating"}, {"EndpointName": "dogbreed-dev"})
-        stub.add_response("describe_endpoint", {**endpoint, "EndpointStatus": "Creating"}, {"EndpointName": "dogbreed-dev"})
-        stub.add_response("describe_endpoint", {**endpoint, "EndpointStatus": "Failed", "FailureReason": "no model"},
-                          {"EndpointName": "dogbreed-dev"})  # fmt: skip
+        stub.add_response(
+            "describe_endpoint", {**endpoint, "EndpointStatus": "Creating"}, {"EndpointName": "dogbreed-dev"}
+        )
+        stub.add_response(
+            "describe_endpoint", {**endpoint, "EndpointStatus": "Creating"}, {"EndpointName": "dogbreed-dev"}
+        )
+        stub.add_response(
+            "describe_endpoint",
+            {**endpoint, "EndpointStatus": "Failed", "FailureReason": "no model"},
+            {"EndpointName": "dogbreed-dev"},
+        )
         for _ in range(3):
             progress.on_poll()
-    assert out.getvalue().splitlines() == ["  endpoint dogbreed-dev: Creating", "  endpoint dogbreed-dev: Failed (no model)"]
+    assert out.getvalue().splitlines() == [
+        "  endpoint dogbreed-dev: Creating",
+        "  endpoint dogbreed-dev: Failed (no model)",
+    ]
 
 
 def test_tuning_jobs_bring_their_training_jobs_and_poll_errors_are_ignored() -> None:
@@ -133,11 +182,19 @@ def test_tuning_jobs_bring_their_training_jobs_and_poll_errors_are_ignored() -> 
     with Stubber(sm) as stub:
         stub.add_response(
             "list_training_jobs_for_hyper_parameter_tuning_job",
-            {"TrainingJobSummaries": [{"TrainingJobName": "hpo-1-001-abc", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:"
-                                       "123456789012:training-job/hpo-1-001-abc", "CreationTime": AT,
-                                       "TrainingJobStatus": "InProgress", "TunedHyperParameters": {}}]},
+            {
+                "TrainingJobSummaries": [
+                    {
+                        "TrainingJobName": "hpo-1-001-abc",
+                        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/hpo-1-001-abc",
+                        "CreationTime": AT,
+                        "TrainingJobStatus": "InProgress",
+                        "TunedHyperParameters": {},
+                    }
+                ]
+            },
             {"HyperParameterTuningJobName": "hpo-1", "MaxResults": 100},
-        )  # fmt: skip
+        )
         stub.add_client_error("describe_training_job", "ThrottlingException", "Rate exceeded")
         progress.on_poll()
         stub.add_client_error("list_training_jobs_for_hyper_parameter_tuning_job", "ThrottlingException", "slow down")

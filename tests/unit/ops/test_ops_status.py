@@ -21,9 +21,16 @@ ENDPOINT_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/dogbreed-dev"
 
 
 def _job(name: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {"TrainingJobName": name, "TrainingJobArn": JOB_ARN + name, "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
-            "TrainingJobStatus": status, "SecondaryStatus": "Completed", "StoppingCondition": {}, "CreationTime": AT,
-            **extra}  # fmt: skip
+    return {
+        "TrainingJobName": name,
+        "TrainingJobArn": JOB_ARN + name,
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
+        "TrainingJobStatus": status,
+        "SecondaryStatus": "Completed",
+        "StoppingCondition": {},
+        "CreationTime": AT,
+        **extra,
+    }
 
 
 def _summary(name: str, status: str) -> dict[str, Any]:
@@ -36,47 +43,81 @@ def test_status_lists_executions_endpoint_and_jobs() -> None:
     with Stubber(sfn) as sfn_stub, Stubber(sm) as sm_stub:
         sfn_stub.add_response(
             "list_executions",
-            {"executions": [
-                {"executionArn": EXEC_PREFIX + ":e2", "stateMachineArn": SM_ARN, "name": "e2", "status": "FAILED",
-                 "startDate": AT},
-                {"executionArn": EXEC_PREFIX + ":e1", "stateMachineArn": SM_ARN, "name": "e1", "status": "SUCCEEDED",
-                 "startDate": AT},
-            ]},
+            {
+                "executions": [
+                    {
+                        "executionArn": EXEC_PREFIX + ":e2",
+                        "stateMachineArn": SM_ARN,
+                        "name": "e2",
+                        "status": "FAILED",
+                        "startDate": AT,
+                    },
+                    {
+                        "executionArn": EXEC_PREFIX + ":e1",
+                        "stateMachineArn": SM_ARN,
+                        "name": "e1",
+                        "status": "SUCCEEDED",
+                        "startDate": AT,
+                    },
+                ]
+            },
             {"stateMachineArn": SM_ARN, "maxResults": 10},
-        )  # fmt: skip
+        )
         sfn_stub.add_response(
             "describe_execution",
-            {"executionArn": EXEC_PREFIX + ":e2", "stateMachineArn": SM_ARN, "status": "FAILED", "startDate": AT,
-             "error": "States.TaskFailed", "cause": "bad lr"},
+            {
+                "executionArn": EXEC_PREFIX + ":e2",
+                "stateMachineArn": SM_ARN,
+                "status": "FAILED",
+                "startDate": AT,
+                "error": "States.TaskFailed",
+                "cause": "bad lr",
+            },
             {"executionArn": EXEC_PREFIX + ":e2"},
-        )  # fmt: skip
+        )
         sm_stub.add_response(
             "describe_endpoint",
-            {"EndpointName": "dogbreed-dev", "EndpointArn": ENDPOINT_ARN, "EndpointStatus": "InService",
-             "EndpointConfigName": "dogbreed-dev-c1", "CreationTime": AT, "LastModifiedTime": AT,
-             "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}]},
+            {
+                "EndpointName": "dogbreed-dev",
+                "EndpointArn": ENDPOINT_ARN,
+                "EndpointStatus": "InService",
+                "EndpointConfigName": "dogbreed-dev-c1",
+                "CreationTime": AT,
+                "LastModifiedTime": AT,
+                "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": 1}],
+            },
             {"EndpointName": "dogbreed-dev"},
-        )  # fmt: skip
+        )
         sm_stub.add_response(
             "list_tags",
-            {"Tags": [{"Key": "dogbreed:training-job", "Value": "dogbreed-dev-1"}, {"Key": "dogbreed:test-top1",
-                                                                                   "Value": "0.91"}]},
+            {
+                "Tags": [
+                    {"Key": "dogbreed:training-job", "Value": "dogbreed-dev-1"},
+                    {"Key": "dogbreed:test-top1", "Value": "0.91"},
+                ]
+            },
             {"ResourceArn": ENDPOINT_ARN},
-        )  # fmt: skip
+        )
         sm_stub.add_response(
             "list_training_jobs",
             {"TrainingJobSummaries": [_summary("dogbreed-dev-2", "Failed"), _summary("dogbreed-dev-1", "Completed")]},
             {"NameContains": "dogbreed-dev", "MaxResults": 10, "SortBy": "CreationTime"},
         )
-        sm_stub.add_response("describe_training_job",
-                             _job("dogbreed-dev-2", "Failed", FailureReason="AlgorithmError: ValueError: bad lr"),
-                             {"TrainingJobName": "dogbreed-dev-2"})  # fmt: skip
         sm_stub.add_response(
             "describe_training_job",
-            _job("dogbreed-dev-1", "Completed", ResourceConfig={"InstanceCount": 2, "VolumeSizeInGB": 5},
-                 FinalMetricDataList=[{"MetricName": "test:top1", "Value": 0.91, "Timestamp": AT}]),
+            _job("dogbreed-dev-2", "Failed", FailureReason="AlgorithmError: ValueError: bad lr"),
+            {"TrainingJobName": "dogbreed-dev-2"},
+        )
+        sm_stub.add_response(
+            "describe_training_job",
+            _job(
+                "dogbreed-dev-1",
+                "Completed",
+                ResourceConfig={"InstanceCount": 2, "VolumeSizeInGB": 5},
+                FinalMetricDataList=[{"MetricName": "test:top1", "Value": 0.91, "Timestamp": AT}],
+            ),
             {"TrainingJobName": "dogbreed-dev-1"},
-        )  # fmt: skip
+        )
         lines = status_lines(stubbed_target({"stepfunctions": sfn, "sagemaker": sm}))
         sfn_stub.assert_no_pending_responses()
         sm_stub.assert_no_pending_responses()
@@ -96,8 +137,11 @@ def test_status_without_an_endpoint_says_none_deployed_yet() -> None:
     with Stubber(sfn) as sfn_stub, Stubber(sm) as sm_stub:
         sfn_stub.add_response("list_executions", {"executions": []}, {"stateMachineArn": SM_ARN, "maxResults": 10})
         sm_stub.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
-        sm_stub.add_response("list_training_jobs", {"TrainingJobSummaries": []},
-                             {"NameContains": "dogbreed-dev", "MaxResults": 10, "SortBy": "CreationTime"})  # fmt: skip
+        sm_stub.add_response(
+            "list_training_jobs",
+            {"TrainingJobSummaries": []},
+            {"NameContains": "dogbreed-dev", "MaxResults": 10, "SortBy": "CreationTime"},
+        )
         lines = status_lines(stubbed_target({"stepfunctions": sfn, "sagemaker": sm}))
     assert "  dogbreed-dev  (none: no execution has deployed it yet)" in lines
     assert "\nexecutions (latest 0):" in lines and "\ntraining jobs (latest 0):" in lines
@@ -106,10 +150,14 @@ def test_status_without_an_endpoint_says_none_deployed_yet() -> None:
 def _filter_page(stub: Stubber, group: str, prefix: str, events: list[tuple[str, str]]) -> None:
     stub.add_response(
         "filter_log_events",
-        {"events": [{"logStreamName": s, "timestamp": 1, "message": m, "eventId": f"{s}-{i}"}
-                    for i, (s, m) in enumerate(events)]},
+        {
+            "events": [
+                {"logStreamName": s, "timestamp": 1, "message": m, "eventId": f"{s}-{i}"}
+                for i, (s, m) in enumerate(events)
+            ]
+        },
         {"logGroupName": group, "logStreamNamePrefix": prefix},
-    )  # fmt: skip
+    )
 
 
 def test_logs_prints_the_latest_jobs_streams_with_tail() -> None:
@@ -117,14 +165,27 @@ def test_logs_prints_the_latest_jobs_streams_with_tail() -> None:
     sm, logs = client("sagemaker"), client("logs")
     out: list[str] = []
     with Stubber(sm) as sm_stub, Stubber(logs) as logs_stub:
-        sm_stub.add_response("list_training_jobs", {"TrainingJobSummaries": [_summary("job-a", "Completed")]},
-                             {"NameContains": "dogbreed-dev", "MaxResults": 1, "SortBy": "CreationTime"})  # fmt: skip
-        _filter_page(logs_stub, TRAINING_LOG_GROUP, "job-a/", [
-            ("job-a/algo-1-1", "line one"), ("job-a/algo-2-1", "other host"),
-            ("job-a/algo-1-1", "METRIC split=train epoch=1 loss=1.0 top1=0.5"),
-        ])  # fmt: skip
-        assert print_logs(stubbed_target({"sagemaker": sm, "logs": logs}), job=None, function=False, tail=1,
-                          echo=out.append) == 0  # fmt: skip
+        sm_stub.add_response(
+            "list_training_jobs",
+            {"TrainingJobSummaries": [_summary("job-a", "Completed")]},
+            {"NameContains": "dogbreed-dev", "MaxResults": 1, "SortBy": "CreationTime"},
+        )
+        _filter_page(
+            logs_stub,
+            TRAINING_LOG_GROUP,
+            "job-a/",
+            [
+                ("job-a/algo-1-1", "line one"),
+                ("job-a/algo-2-1", "other host"),
+                ("job-a/algo-1-1", "METRIC split=train epoch=1 loss=1.0 top1=0.5"),
+            ],
+        )
+        assert (
+            print_logs(
+                stubbed_target({"sagemaker": sm, "logs": logs}), job=None, function=False, tail=1, echo=out.append
+            )
+            == 0
+        )
     assert out == [
         f"==> {TRAINING_LOG_GROUP} job-a/algo-1-1 <==",
         "METRIC split=train epoch=1 loss=1.0 top1=0.5",
@@ -135,7 +196,7 @@ def test_logs_prints_the_latest_jobs_streams_with_tail() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ops/status.py print_logs (line ~81) sends logStreamNamePrefix='' for --function; botocore refuses it "
+    reason="ops/status.py:89 print_logs sends logStreamNamePrefix='' for --function; botocore refuses it "
     "client-side (min length 1), so `ops logs --function` fails with ParamValidationError on both targets",
 )
 def test_logs_of_the_function_read_its_log_group() -> None:
@@ -156,14 +217,19 @@ def test_logs_errors_are_ops_errors() -> None:
     """No log group, no events for the job, no jobs at all: each is one OpsError saying what is missing."""
     logs, sm = client("logs"), client("sagemaker")
     with Stubber(logs) as stub:
-        stub.add_client_error("filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.")
+        stub.add_client_error(
+            "filter_log_events", "ResourceNotFoundException", "The specified log group does not exist."
+        )
         with pytest.raises(OpsError, match=f"no log group {TRAINING_LOG_GROUP} yet"):
             print_logs(stubbed_target({"logs": logs}), job="nope", function=False, tail=None)
         _filter_page(stub, TRAINING_LOG_GROUP, "nope/", [])
         with pytest.raises(OpsError, match=f"no log events in {TRAINING_LOG_GROUP} for nope/"):
             print_logs(stubbed_target({"logs": logs}), job="nope", function=False, tail=None)
     with Stubber(sm) as stub:
-        stub.add_response("list_training_jobs", {"TrainingJobSummaries": []},
-                          {"NameContains": "dogbreed-dev", "MaxResults": 1, "SortBy": "CreationTime"})  # fmt: skip
+        stub.add_response(
+            "list_training_jobs",
+            {"TrainingJobSummaries": []},
+            {"NameContains": "dogbreed-dev", "MaxResults": 1, "SortBy": "CreationTime"},
+        )
         with pytest.raises(OpsError, match="no training jobs named dogbreed-dev-\\* yet"):
             latest_job(stubbed_target({"sagemaker": sm}))

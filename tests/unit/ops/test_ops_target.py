@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from local_aws.auth.credentials import issue_or_load
 from local_aws.constants import StateLayout
 from ops.target import OpsError, Target, aws_target, local_session, local_target
+from tests.unit.ops.ops_fakes import client, session
 
 STACK = {
     "StackName": "dogbreed-dev",
@@ -33,16 +33,20 @@ def no_aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_PROFILE"):  # fmt: skip
+    for name in (
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_PROFILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     return config
 
 
 def _stubbed_outputs_target(monkeypatch: pytest.MonkeyPatch) -> tuple[Target, Stubber]:
-    session = boto3.session.Session(region_name="us-east-1")
-    cfn = session.client("cloudformation")
-    target = Target(name="aws", stack_name="dogbreed-dev", session=session)
+    cfn = client("cloudformation")
+    target = Target(name="aws", stack_name="dogbreed-dev", session=session())
     monkeypatch.setattr(target, "client", lambda service, **_: cfn)
     return target, Stubber(cfn)
 
@@ -72,7 +76,7 @@ def test_an_unknown_stack_is_an_ops_error_with_cloudformations_message(monkeypat
     target, stub = _stubbed_outputs_target(monkeypatch)
     with stub:
         stub.add_client_error("describe_stacks", "ValidationError", "Stack with id dogbreed-dev does not exist")
-        with pytest.raises(OpsError, match="^stack 'dogbreed-dev': Stack with id dogbreed-dev does not exist$"):
+        with pytest.raises(OpsError, match=r"^stack 'dogbreed-dev': Stack with id dogbreed-dev does not exist$"):
             target.outputs()
 
 
@@ -80,8 +84,11 @@ def test_a_stack_without_outputs_has_none(monkeypatch: pytest.MonkeyPatch) -> No
     """A stack with no Outputs member has an empty output map (every output() is then a named OpsError)."""
     target, stub = _stubbed_outputs_target(monkeypatch)
     with stub:
-        stub.add_response("describe_stacks", {"Stacks": [{k: v for k, v in STACK.items() if k != "Outputs"}]},
-                          {"StackName": "dogbreed-dev"})  # fmt: skip
+        stub.add_response(
+            "describe_stacks",
+            {"Stacks": [{k: v for k, v in STACK.items() if k != "Outputs"}]},
+            {"StackName": "dogbreed-dev"},
+        )
         assert target.outputs() == {}
 
 
@@ -99,11 +106,12 @@ def test_aws_target_uses_the_samconfig_stack_name_and_the_users_credentials(no_a
     assert aws_target("explicit", "dev", None, None).stack_name == "explicit"
 
 
-def test_aws_target_refuses_a_missing_stack_name(no_aws_config: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_aws_target_refuses_a_missing_stack_name(
+    no_aws_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No --stack and no stack_name in the samconfig environment: an OpsError saying how to name one."""
     samconfig = tmp_path / "samconfig.toml"
-    samconfig.write_text('version = 0.1\n[dev.deploy.parameters]\nresolve_s3 = true\n')
+    samconfig.write_text("version = 0.1\n[dev.deploy.parameters]\nresolve_s3 = true\n")
     monkeypatch.setattr("ops.target.SAMCONFIG_PATH", samconfig)
     with pytest.raises(OpsError, match=r"no stack name: pass --stack, or set stack_name in samconfig.toml \[dev\]"):
         aws_target(None, "dev", None, None)
@@ -111,7 +119,7 @@ def test_aws_target_refuses_a_missing_stack_name(no_aws_config: Path, tmp_path: 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ops/target.py aws_target (~line 121): samconfig_stack_name raises TemplateError for an unknown --env; "
+    reason="ops/target.py:119 aws_target: samconfig_stack_name raises TemplateError for an unknown --env; "
     "it is not turned into OpsError, so the CLI prints 'error: unexpected TemplateError ...'",
 )
 def test_aws_target_names_an_unknown_samconfig_environment(no_aws_config: Path) -> None:
@@ -136,11 +144,18 @@ def test_aws_target_refuses_an_unknown_profile(no_aws_config: Path) -> None:
 
 def test_aws_target_uses_a_named_profile(no_aws_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A profile's own keys and region are used (here nothing in the environment competes with them)."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "AWS_DEFAULT_REGION", "AWS_REGION"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):
         monkeypatch.delenv(name, raising=False)
-    no_aws_config.write_text("[profile ops]\nregion = ap-south-1\naws_access_key_id = AKIAPROFILE\n"
-                             "aws_secret_access_key = secret\n")  # fmt: skip
+    no_aws_config.write_text(
+        "[profile ops]\nregion = ap-south-1\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = secret\n"
+    )
     target = aws_target("dogbreed-dev", "dev", None, "ops")
     assert target.region == "ap-south-1"
     assert target.credentials().access_key == "AKIAPROFILE"  # type: ignore[union-attr]
@@ -149,7 +164,7 @@ def test_aws_target_uses_a_named_profile(no_aws_config: Path, monkeypatch: pytes
 # ----------------------------------------------------------------------------------------------- local target
 def test_local_target_needs_a_serving_runtime(tmp_path: Path) -> None:
     """No runtime record: an OpsError that says how to start one."""
-    with pytest.raises(OpsError, match="no local runtime is serving .* `python -m ops up --serve`"):
+    with pytest.raises(OpsError, match=r"no local runtime is serving .* `python -m ops up --serve`"):
         local_target(StateLayout(tmp_path), None)
 
 
@@ -163,13 +178,22 @@ def test_local_target_signs_with_the_issued_key_only(tmp_path: Path) -> None:
     """The runtime's key, no session token (even with one in the environment), the edge URL for every client."""
     layout = StateLayout(tmp_path)
     creds = issue_or_load(layout.credentials)
-    runtime = {"pid": 1, "aws_url": "http://127.0.0.1:4566", "api_url": "http://127.0.0.1:3000", "stack": "dogbreed-dev"}
+    runtime = {
+        "pid": 1,
+        "aws_url": "http://127.0.0.1:4566",
+        "api_url": "http://127.0.0.1:3000",
+        "stack": "dogbreed-dev",
+    }
     target = local_target(layout, runtime)
     assert (target.name, target.is_local, target.stack_name) == ("local", True, "dogbreed-dev")
     assert (target.api_url, target.home, target.region) == ("http://127.0.0.1:3000", tmp_path, "us-east-1")
     signing = target.credentials()
     assert signing is not None
-    assert (signing.access_key, signing.secret_key, signing.token) == (creds.access_key_id, creds.secret_access_key, None)
+    assert (signing.access_key, signing.secret_key, signing.token) == (
+        creds.access_key_id,
+        creds.secret_access_key,
+        None,
+    )
     for service in ("s3", "stepfunctions", "cloudformation", "logs"):
         assert target.client(service).meta.endpoint_url == "http://127.0.0.1:4566"
 

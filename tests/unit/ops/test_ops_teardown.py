@@ -111,9 +111,13 @@ def test_teardown_deletes_scaling_then_endpoint_then_configs_and_models() -> Non
     aas_stub.add_response(
         "delete_scaling_policy",
         {},
-        {"PolicyName": "dogbreed-dev-invocations", "ServiceNamespace": "sagemaker", "ResourceId": RESOURCE,
-         "ScalableDimension": DIMENSION},
-    )  # fmt: skip
+        {
+            "PolicyName": "dogbreed-dev-invocations",
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": RESOURCE,
+            "ScalableDimension": DIMENSION,
+        },
+    )
     aas_stub.add_response(
         "deregister_scalable_target",
         {},

@@ -58,8 +58,12 @@ def test_package_source_layout_and_headers(tmp_path: Path) -> None:
         members = tar.getmembers()
     assert [m.name for m in members] == ["model.py", "pkg/util.py", "run.sh", "train.py"]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, 0, "", "")}
-    assert {m.name: m.mode for m in members} == {"model.py": 0o644, "pkg/util.py": 0o644, "run.sh": 0o755,
-                                                 "train.py": 0o644}  # fmt: skip
+    assert {m.name: m.mode for m in members} == {
+        "model.py": 0o644,
+        "pkg/util.py": 0o644,
+        "run.sh": 0o755,
+        "train.py": 0o644,
+    }
     assert gzip.decompress(package.data)  # a valid gzip stream
 
 

@@ -278,8 +278,15 @@ def requests_for(ports: dict[str, Port], signer: Signer, probe_endpoint: ProbeEn
 
 
 @pytest.fixture(scope="module")
-def warm(ports: dict[str, Port], requests_for: Requests) -> None:
-    """One good prediction through each port first: cold starts (Lambda, torch) are not what is measured."""
+def warm(ports: dict[str, Port], requests_for: Requests, probe_endpoint: ProbeEndpoint) -> None:
+    """One good prediction through each port first: cold starts (Lambda, torch) are not what is measured.
+
+    An endpoint this module deployed must predict; one reused from another module may serve another model, so it
+    only has to answer without a server error.
+    """
     for name in PORT_NAMES:
         ex = exchange(ports[name].port, requests_for.predict(name), timeout_s=60, quiet_s=0)
-        assert ex.first.status == 200 and b"predictions" in ex.first.body, (name, ex.raw[:500])
+        if probe_endpoint.created:
+            assert ex.first.status == 200 and b"predictions" in ex.first.body, (name, ex.raw[:500])
+        else:
+            assert ex.first.status < 500, (name, ex.raw[:500])

@@ -477,9 +477,11 @@ class FuzzBodies:
         return self.rng.choice(self.corpus) if self.corpus else b""
 
     def content_type(self) -> str | None:
+        """A Content-Type value, or None for none at all."""
         return self.rng.choice(CONTENT_TYPES)
 
     def accept(self) -> str | None:
+        """An Accept value, or None for none at all."""
         return self.rng.choice(ACCEPTS)
 
 
@@ -532,6 +534,7 @@ class FuzzRequest:
 
 
 def _random_path(rng: random.Random, endpoint: str) -> str:
+    """A request target: real routes, near misses, traversal, absolute-form, overlong."""
     return rng.choice(
         (
             "/",

@@ -99,6 +99,7 @@ def assert_nothing_smuggled(ex: Exchange, responses: int = 1) -> None:
 
 
 def close_quietly(socks: list[socket.socket]) -> None:
+    """Close every socket, ignoring the ones the server already tore down."""
     for sock in socks:
         with contextlib.suppress(OSError):
             sock.close()
@@ -150,11 +151,12 @@ def _cl_covers_trailer(body: bytes) -> tuple[Headers, bytes]:
 
 
 CL_TE_DEFECT = (
-    "local_aws/http/server.py (waitress 3.0.2 HTTPRequestParser): a request with both Content-Length and "
+    "local_aws/http/server.py (waitress 3.0.2's HTTPRequestParser): a request with both Content-Length and "
     "Transfer-Encoding: chunked is de-chunked and the connection kept open, so bytes the Content-Length covers past "
-    "the last chunk are served as a second request (a 200 with predictions). RFC 9112 §6.1: the server MAY reject "
-    "it, and MUST close the connection after responding either way; AWS's front ends answer 400. Fix: a parser "
-    "subclass (HTTPChannel.parser_class) that sets a 400 error, or connection_close, when both headers are present."
+    "the last chunk are served as a second request (here a 200 with predictions): the TE.CL desync behind any front "
+    "end that frames by Content-Length. RFC 9112 §6.1: a server MAY reject such a request and MUST close the "
+    "connection after responding to it. Fix: a parser subclass (set as _Channel.parser_class) that sets a 400 "
+    "error, or connection_close, when both headers are present."
 )
 
 
@@ -166,7 +168,6 @@ CL_TE_DEFECT = (
         pytest.param(
             _cl_covers_trailer,
             id="cl-covers-trailing-request",
-            marks=pytest.mark.xfail(strict=True, reason=CL_TE_DEFECT),
         ),
     ],
 )
@@ -215,10 +216,11 @@ MALFORMED_CHUNKS = {
     "no-crlf-after-data": b"2\r\nab0\r\n\r\n",
 }
 HUGE_CHUNK_DEFECT = (
-    "local_aws/http/server.py (waitress's ChunkedReceiver): a chunk-size over the port's max_body_bytes (here 2**80) "
-    "is accepted and the server waits for its data until the idle timeout, where a declared Content-Length that "
-    "large is refused with 413 at once; the body limit is only enforced as bytes arrive. Fix: refuse a chunk-size "
-    "whose value (or running total) reaches max_request_body_size with 413 as soon as the size line is parsed."
+    "local_aws/http/server.py (waitress's ChunkedReceiver): a chunk-size over the port's max_body_bytes (about "
+    "2**80) is accepted and the server waits for its data until the idle timeout, where a declared Content-Length "
+    "that large is refused with 413 at once; the body limit is only enforced as bytes arrive. Fix: refuse a "
+    "chunk-size whose value (or running total) reaches max_request_body_size with 413 as soon as the size line is "
+    "parsed."
 )
 
 
@@ -230,7 +232,6 @@ HUGE_CHUNK_DEFECT = (
         pytest.param(
             b"ffffffffffffffffffff\r\nab",
             id="size-overflows",
-            marks=pytest.mark.xfail(strict=True, reason=HUGE_CHUNK_DEFECT),
         ),
     ],
 )
@@ -288,7 +289,6 @@ S3_SHAPE_DEFECT = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=S3_SHAPE_DEFECT)
 def test_edge_answers_an_s3_request_with_bad_content_length_in_s3_xml(
     ports: dict[str, Port], signer: Signer, local_aws: Aws
 ) -> None:
@@ -354,7 +354,6 @@ EDGE_S3_LIMIT_DEFECT = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=EDGE_S3_LIMIT_DEFECT)
 def test_edge_waits_for_an_s3_put_of_exactly_5_gib(ports: dict[str, Port], signer: Signer, local_aws: Aws) -> None:
     """A signed S3 PUT declaring exactly 5 GiB (S3's single-PUT maximum) is not refused before its body arrives."""
     port = ports["edge"].port
@@ -368,14 +367,14 @@ def test_edge_waits_for_an_s3_put_of_exactly_5_gib(ports: dict[str, Port], signe
 EDGE_JSON_LIMIT_DEFECT = (
     "local_aws/server.py:209 + local_aws/edge.py:57-58: the edge's only body limit is S3's 5 GiB, and for every "
     "non-S3 service the edge reads the whole body into memory BEFORE the SigV4 check; constants.py says of "
-    "AWS_API_MAX_BODY_BYTES (16 MiB) 'the edge refuses larger bodies unread', but nothing enforces it. Measured: "
-    "one UNSIGNED 200 MiB POST with X-Amz-Target SageMaker.ListModels took the runtime from 896 MB to 1,125 MB peak "
-    "RSS before its 400 MissingAuthenticationToken. Fix: in Edge.__call__, answer 413 in the service's shape when a "
-    "non-streamed service's CONTENT_LENGTH exceeds AWS_API_MAX_BODY_BYTES, before reading wsgi.input."
+    "AWS_API_MAX_BODY_BYTES (16 MiB) 'the edge refuses larger bodies unread', but nothing enforces it. Measured in "
+    "an exploratory run: one UNSIGNED 200 MiB POST with X-Amz-Target SageMaker.ListModels took the runtime from "
+    "896 MB to 1,125 MB peak RSS before its 400 MissingAuthenticationToken. Fix: in Edge.__call__, answer 413 in the "
+    "service's shape when a non-streamed service's CONTENT_LENGTH exceeds AWS_API_MAX_BODY_BYTES, before reading "
+    "wsgi.input."
 )
 
 
-@pytest.mark.xfail(strict=True, reason=EDGE_JSON_LIMIT_DEFECT)
 def test_edge_refuses_a_json_api_body_over_its_limit_unread(ports: dict[str, Port], requests_for: Requests) -> None:
     """A JSON-protocol call declaring AWS_API_MAX_BODY_BYTES + 1 is refused with 413 at once, body unsent.
 
@@ -387,7 +386,7 @@ def test_edge_refuses_a_json_api_body_over_its_limit_unread(ports: dict[str, Por
 
 
 API_413_DEFECT = (
-    "local_aws/server.py:265: the REST API's HttpServer renders transport errors with message_error_renderer, so "
+    "local_aws/server.py:273: the REST API's HttpServer renders transport errors with message_error_renderer, so "
     'its 413 is {"message": "Request Entity Too Large"} without x-amzn-ErrorType, while API Gateway\'s '
     "REQUEST_TOO_LARGE gateway response (local_aws/apigateway/gateway.py REQUEST_TOO_LARGE) is 413 "
     '{"message":"Request Too Long"} with x-amzn-ErrorType and honours the template\'s GatewayResponses. Fix: an '
@@ -396,7 +395,6 @@ API_413_DEFECT = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=API_413_DEFECT)
 def test_api_oversize_answer_is_api_gateways_request_too_large(ports: dict[str, Port], requests_for: Requests) -> None:
     """The REST API's 413 for a body over 10 MB is API Gateway's REQUEST_TOO_LARGE gateway response."""
     data = requests_for.framing_probe("api", [("Content-Length", str(LIMITS["api"]))])
@@ -416,6 +414,7 @@ PARTIALS = (
 
 
 def _open_half_open(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections, each holding a partial request line, partial headers or a stalled body."""
     socks: list[socket.socket] = []
     try:
         for i in range(count):
@@ -429,6 +428,7 @@ def _open_half_open(port: int, count: int) -> list[socket.socket]:
 
 
 def _still_open(sock: socket.socket) -> bool:
+    """The server has not closed (or reset) this connection yet."""
     sock.setblocking(False)
     try:
         return sock.recv(1) != b""
@@ -655,28 +655,29 @@ FORM = [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")]
 
 
 def _json_target(target: str, version: str = "1.1") -> Headers:
+    """Headers of an awsJson call."""
     return [("Content-Type", f"application/x-amz-json-{version}"), ("X-Amz-Target", target)]
 
 
 STATES_DEFECT = (
-    "local_aws/stepfunctions/api.py:122-126: StepFunctionsApi._moto catches only LookupError, so moto's MotoError "
+    "local_aws/stepfunctions/api.py:127-132: StepFunctionsApi._moto catches only LookupError, so moto's MotoError "
     "for a bad ARN (InvalidArn, a 400 on AWS) escapes the handler and waitress answers 500 InternalFailure. Fix: "
     "catch MotoError in StepFunctionsApi.__call__ and answer its status/code/message."
 )
 STATES_PASSTHROUGH_DEFECT = (
-    "local_aws/stepfunctions/api.py:89-91 hands operations it does not overlay straight to moto, whose "
+    "local_aws/stepfunctions/api.py:91-92 hands operations it does not overlay straight to moto, whose "
     "request parsing raises on a non-UTF-8 body / unknown operation; the exception escapes and waitress answers "
     "500 InternalFailure (AWS: 400 SerializationException / UnknownOperationException). Fix: validate the body "
     "(json.loads) and the operation name before passing through, or catch exceptions from moto and answer 400."
 )
 LOGS_DEFECT = (
-    "local_aws/logs/api.py:99-104 catches only LogsError and KeyError; a logGroupName that is not a string raises "
-    "TypeError in local_aws/logs/store.py:39 (quote) and waitress answers 500 InternalFailure (AWS: 400 "
-    "SerializationException/InvalidParameterException). Fix: type-check parameters (or catch TypeError/ValueError "
-    "and answer 400 InvalidParameterException)."
+    "local_aws/logs/api.py:99-104 (LogsApi.__call__) catches only LogsError and KeyError; a logGroupName that is "
+    "not a string raises TypeError in local_aws/logs/store.py:39 (quote) and waitress answers 500 InternalFailure "
+    "(AWS: 400 SerializationException/InvalidParameterException). Fix: type-check parameters (or catch "
+    "TypeError/ValueError and answer 400 InvalidParameterException)."
 )
 MOTO_500_DEFECT = (
-    "local_aws/edge.py:70 -> local_aws/moto_services.py:51: moto's exceptions on malformed client input (int('abc') "
+    "local_aws/edge.py:72 -> local_aws/moto_services.py:51: moto's exceptions on malformed client input (int('abc') "
     "for MaxItems, int('%FF') for NextToken, a missing required parameter, an unknown action or signing name) "
     "escape moto's app and waitress answers 500 InternalFailure; AWS answers 400 (ValidationError/MalformedInput/"
     "InvalidParameterValue) in the service's protocol. Fix: wrap the moto fallback: catch exceptions raised before "
@@ -684,9 +685,9 @@ MOTO_500_DEFECT = (
     "400 UnknownOperation (never a 500)."
 )
 MOTO_HTML_DEFECT = (
-    "local_aws/edge.py:70 -> local_aws/moto_services.py:51: requests moto cannot route (a query body that is not a "
+    "local_aws/edge.py:72 -> local_aws/moto_services.py:51: requests moto cannot route (a query body that is not a "
     "form, a service the local runtime does not serve such as lambda) are answered by moto/Flask with "
-    "Content-Type text/html (an empty 404, or a JSON body labelled text/html); AWS never answers HTML. Fix: map "
+    "Content-Type text/html (an empty 404, or Flask's HTML 404 page); AWS never answers HTML. Fix: map "
     "moto's unroutable 404s to the protocol's error shape (query XML / JSON) in the fallback wrapper."
 )
 EDGE_FAULTS = [
@@ -717,24 +718,20 @@ EDGE_FAULTS = [
             "states", "POST", "/", _json_target("AWSStepFunctions.DescribeExecution", "1.0"), b'{"executionArn": 5}'
         ),
         id="states-bad-arn",
-        marks=pytest.mark.xfail(strict=True, reason=STATES_DEFECT),
     ),
     pytest.param(
         EdgeFault(
             "states", "POST", "/", _json_target("AWSStepFunctions.ListExecutions", "1.0"), b'{"stateMachineArn": "x"}'
         ),
         id="states-bad-machine-arn",
-        marks=pytest.mark.xfail(strict=True, reason=STATES_DEFECT),
     ),
     pytest.param(
         EdgeFault("states", "POST", "/", _json_target("AWSStepFunctions.ListStateMachines", "1.0"), b"\xff\xfe{"),
         id="states-non-utf8",
-        marks=pytest.mark.xfail(strict=True, reason=STATES_PASSTHROUGH_DEFECT),
     ),
     pytest.param(
         EdgeFault("states", "POST", "/", _json_target("AWSStepFunctions.NoSuchOp", "1.0"), b"{}"),
         id="states-unknown-op",
-        marks=pytest.mark.xfail(strict=True, reason=STATES_PASSTHROUGH_DEFECT),
     ),
     pytest.param(
         EdgeFault(
@@ -745,37 +742,30 @@ EDGE_FAULTS = [
             b'{"logGroupName": [1], "logStreamName": "s"}',
         ),
         id="logs-wrong-type",
-        marks=pytest.mark.xfail(strict=True, reason=LOGS_DEFECT),
     ),
     pytest.param(
         EdgeFault("iam", "POST", "/", FORM, b"Action=ListRoles&Version=2010-05-08&MaxItems=abc"),
         id="iam-bad-integer",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_500_DEFECT),
     ),
     pytest.param(
         EdgeFault("sts", "POST", "/", FORM, b"Action=AssumeRole&Version=2011-06-15"),
         id="sts-missing-parameter",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_500_DEFECT),
     ),
     pytest.param(
         EdgeFault("sns", "POST", "/", FORM, b"Action=ListTopics&Version=2010-03-31&NextToken=%ff"),
         id="sns-bad-token",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_500_DEFECT),
     ),
     pytest.param(
         EdgeFault("nosuchservice", "POST", "/", _json_target("X.Y"), b"{}"),
         id="unknown-signing-name",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_500_DEFECT),
     ),
     pytest.param(
         EdgeFault("sts", "POST", "/", FORM, b"\xff\xfe"),
         id="sts-not-a-form",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_HTML_DEFECT),
     ),
     pytest.param(
         EdgeFault("lambda", "GET", "/2015-03-31/functions/%ff/configuration", []),
         id="unserved-service",
-        marks=pytest.mark.xfail(strict=True, reason=MOTO_HTML_DEFECT),
     ),
 ]
 
@@ -874,6 +864,8 @@ def test_bad_input_corpus_is_answered_without_5xx_or_leaks_on_every_port(
             quiet_s=0,
         ).first
         table.append(f"{case.name}: container {container.status}, runtime {runtime.status}, api {api.status}")
+        if api.status == 429:
+            problems.append(f"{case.name} api: throttled, the Lambda never ran")
         for where, response in (("container", container), ("runtime", runtime), ("api", api)):
             if response.status >= 500:
                 problems.append(f"{case.name} {where}: {response.status} {response.body[:200]!r}")
@@ -921,6 +913,7 @@ API_SIGNED_RATE = 15.0
 
 
 def _judge(name: str, request: FuzzRequest, ex: Exchange, extra: tuple[str, ...]) -> list[str]:
+    """What is wrong with the answer to one fuzzed request (empty: nothing)."""
     if not ex.responses:
         return [f"{name}: no response to {request.label} (raw={ex.raw[:120]!r})"]
     response = ex.responses[0]
@@ -947,6 +940,7 @@ def _plan(
     endpoint: str,
     bucket: str,
 ) -> Iterator[tuple[FuzzRequest, bool]]:
+    """One port's seeded share of the fuzz: (request, paced under the API's stage throttle)."""
     for _ in range(FUZZ_SHARE[name]):
         if name == "container":
             yield container_request(rng, bodies), False
@@ -993,6 +987,27 @@ def _near_limit_requests(name: str, signer: Signer, ports: dict[str, Port], endp
         for n in (API_GATEWAY_MAX_BYTES,)
         for ct in ("image/jpeg", "application/json")
     ]
+
+
+def _missing_content_type_requests(
+    name: str, signer: Signer, ports: dict[str, Port], endpoint: str, count: int = 30
+) -> list[FuzzRequest]:
+    """The OLD runtime's thread killer, replayed: no Content-Type at all and a body that is not UTF-8."""
+    rng = random.Random(FUZZ_SEED + 1)
+    port = ports[name].port
+    out = []
+    for i in range(count):
+        body = bytes(rng.choice((0x80, 0xC3, 0xFF, 0xFE, 0xA0)) for _ in range(1 + i * 7)) + rng.randbytes(i)
+        accept: Headers = [("Accept", "application/json")] if i % 2 else []
+        if name == "container":
+            headers = [("Host", HOST), *accept, ("Content-Length", str(len(body)))]
+            data = build_request("POST", "/invocations", headers, body)
+        elif name == "edge":
+            data = signer.request("sagemaker", "POST", port, f"/endpoints/{endpoint}/invocations", accept, body)
+        else:
+            data = signer.request("execute-api", "POST", port, "/predict", accept, body)
+        out.append(FuzzRequest(f"{name} no Content-Type, non-UTF-8 body {body[:16]!r}", data))
+    return out
 
 
 def _truncated_declarations(name: str, ports: dict[str, Port], requests_for: Requests) -> list[str]:
@@ -1051,11 +1066,13 @@ def test_seeded_fuzz_gets_no_5xx_no_leak_and_leaves_no_dead_thread(
     bucket = local_aws.output("ArtifactBucketName")
     plans = {name: list(_plan(name, rng, bodies, signer, ports, probe_endpoint.name, bucket)) for name in FUZZ_SHARE}
     for name in PORT_NAMES:
-        plans[name] += [(r, name == "api") for r in _near_limit_requests(name, signer, ports, probe_endpoint.name)]
+        extras = _near_limit_requests(name, signer, ports, probe_endpoint.name)
+        extras += _missing_content_type_requests(name, signer, ports, probe_endpoint.name)
+        plans[name] += [(r, name == "api") for r in extras]
     tallies = {name: Tally() for name in PORT_NAMES}
     pacer = Pacer(API_SIGNED_RATE)
     started = time.monotonic()
-    deadline = started + 150.0
+    deadline = started + 90.0
 
     def worker(name: str, items: list[tuple[FuzzRequest, bool]]) -> None:
         tally = tallies[name]
@@ -1101,6 +1118,7 @@ def test_seeded_fuzz_gets_no_5xx_no_leak_and_leaves_no_dead_thread(
     assert not problems, f"{len(problems)} problems, first 25:\n" + "\n".join(problems[:25])
     assert sum(t.sent for t in tallies.values()) >= sum(FUZZ_SHARE.values())
     assert (after.status, after.header("Content-Type")) == (baseline.status, baseline.header("Content-Type"))
-    assert after.status == 200 and b"predictions" in after.body
+    if probe_endpoint.created:
+        assert after.status == 200 and b"predictions" in after.body
     assert container_threads_after == container_threads, "the container lost or gained threads under the fuzz"
     assert threading.active_count() <= local_threads + 8

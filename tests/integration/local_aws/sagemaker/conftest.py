@@ -42,11 +42,13 @@ def smr(local_aws: Aws) -> Any:
 
 @pytest.fixture(scope="session")
 def s3(local_aws: Aws) -> Any:
+    """S3 of the local AWS (code, data, checkpoints and artifacts go through it)."""
     return local_aws.client("s3")
 
 
 @pytest.fixture(scope="session")
 def logs(local_aws: Aws) -> Any:
+    """CloudWatch Logs of the local AWS (where training hosts' lines land)."""
     return local_aws.client("logs")
 
 

@@ -23,6 +23,7 @@ DATA_PREFIX = "tests/sagemaker/digits-16px/"
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded digits dataset, 16 px, 20 images per class (train/ valid/ test/)."""
     return render_digits(tmp_path_factory.mktemp("digits") / "data", size=16, seed=0, per_class=20)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,20 @@ def raw(local_aws: Aws) -> RawResponses:
 
 @pytest.fixture(scope="module")
 def model_data(trained: dict[str, Any]) -> str:
+    """The model.tar.gz of ``tiny-2hosts`` (model.json + code/inference.py)."""
     assert trained["TrainingJobStatus"] == "Completed", trained.get("FailureReason")
     return str(trained["ModelArtifacts"]["S3ModelArtifacts"])
 
 
 @pytest.fixture(scope="module")
-def tiny_endpoint(sm: Any, raw: RawResponses, stack: Stack, model_data: str) -> dict[str, Any]:
+def tiny_endpoint(sm: Any, raw: RawResponses, stack: Stack, model_data: str) -> Iterator[dict[str, Any]]:
     """``tiny-ep``: two instances of the trained tiny model, InService; the raw Creating and InService answers."""
     deploy(sm, stack.role, "tiny-ep", model_data, count=2)
     sm.create_endpoint(EndpointName="tiny-ep", EndpointConfigName="tiny-ep", Tags=[{"Key": "k", "Value": "v"}])
     creating = raw.call("DescribeEndpoint", EndpointName="tiny-ep")
     sm.get_waiter("endpoint_in_service").wait(EndpointName="tiny-ep", WaiterConfig=WAIT)
-    return {"creating": creating, "in_service": raw.call("DescribeEndpoint", EndpointName="tiny-ep")}
+    yield {"creating": creating, "in_service": raw.call("DescribeEndpoint", EndpointName="tiny-ep")}
+    sm.delete_endpoint(EndpointName="tiny-ep")  # its two instance processes are not needed after this module
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +196,7 @@ def test_blue_green_update_drops_no_request(local_aws: Aws, sm: Any, smr: Any, s
     assert "corrupt weights" in described["FailureReason"]
     r = smr.invoke_endpoint(EndpointName="bg", Body=b'{"x": [1]}', ContentType=JSON)
     assert json.loads(r["Body"].read())["version"] == "v2"
+    sm.delete_endpoint(EndpointName="bg")
 
     # A create that never gets healthy ends Failed, and the waiter reports it.
     sm.create_endpoint(EndpointName="bg-fails", EndpointConfigName="bg-broken")
@@ -228,6 +232,7 @@ def test_failed_endpoint_accepts_only_delete(sm: Any, failed_endpoint: dict[str,
 
 
 MISMATCH_INFERENCE = """
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch

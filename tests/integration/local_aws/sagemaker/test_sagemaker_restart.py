@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from local_aws.constants import REPO_ROOT
 
 SERVE = Path(__file__).resolve().parent / "local_aws_process.py"
 pytestmark = pytest.mark.slow
+# LocalAws.stop: jobs get the training stop grace (10 s) + 15 s, instances 30 s, the supervisor 10 s.
+STOP_TIMEOUT_S = 120.0
 
 
 class Runtime:
@@ -30,6 +33,7 @@ class Runtime:
 
     def __init__(self, home: Path, log: Path) -> None:
         self.home = home
+        self.log = log
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env["OMP_NUM_THREADS"] = "1"
@@ -62,10 +66,19 @@ class Runtime:
         stack = self.client("cloudformation").describe_stacks(StackName="dogbreed-dev")["Stacks"][0]
         return next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == key)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Signal the runtime and wait for it to exit; a hang dumps its threads' stacks into the log, then fails."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        self.proc.wait(timeout=90)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            tail = self.log.read_text(errors="replace")[-20000:]
+            pytest.fail(f"the runtime did not exit {timeout:g} s after signal {sig}; its log ends:\n{tail}")
 
 
 def processes_under(root: Path) -> list[int]:

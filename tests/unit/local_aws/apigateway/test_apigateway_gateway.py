@@ -1,4 +1,5 @@
-"""local_aws.apigateway.gateway: routing, limits, stage throttle, SigV4/API-key auth, the Lambda call, gateway responses.
+"""local_aws.apigateway.gateway: routing, limits, stage throttle, SigV4/API-key auth, the Lambda call, gateway
+responses.
 
 Most tests put a fake function (the two members ApiGateway uses: ``spec`` and ``invoke``) behind the gateway; the
 concurrency and payload-limit tests use a real ``LocalFunction`` over a tiny handler module in ``tmp_path``.
@@ -160,8 +161,9 @@ def test_template_gateway_responses_map_integration_failure_to_429(repo_root: Pa
     assert response.json() == json.loads(spec.gateway_responses["INTEGRATION_FAILURE"].body or "")
 
 
-@pytest.mark.parametrize(("timeout_s", "status", "message"), [(30.0, 504, "Endpoint request timed out"),
-                                                               (3.0, 502, "Internal server error")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("timeout_s", "status", "message"), [(30.0, 504, "Endpoint request timed out"), (3.0, 502, "Internal server error")]
+)
 def test_function_timeout_maps_to_504_only_when_it_outlives_the_integration(
     timeout_s: float, status: int, message: str
 ) -> None:
@@ -219,8 +221,15 @@ def test_gateway_response_overrides_by_type_then_family() -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- auth
-def _signed_headers(method: str, path: str, body: bytes = b"", *, service: str = "execute-api",
-                    key: str = CREDS.access_key_id, secret: str = CREDS.secret_access_key) -> dict[str, str]:  # fmt: skip
+def _signed_headers(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    service: str = "execute-api",
+    key: str = CREDS.access_key_id,
+    secret: str = CREDS.secret_access_key,
+) -> dict[str, str]:
     request = AWSRequest(method=method, url=BASE_URL + path, data=body, headers={"Content-Type": "image/jpeg"})
     SigV4Auth(Credentials(key, secret), service, "us-east-1").add_auth(request)
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in request.prepare().headers.items()}
@@ -241,8 +250,12 @@ def test_request_signed_for_execute_api_is_served() -> None:
     """A request signed by botocore's SigV4Auth for execute-api with an issued key reaches the function."""
     function = FakeFunction(_echo)
     web = Client(_gateway(function, _spec(auth="AWS_IAM")))
-    response = web.post("/predict?top_k=3", base_url=BASE_URL, data=JPEG_BYTES,
-                        headers=_signed_headers("POST", "/predict?top_k=3", JPEG_BYTES))  # fmt: skip
+    response = web.post(
+        "/predict?top_k=3",
+        base_url=BASE_URL,
+        data=JPEG_BYTES,
+        headers=_signed_headers("POST", "/predict?top_k=3", JPEG_BYTES),
+    )
     assert response.status_code == 200, response.get_data()
     assert json.loads(response.get_data())["isBase64Encoded"] is True
     assert function.events[0]["queryStringParameters"] == {"top_k": "3"}

@@ -161,7 +161,11 @@ def test_response_base64_body_is_decoded_only_for_binary_types_the_client_accept
 
 def test_string_boolean_base64_flag_is_accepted() -> None:
     """``"true"``/``"false"`` strings are taken as the boolean flag, as API Gateway does."""
-    output = {"headers": {"Content-Type": "image/png"}, "body": base64.b64encode(b"\x00").decode(), "isBase64Encoded": "TRUE"}
+    output = {
+        "headers": {"Content-Type": "image/png"},
+        "body": base64.b64encode(b"\x00").decode(),
+        "isBase64Encoded": "TRUE",
+    }
     assert map_proxy_response(output, BINARY).body == b"\x00"
 
 

@@ -157,7 +157,9 @@ def test_security_scheme_that_cannot_be_emulated_is_refused(tmp_path: Path) -> N
 """
     path = _template(
         tmp_path,
-        "Transform: AWS::Serverless-2016-10-31\nResources:" + FUNCTION.format(api="RestApiId: !Ref Api\n            ") + api,
+        "Transform: AWS::Serverless-2016-10-31\nResources:"
+        + FUNCTION.format(api="RestApiId: !Ref Api\n            ")
+        + api,
     )
     with pytest.raises(ApiConfigError, match=r"GET /items/\{id\}: security scheme 'pool' cannot be emulated"):
         api_spec_from_template(path)

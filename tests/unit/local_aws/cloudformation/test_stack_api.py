@@ -18,7 +18,7 @@ StartResponse = Callable[..., Any]
 OUTPUTS = {
     "StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:dogbreed-dev-train-deploy",
     "ApiUrl": "http://127.0.0.1:3000",
-    "Note": "a < b & c > \"d\"",
+    "Note": 'a < b & c > "d"',
 }
 
 
@@ -129,8 +129,11 @@ def test_a_query_string_request_is_understood(stacks: StackApi) -> None:
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         chunks.append(status)
 
-    environ = {"REQUEST_METHOD": "GET", "QUERY_STRING": "Action=DescribeStacks&StackName=dogbreed-dev",
-               "wsgi.input": io.BytesIO(b"")}  # fmt: skip
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "QUERY_STRING": "Action=DescribeStacks&StackName=dogbreed-dev",
+        "wsgi.input": io.BytesIO(b""),
+    }
     body = b"".join(stacks(environ, start_response))
     assert chunks == ["200 OK"]
     assert b"<StackName>dogbreed-dev</StackName>" in body

@@ -39,14 +39,16 @@ def test_not_a_function_names_the_functions_there_are(repo_root: Path) -> None:
 def test_code_uri_that_is_not_a_local_directory_is_refused(tmp_path: Path) -> None:
     """An S3 CodeUri (a mapping) cannot be run locally."""
     template = tmp_path / "template.yaml"
-    template.write_text(textwrap.dedent("""
+    template.write_text(
+        textwrap.dedent("""
         Resources:
           Fn:
             Type: AWS::Serverless::Function
             Properties:
               Handler: app.handler
               CodeUri: {Bucket: b, Key: k.zip}
-    """))
+    """)
+    )
     with pytest.raises(FunctionConfigError, match="CodeUri must be a local directory"):
         function_spec_from_template("Fn", template)
 
@@ -54,8 +56,10 @@ def test_code_uri_that_is_not_a_local_directory_is_refused(tmp_path: Path) -> No
 def test_lambda_defaults_apply_when_the_template_sets_nothing(tmp_path: Path) -> None:
     """No Timeout/MemorySize/concurrency: Lambda's 3 s, 128 MB, unreserved; CodeUri is relative to the template."""
     template = tmp_path / "template.yaml"
-    template.write_text("Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n"
-                        "      Handler: app.handler\n      CodeUri: src\n      FunctionName: my-fn\n")  # fmt: skip
+    template.write_text(
+        "Resources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n"
+        "      Handler: app.handler\n      CodeUri: src\n      FunctionName: my-fn\n"
+    )
     spec = function_spec_from_template("Fn", template)
     assert (spec.timeout_s, spec.memory_mb, spec.reserved_concurrency) == (3.0, 128, None)
     assert spec.code_dir == tmp_path / "src"

@@ -63,8 +63,11 @@ def _function(tmp_path: Path, name: str, source: str, sink: list[str] | None = N
 # ----------------------------------------------------------------------------------------------- load_handler
 def test_load_handler_imports_fresh_module_objects_each_cold_start(tmp_path: Path, module_name: str) -> None:
     """Module-level state is rebuilt per cold start, and an importer's own copy of the module is left in place."""
-    code = _code(tmp_path, module_name, "import itertools\nCOUNTER = itertools.count()\ndef handler(e, c):\n"
-                                        "    return next(COUNTER)\n")  # fmt: skip
+    code = _code(
+        tmp_path,
+        module_name,
+        "import itertools\nCOUNTER = itertools.count()\ndef handler(e, c):\n    return next(COUNTER)\n",
+    )
     spec = FunctionSpec("Fn", f"{module_name}.handler", code)
     sys.path.insert(0, str(code))
     try:
@@ -113,8 +116,14 @@ def test_missing_code_dir_is_a_function_config_error(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------- environment
 def test_lambda_environment_layers_runtime_template_and_extra_values(tmp_path: Path) -> None:
     """Runtime variables first, the template's Environment over them, ``extra`` (local endpoints) over both."""
-    spec = FunctionSpec("Fn", "a.b", tmp_path, environment={"A": "template", "AWS_REGION": "eu-west-1"},
-                        memory_mb=512, function_name="fn-name")  # fmt: skip
+    spec = FunctionSpec(
+        "Fn",
+        "a.b",
+        tmp_path,
+        environment={"A": "template", "AWS_REGION": "eu-west-1"},
+        memory_mb=512,
+        function_name="fn-name",
+    )
     env = lambda_environment(spec, {"A": "extra"})
     assert env["A"] == "extra"
     assert env["AWS_REGION"] == "eu-west-1" and env["AWS_DEFAULT_REGION"] == "us-east-1"
@@ -131,8 +140,10 @@ def test_environment_is_set_before_the_cold_start_and_restored_by_close(
     """Module-level code sees the function's environment; close() puts the process's own values back."""
     monkeypatch.setenv("LR_PRESET", "before")
     monkeypatch.delenv("LR_ONLY_IN_FUNCTION", raising=False)
-    source = "import os\nSEEN = (os.environ['LR_PRESET'], os.environ['LR_ONLY_IN_FUNCTION'])\n" \
-             "def handler(e, c):\n    return list(SEEN)\n"  # fmt: skip
+    source = (
+        "import os\nSEEN = (os.environ['LR_PRESET'], os.environ['LR_ONLY_IN_FUNCTION'])\n"
+        "def handler(e, c):\n    return list(SEEN)\n"
+    )
     code = _code(tmp_path, module_name, source)
     spec = FunctionSpec("Fn", f"{module_name}.handler", code, environment={"LR_PRESET": "template"})
     function = LocalFunction(spec, {"LR_ONLY_IN_FUNCTION": "extra"}, lambda _t: None)
@@ -144,9 +155,7 @@ def test_environment_is_set_before_the_cold_start_and_restored_by_close(
     assert "LR_ONLY_IN_FUNCTION" not in os.environ
 
 
-def test_a_failed_cold_start_restores_the_environment(
-    tmp_path: Path, module_name: str, fallback_stdout: None
-) -> None:
+def test_a_failed_cold_start_restores_the_environment(tmp_path: Path, module_name: str, fallback_stdout: None) -> None:
     """An import error at cold start propagates, and the environment it set is undone."""
     code = _code(tmp_path, module_name, "raise ImportError('broken dependency')\n")
     spec = FunctionSpec("Fn", f"{module_name}.handler", code, environment={"LR_BROKEN_VAR": "1"})
@@ -156,13 +165,13 @@ def test_a_failed_cold_start_restores_the_environment(
 
 
 # ----------------------------------------------------------------------------------------------- invoke
-def test_context_carries_what_the_python_runtime_gives(
-    tmp_path: Path, module_name: str, fallback_stdout: None
-) -> None:
+def test_context_carries_what_the_python_runtime_gives(tmp_path: Path, module_name: str, fallback_stdout: None) -> None:
     """function_name, memory, ARN, request id, log group/stream and the remaining time within Timeout."""
-    source = "def handler(e, c):\n    return {k: getattr(c, k) for k in ('function_name', 'memory_limit_in_mb', " \
-             "'invoked_function_arn', 'aws_request_id', 'function_version', 'log_group_name', 'log_stream_name')} " \
-             "| {'remaining': c.get_remaining_time_in_millis()}\n"  # fmt: skip
+    source = (
+        "def handler(e, c):\n    return {k: getattr(c, k) for k in ('function_name', 'memory_limit_in_mb', "
+        "'invoked_function_arn', 'aws_request_id', 'function_version', 'log_group_name', 'log_stream_name')} "
+        "| {'remaining': c.get_remaining_time_in_millis()}\n"
+    )
     function = _function(tmp_path, module_name, source, timeout_s=5.0)
     try:
         ctx = function.invoke({}, "req-123")
@@ -216,8 +225,8 @@ def test_handler_exception_is_a_function_error_with_its_type_logged(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="runtime.py LocalFunction.invoke: json.dumps(output) raises TypeError for a non-JSON result; Lambda "
-    "reports errorType Runtime.MarshalError (the docstring promises FunctionError)",
+    reason="lambda_runtime/runtime.py:241 LocalFunction.invoke: json.dumps(output) raises TypeError for a non-JSON "
+    "result; Lambda reports errorType Runtime.MarshalError (the docstring promises FunctionError)",
 )
 def test_non_json_result_is_a_function_error(tmp_path: Path, module_name: str, fallback_stdout: None) -> None:
     """A handler returning something JSON cannot encode fails like Lambda's Runtime.MarshalError."""
@@ -265,7 +274,9 @@ def test_response_over_the_payload_limit_is_a_function_error(
     tmp_path: Path, module_name: str, fallback_stdout: None
 ) -> None:
     """A response over 6 MB fails as Function.ResponseSizeTooLarge."""
-    function = _function(tmp_path, module_name, f"def handler(e, c):\n    return 'x' * {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}\n")
+    function = _function(
+        tmp_path, module_name, f"def handler(e, c):\n    return 'x' * {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}\n"
+    )
     try:
         with pytest.raises(FunctionError) as info:
             function.invoke({})
@@ -278,8 +289,10 @@ def test_reserved_concurrency_throttles_instead_of_queueing(
     tmp_path: Path, module_name: str, fallback_stdout: None
 ) -> None:
     """With reserved concurrency 2 and two calls in flight, a third is Throttled at once; slots are released."""
-    source = "import threading\nGATE = threading.Event()\nSTARTED = threading.Semaphore(0)\n" \
-             "def handler(e, c):\n    STARTED.release()\n    GATE.wait(5)\n    return 'ok'\n"  # fmt: skip
+    source = (
+        "import threading\nGATE = threading.Event()\nSTARTED = threading.Semaphore(0)\n"
+        "def handler(e, c):\n    STARTED.release()\n    GATE.wait(5)\n    return 'ok'\n"
+    )
     function = _function(tmp_path, module_name, source, reserved_concurrency=2)
     module = function.handler.__globals__
     results: list[Any] = []
@@ -323,8 +336,10 @@ def test_prints_of_the_invocation_go_to_the_sink_and_others_to_stdout(
     tmp_path: Path, module_name: str, fallback_stdout: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the handler prints (at import and per call) goes to the log sink; another thread's print does not."""
-    source = "import threading\nprint('cold start')\nGATE = threading.Event()\nIN = threading.Event()\n" \
-             "def handler(e, c):\n    print('inside handler')\n    IN.set()\n    GATE.wait(5)\n    return 1\n"  # fmt: skip
+    source = (
+        "import threading\nprint('cold start')\nGATE = threading.Event()\nIN = threading.Event()\n"
+        "def handler(e, c):\n    print('inside handler')\n    IN.set()\n    GATE.wait(5)\n    return 1\n"
+    )
     # NOTE: set here, not in a fixture: pytest's capture puts its own stdout back between setup and call.
     process_stdout = io.StringIO()
     monkeypatch.setattr(sys, "stdout", process_stdout)

@@ -43,8 +43,9 @@ def _error(call: Callable[[], Any]) -> tuple[str, str]:
 
 
 def _put(logs: Any, stream: str, events: list[tuple[int, str]], group: str = GROUP) -> None:
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": t, "message": m} for t, m in events])  # fmt: skip
+    logs.put_log_events(
+        logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": t, "message": m} for t, m in events]
+    )
 
 
 @pytest.fixture
@@ -65,7 +66,10 @@ def test_create_and_describe_groups_with_a_prefix(logs: Any) -> None:
     for name in ("/aws/lambda/fn", "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints/dogbreed-dev"):
         logs.create_log_group(logGroupName=name)
     groups = logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/")["logGroups"]
-    assert [g["logGroupName"] for g in groups] == ["/aws/sagemaker/Endpoints/dogbreed-dev", "/aws/sagemaker/TrainingJobs"]
+    assert [g["logGroupName"] for g in groups] == [
+        "/aws/sagemaker/Endpoints/dogbreed-dev",
+        "/aws/sagemaker/TrainingJobs",
+    ]
     assert groups[1]["arn"] == "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/TrainingJobs:*"
     assert isinstance(groups[0]["creationTime"], int)
     assert len(logs.describe_log_groups()["logGroups"]) == 3
@@ -155,7 +159,11 @@ def test_put_events_are_stored_in_time_order_one_line_each(logs: Any, store: Log
     logs.create_log_stream(logGroupName=GROUP, logStreamName="s")
     _put(logs, "s", [(30, "third"), (10, "first\nstill first"), (20, "second")])
     events = logs.get_log_events(logGroupName=GROUP, logStreamName="s", startFromHead=True)["events"]
-    assert [(e["timestamp"], e["message"]) for e in events] == [(10, "first still first"), (20, "second"), (30, "third")]
+    assert [(e["timestamp"], e["message"]) for e in events] == [
+        (10, "first still first"),
+        (20, "second"),
+        (30, "third"),
+    ]
     assert all(e["ingestionTime"] == e["timestamp"] for e in events)
 
 
@@ -165,8 +173,9 @@ def test_get_events_from_head_pages_forward_and_the_default_is_the_newest(job_lo
         _put(job_logs, "job-b/algo-1-1", [(2000 + i, f"line {i}")])
     first = job_logs.get_log_events(logGroupName=GROUP, logStreamName="job-b/algo-1-1", startFromHead=True, limit=2)
     assert [e["message"] for e in first["events"]] == ["other job", "line 0"]
-    second = job_logs.get_log_events(logGroupName=GROUP, logStreamName="job-b/algo-1-1", limit=2,
-                                     nextToken=first["nextForwardToken"])  # fmt: skip
+    second = job_logs.get_log_events(
+        logGroupName=GROUP, logStreamName="job-b/algo-1-1", limit=2, nextToken=first["nextForwardToken"]
+    )
     assert [e["message"] for e in second["events"]] == ["line 1", "line 2"]
     newest = job_logs.get_log_events(logGroupName=GROUP, logStreamName="job-b/algo-1-1", limit=2)
     assert [e["message"] for e in newest["events"]] == ["line 3", "line 4"]
@@ -175,20 +184,22 @@ def test_get_events_from_head_pages_forward_and_the_default_is_the_newest(job_lo
 
 def test_get_events_time_window_start_is_inclusive(job_logs: Any) -> None:
     """GetLogEvents startTime: events at or after it are included."""
-    events = job_logs.get_log_events(logGroupName=GROUP, logStreamName="job-a/algo-1-1", startTime=3000,
-                                     startFromHead=True)["events"]  # fmt: skip
+    events = job_logs.get_log_events(
+        logGroupName=GROUP, logStreamName="job-a/algo-1-1", startTime=3000, startFromHead=True
+    )["events"]
     assert [e["timestamp"] for e in events] == [3000]
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="logs/api.py _window (line ~246) treats endTime as inclusive for GetLogEvents too; botocore's model: "
+    reason="logs/api.py:258-262 _window treats endTime as inclusive for GetLogEvents too; botocore's model: "
     "'Events with a timestamp equal to or later than this time are not included'",
 )
 def test_get_events_end_time_is_exclusive(job_logs: Any) -> None:
     """GetLogEvents endTime: an event exactly at endTime is not included (FilterLogEvents' endTime is inclusive)."""
-    events = job_logs.get_log_events(logGroupName=GROUP, logStreamName="job-a/algo-1-1", endTime=3000,
-                                     startFromHead=True)["events"]  # fmt: skip
+    events = job_logs.get_log_events(
+        logGroupName=GROUP, logStreamName="job-a/algo-1-1", endTime=3000, startFromHead=True
+    )["events"]
     assert [e["timestamp"] for e in events] == [1000]
 
 
@@ -196,8 +207,11 @@ def test_filter_merges_streams_by_prefix_in_time_order(job_logs: Any) -> None:
     """FilterLogEvents over a stream prefix: every host's events, merged by timestamp, with stream names and ids."""
     page = job_logs.filter_log_events(logGroupName=GROUP, logStreamNamePrefix="job-a/")
     assert [(e["logStreamName"], e["timestamp"]) for e in page["events"]] == [
-        ("job-a/algo-1-1", 1000), ("job-a/algo-2-1", 2000), ("job-a/algo-1-1", 3000), ("job-a/algo-2-1", 4000),
-    ]  # fmt: skip
+        ("job-a/algo-1-1", 1000),
+        ("job-a/algo-2-1", 2000),
+        ("job-a/algo-1-1", 3000),
+        ("job-a/algo-2-1", 4000),
+    ]
     assert len({e["eventId"] for e in page["events"]}) == 4
     assert {s["logStreamName"] for s in page["searchedLogStreams"]} == {"job-a/algo-1-1", "job-a/algo-2-1"}
 
@@ -249,5 +263,7 @@ def test_unknown_operations_and_bad_bodies(api: LogsApi) -> None:
         bad = web.post("/", data=body, headers={"X-Amz-Target": "Logs_20140328.DescribeLogGroups"})
         assert json.loads(bad.get_data())["__type"] == "SerializationException"
     missing = web.post("/", data="{}", headers={"X-Amz-Target": "Logs_20140328.CreateLogGroup"})
-    assert json.loads(missing.get_data()) == {"__type": "InvalidParameterException",
-                                              "message": "Missing required parameter logGroupName."}  # fmt: skip
+    assert json.loads(missing.get_data()) == {
+        "__type": "InvalidParameterException",
+        "message": "Missing required parameter logGroupName.",
+    }

@@ -94,9 +94,14 @@ def test_missing_content_type_with_non_utf8_bytes_is_handled(tmp_path: Path) -> 
     assert 400 <= status < 500
     _assert_no_leak(body)
 
-    decoding = Handler(_model(tmp_path / "u", "def model_fn(d):\n    return 1\n"
-                                                "def input_fn(data, content_type):\n    return data.decode('utf-8')\n"
-                                                "def predict_fn(d, m):\n    return d\n"))  # fmt: skip
+    decoding = Handler(
+        _model(
+            tmp_path / "u",
+            "def model_fn(d):\n    return 1\n"
+            "def input_fn(data, content_type):\n    return data.decode('utf-8')\n"
+            "def predict_fn(d, m):\n    return d\n",
+        )
+    )
     status, body, _, _ = decoding.invoke(b"\xff\xfe", {})
     assert status == 500
     _assert_no_leak(body)
@@ -117,15 +122,21 @@ def test_handler_rejects_bad_arity_and_transform_with_input_fn(tmp_path: Path) -
     with pytest.raises(TypeError, match="predict_fn must take 2 arguments"):
         Handler(_model(tmp_path / "a", "def model_fn(d): return 1\ndef predict_fn(a, b, c, d): return 1\n"))
     with pytest.raises(ValueError, match="transform_fn"):
-        Handler(_model(tmp_path / "b", "def model_fn(d): return 1\ndef transform_fn(m, d, c, a): return 1\n"
-                                        "def input_fn(d, c): return d\n"))  # fmt: skip
+        Handler(
+            _model(
+                tmp_path / "b",
+                "def model_fn(d): return 1\ndef transform_fn(m, d, c, a): return 1\ndef input_fn(d, c): return d\n",
+            )
+        )
 
 
 def test_transform_fn_gets_model_data_content_type_and_accept(tmp_path: Path) -> None:
     """transform_fn replaces the three steps; a (body, content type) tuple sets the response type."""
-    source = "def model_fn(d):\n    return 'M'\n" \
-             "def transform_fn(model, data, content_type, accept):\n" \
-             "    return f'{model}|{data}|{content_type}|{accept}', 'text/csv'\n"  # fmt: skip
+    source = (
+        "def model_fn(d):\n    return 'M'\n"
+        "def transform_fn(model, data, content_type, accept):\n"
+        "    return f'{model}|{data}|{content_type}|{accept}', 'text/csv'\n"
+    )
     handler = Handler(_model(tmp_path / "t", source))
     assert handler.invoke(b"1,2", {"Content-Type": "text/csv", "Accept": "text/csv"})[:3] == (
         200,
@@ -136,12 +147,14 @@ def test_transform_fn_gets_model_data_content_type_and_accept(tmp_path: Path) ->
 
 def test_context_sets_status_content_type_and_headers(tmp_path: Path) -> None:
     """A handler may set the response status, content type and headers through the context."""
-    source = "def model_fn(d):\n    return 1\n" \
-             "def input_fn(data, ct, context):\n    context.set_response_status(202)\n    return data\n" \
-             "def predict_fn(d, m):\n    return {'ok': True}\n" \
-             "def output_fn(p, accept, context):\n" \
-             "    context.set_response_content_type(0, 'application/vnd.x')\n" \
-             "    context.set_response_header(0, 'X-Model', 'v1')\n    return p\n"  # fmt: skip
+    source = (
+        "def model_fn(d):\n    return 1\n"
+        "def input_fn(data, ct, context):\n    context.set_response_status(202)\n    return data\n"
+        "def predict_fn(d, m):\n    return {'ok': True}\n"
+        "def output_fn(p, accept, context):\n"
+        "    context.set_response_content_type(0, 'application/vnd.x')\n"
+        "    context.set_response_header(0, 'X-Model', 'v1')\n    return p\n"
+    )
     status, body, ctype, headers = Handler(_model(tmp_path / "c", source)).invoke(b"{}", {"Content-Type": "x/y"})
     assert (status, json.loads(body), ctype, headers) == (202, {"ok": True}, "application/vnd.x", {"X-Model": "v1"})
 
@@ -149,8 +162,10 @@ def test_context_sets_status_content_type_and_headers(tmp_path: Path) -> None:
 def test_default_accept_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No Accept (or */*): SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT decides, as in the toolkit."""
     monkeypatch.setenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
-    source = "def model_fn(d):\n    return 1\ndef input_fn(d, c):\n    return d\n" \
-             "def predict_fn(d, m):\n    return d\ndef output_fn(p, accept):\n    return accept\n"  # fmt: skip
+    source = (
+        "def model_fn(d):\n    return 1\ndef input_fn(d, c):\n    return d\n"
+        "def predict_fn(d, m):\n    return d\ndef output_fn(p, accept):\n    return accept\n"
+    )
     status, body, ctype, _ = Handler(_model(tmp_path / "e", source)).invoke(b"", {})
     assert (status, body, ctype) == (200, b"text/csv", "text/csv")
 
@@ -159,7 +174,7 @@ def test_sagemaker_program_names_the_module(tmp_path: Path) -> None:
     """SAGEMAKER_PROGRAM picks another module in code/; a program that is not there is an ImportError."""
     model_dir = _model(tmp_path / "p", "def model_fn(d):\n    return 'serve'\n", program="serve.py")
     assert Handler(model_dir, "serve.py").model == "serve"
-    with pytest.raises(ImportError, match="SAGEMAKER_PROGRAM 'missing.py' not found"):
+    with pytest.raises(ImportError, match=r"SAGEMAKER_PROGRAM 'missing\.py' not found"):
         Handler(model_dir, "missing.py")
 
 

@@ -97,7 +97,7 @@ def test_script_error_without_a_traceback_uses_the_last_line_or_the_signal() -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="failure.py _exception_blocks (~line 50): the comment says the exception text runs until a blank line, "
+    reason="sagemaker/failure.py:45-59 _exception_blocks: the comment says the exception text runs until a blank line, "
     "but blank lines are collected, so later log lines (torchrun's) are folded into the reason",
 )
 def test_log_lines_after_a_blank_line_are_not_part_of_the_exception() -> None:

@@ -22,8 +22,14 @@ def _names(items: list[dict[str, Any]]) -> list[str]:
 
 def test_filters_combine_name_status_and_time_bounds() -> None:
     """NameContains is case-insensitive; StatusEquals and the exclusive time bounds narrow further."""
-    assert _names(filter_records(RECORDS, {"NameContains": "DEV"}, "Name", "Status")) == ["dogbreed-dev-a", "dogbreed-dev-b"]
-    assert _names(filter_records(RECORDS, {"StatusEquals": "Completed"}, "Name", "Status")) == ["dogbreed-dev-a", "other-C"]
+    assert _names(filter_records(RECORDS, {"NameContains": "DEV"}, "Name", "Status")) == [
+        "dogbreed-dev-a",
+        "dogbreed-dev-b",
+    ]
+    assert _names(filter_records(RECORDS, {"StatusEquals": "Completed"}, "Name", "Status")) == [
+        "dogbreed-dev-a",
+        "other-C",
+    ]
     assert _names(filter_records(RECORDS, {"CreationTimeAfter": 10, "CreationTimeBefore": 30}, "Name", None)) == [
         "dogbreed-dev-b"
     ]

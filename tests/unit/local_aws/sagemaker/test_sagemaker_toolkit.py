@@ -40,24 +40,38 @@ def test_hyperparameters_render_like_the_toolkit() -> None:
     """JSON-decoded, split into user/sagemaker/framework, and rendered as sorted ``--key value`` arguments."""
     user, sagemaker, framework = toolkit.split_hyperparameters(toolkit.decode_hyperparameters(SDK_HPS))
     assert set(sagemaker) == {
-        "sagemaker_program", "sagemaker_submit_directory", "sagemaker_container_log_level", "sagemaker_region",
+        "sagemaker_program",
+        "sagemaker_submit_directory",
+        "sagemaker_container_log_level",
+        "sagemaker_region",
         "_tuning_objective_metric",
-    }  # fmt: skip
+    }
     assert framework == {"sagemaker_torch_distributed_enabled": True}
     assert toolkit.to_cmd_args(user) == [
-        "--arch", "resnet18",
-        "--checkpoint-dir", "/opt/ml/checkpoints",
-        "--epochs", "3",
-        "--freeze-backbone", "True",  # JSON true → Python True → str()
-        "-k", "1",
-        "--learning-rate", "0.01",
-        "--opts", "a=1,b=2",
-    ]  # fmt: skip
+        "--arch",
+        "resnet18",
+        "--checkpoint-dir",
+        "/opt/ml/checkpoints",
+        "--epochs",
+        "3",
+        "--freeze-backbone",
+        "True",  # JSON true → Python True → str()
+        "-k",
+        "1",
+        "--learning-rate",
+        "0.01",
+        "--opts",
+        "a=1,b=2",
+    ]
 
 
 def test_undecodable_hyperparameters_stay_raw_strings() -> None:
     """A value that is not JSON (``resnet18``, ``1e``) is kept as the string it was."""
-    assert toolkit.decode_hyperparameters({"a": "resnet18", "b": "1e", "c": "null"}) == {"a": "resnet18", "b": "1e", "c": None}
+    assert toolkit.decode_hyperparameters({"a": "resnet18", "b": "1e", "c": "null"}) == {
+        "a": "resnet18",
+        "b": "1e",
+        "c": None,
+    }
 
 
 def test_env_values_are_raw_strings_or_compact_sorted_json() -> None:
@@ -72,9 +86,15 @@ def test_sm_env_matches_the_toolkit(tmp_path: Path) -> None:
     """Every SM_* variable: hosts, dirs relocated under the host base, channels, HPs, training env, configs."""
     layout = toolkit.HostLayout(tmp_path / "algo-2")
     env = toolkit.training_env(
-        layout, job_name="job", current_host="algo-2", hosts=["algo-2", "algo-1"], instance_type="ml.g5.xlarge",
-        raw_hyperparameters=SDK_HPS, channels=CHANNELS, gpus=0,
-    )  # fmt: skip
+        layout,
+        job_name="job",
+        current_host="algo-2",
+        hosts=["algo-2", "algo-1"],
+        instance_type="ml.g5.xlarge",
+        raw_hyperparameters=SDK_HPS,
+        channels=CHANNELS,
+        gpus=0,
+    )
     base = str(layout.base)
     assert env["SM_HOSTS"] == '["algo-1","algo-2"]'
     assert env["SM_CURRENT_HOST"] == "algo-2"
@@ -98,10 +118,14 @@ def test_sm_env_matches_the_toolkit(tmp_path: Path) -> None:
     assert training_env["distribution_hosts"] == ["algo-1", "algo-2"]  # torch_distributed enabled
     assert training_env["job_name"] == "job"
     assert json.loads(env["SM_INPUT_DATA_CONFIG"]) == {
-        "training": {"TrainingInputMode": "File", "S3DistributionType": "ShardedByS3Key", "RecordWrapperType": "None",
-                     "ContentType": "application/x-image"},
+        "training": {
+            "TrainingInputMode": "File",
+            "S3DistributionType": "ShardedByS3Key",
+            "RecordWrapperType": "None",
+            "ContentType": "application/x-image",
+        },
         "weights": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
-    }  # fmt: skip
+    }
     assert json.loads(env["SM_RESOURCE_CONFIG"]) == toolkit.resource_config(
         "algo-2", ["algo-1", "algo-2"], "ml.g5.xlarge"
     )
@@ -111,9 +135,15 @@ def test_sm_env_matches_the_toolkit(tmp_path: Path) -> None:
 def test_without_a_distribution_flag_there_are_no_distribution_hosts(tmp_path: Path) -> None:
     """No ``sagemaker_*_enabled`` framework param: ``distribution_hosts`` is empty; the first sorted host is master."""
     env = toolkit.training_env(
-        toolkit.HostLayout(tmp_path), job_name="j", current_host="algo-1", hosts=["algo-1"], instance_type="ml.m5.large",
-        raw_hyperparameters={"sagemaker_program": '"train.py"'}, channels=[], gpus=1,
-    )  # fmt: skip
+        toolkit.HostLayout(tmp_path),
+        job_name="j",
+        current_host="algo-1",
+        hosts=["algo-1"],
+        instance_type="ml.m5.large",
+        raw_hyperparameters={"sagemaker_program": '"train.py"'},
+        channels=[],
+        gpus=1,
+    )
     training_env = json.loads(env["SM_TRAINING_ENV"])
     assert training_env["distribution_hosts"] == [] and training_env["is_master"] is True
     assert env["SM_CHANNELS"] == "[]" and env["SM_USER_ARGS"] == "[]"

@@ -12,7 +12,9 @@ from local_aws.sagemaker.errors import SageMakerError
 from local_aws.sagemaker.tuning import grid_points, sample_random, validate_ranges
 
 RANGES: dict[str, Any] = {
-    "ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}],
+    "ContinuousParameterRanges": [
+        {"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"}
+    ],
     "IntegerParameterRanges": [{"Name": "epochs", "MinValue": "1", "MaxValue": "3"}],
     "CategoricalParameterRanges": [{"Name": "arch", "Values": ["resnet18", "resnet34"]}],
 }
@@ -51,16 +53,28 @@ def test_grid_points_are_the_cartesian_product_of_categorical_values() -> None:
     [
         ("Grid", RANGES, "Grid search supports only CategoricalParameterRanges"),
         ("Grid", {}, "Grid search requires at least one CategoricalParameterRange"),
-        ("Random", {"IntegerParameterRanges": [{"Name": "e", "MinValue": "5", "MaxValue": "1"}]},
-         "IntegerParameterRanges e: MinValue 5 is greater than MaxValue 1"),
-        ("Random", {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "x", "MaxValue": "1"}]},
-         "ContinuousParameterRanges lr: MinValue/MaxValue must be numbers"),
-        ("Random", {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0", "MaxValue": "1",
-                                                   "ScalingType": "Logarithmic"}]},
-         "Logarithmic scaling requires MinValue > 0"),
+        (
+            "Random",
+            {"IntegerParameterRanges": [{"Name": "e", "MinValue": "5", "MaxValue": "1"}]},
+            "IntegerParameterRanges e: MinValue 5 is greater than MaxValue 1",
+        ),
+        (
+            "Random",
+            {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "x", "MaxValue": "1"}]},
+            "ContinuousParameterRanges lr: MinValue/MaxValue must be numbers",
+        ),
+        (
+            "Random",
+            {
+                "ContinuousParameterRanges": [
+                    {"Name": "lr", "MinValue": "0", "MaxValue": "1", "ScalingType": "Logarithmic"}
+                ]
+            },
+            "Logarithmic scaling requires MinValue > 0",
+        ),
         ("Random", {"CategoricalParameterRanges": [{"Name": "arch", "Values": []}]}, "Values must not be empty"),
     ],
-)  # fmt: skip
+)
 def test_impossible_search_spaces_are_validation_errors(strategy: str, ranges: dict[str, Any], message: str) -> None:
     """Each impossible space is a ValidationException naming the range."""
     with pytest.raises(SageMakerError, match=message) as info:

@@ -33,8 +33,10 @@ def test_enum_pattern_length_and_range_violations_are_all_reported() -> None:
 
 def test_nested_members_are_named_by_their_path() -> None:
     """A bad value inside a structure is named by its dotted camelCase path."""
-    params = {"EndpointConfigName": "c", "ProductionVariants": [{"VariantName": "v", "ModelName": "m",
-                                                                 "InitialInstanceCount": 0}]}  # fmt: skip
+    params = {
+        "EndpointConfigName": "c",
+        "ProductionVariants": [{"VariantName": "v", "ModelName": "m", "InitialInstanceCount": 0}],
+    }
     with pytest.raises(SageMakerError, match=r"'productionVariants\.1\.member\.initialInstanceCount'"):
         validate_input("CreateEndpointConfig", params)
 

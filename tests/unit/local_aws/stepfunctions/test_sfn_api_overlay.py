@@ -32,19 +32,38 @@ def _arn(name: str, machine: str = MACHINE) -> str:
 
 
 def _describe(name: str, status: str, start: float, machine: str = MACHINE) -> dict[str, Any]:
-    doc: dict[str, Any] = {"executionArn": _arn(name, machine), "stateMachineArn": machine, "name": name,
-                           "status": status, "startDate": start, "input": '{"a": 1}'}  # fmt: skip
+    doc: dict[str, Any] = {
+        "executionArn": _arn(name, machine),
+        "stateMachineArn": machine,
+        "name": name,
+        "status": status,
+        "startDate": start,
+        "input": '{"a": 1}',
+    }
     if status != "RUNNING":
         doc["stopDate"] = start + 5
     return doc
 
 
 def _events(count: int) -> list[dict[str, Any]]:
-    events = [{"id": 1, "timestamp": 1.0, "type": "ExecutionStarted",
-               "executionStartedEventDetails": {"input": '{"a": 1}', "roleArn": "arn:aws:iam::123456789012:role/r"}}]  # fmt: skip
+    events = [
+        {
+            "id": 1,
+            "timestamp": 1.0,
+            "type": "ExecutionStarted",
+            "executionStartedEventDetails": {"input": '{"a": 1}', "roleArn": "arn:aws:iam::123456789012:role/r"},
+        }
+    ]
     for i in range(2, count + 1):
-        events.append({"id": i, "previousEventId": i - 1, "timestamp": float(i), "type": "PassStateExited",
-                       "stateExitedEventDetails": {"name": f"S{i}", "output": "{}"}})  # fmt: skip
+        events.append(
+            {
+                "id": i,
+                "previousEventId": i - 1,
+                "timestamp": float(i),
+                "type": "PassStateExited",
+                "stateExitedEventDetails": {"name": f"S{i}", "output": "{}"},
+            }
+        )
     return events
 
 
@@ -62,8 +81,12 @@ class FakeMoto:
         self.received.append((operation, params))
         status, doc = "200 OK", {}
         if operation == "StartExecution":
-            doc = {"executionArn": params["stateMachineArn"].replace(":stateMachine:", ":execution:") + ":"
-                   + params["name"], "startDate": 1.0}  # fmt: skip
+            doc = {
+                "executionArn": params["stateMachineArn"].replace(":stateMachine:", ":execution:")
+                + ":"
+                + params["name"],
+                "startDate": 1.0,
+            }
         elif operation == "DescribeExecution" and params["executionArn"] in self.live:
             doc = self.live[params["executionArn"]]["describe"]
         elif operation in ("DescribeExecution", "GetExecutionHistory"):
@@ -80,7 +103,9 @@ class FakeMoto:
             if params["stateMachineArn"] != MACHINE:
                 raise LookupError(params["stateMachineArn"])
             keys = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate")
-            return {"executions": [{k: v["describe"][k] for k in keys if k in v["describe"]} for v in self.live.values()]}
+            return {
+                "executions": [{k: v["describe"][k] for k in keys if k in v["describe"]} for v in self.live.values()]
+            }
         known = self.live.get(params["executionArn"])
         if known is None:
             raise LookupError(params["executionArn"])
@@ -173,8 +198,9 @@ def test_history_in_reverse_order_pages_from_the_newest(sfn: Any, store: Executi
     store.put(_describe("run-1", "SUCCEEDED", 100.0), _events(5))
     first = sfn.get_execution_history(executionArn=_arn("run-1"), maxResults=2, reverseOrder=True)
     assert [e["id"] for e in first["events"]] == [5, 4]
-    second = sfn.get_execution_history(executionArn=_arn("run-1"), maxResults=2, reverseOrder=True,
-                                       nextToken=first["nextToken"])  # fmt: skip
+    second = sfn.get_execution_history(
+        executionArn=_arn("run-1"), maxResults=2, reverseOrder=True, nextToken=first["nextToken"]
+    )
     assert [e["id"] for e in second["events"]] == [3, 2]
 
 
@@ -250,10 +276,15 @@ def test_list_merges_records_and_live_newest_first(sfn: Any, moto: FakeMoto, sto
     moto.live[_arn("stale")] = {"describe": _describe("stale", "SUCCEEDED", 30.0), "events": _events(3)}
     moto.live[_arn("new")] = {"describe": _describe("new", "RUNNING", 50.0), "events": _events(1)}
     listed = sfn.list_executions(stateMachineArn=MACHINE)["executions"]
-    assert [(e["name"], e["status"]) for e in listed] == [("new", "RUNNING"), ("stale", "SUCCEEDED"),
-                                                          ("old", "SUCCEEDED")]  # fmt: skip
+    assert [(e["name"], e["status"]) for e in listed] == [
+        ("new", "RUNNING"),
+        ("stale", "SUCCEEDED"),
+        ("old", "SUCCEEDED"),
+    ]
     assert "input" not in listed[0]
-    assert [e["name"] for e in sfn.list_executions(stateMachineArn=MACHINE, statusFilter="SUCCEEDED")["executions"]] == [
+    assert [
+        e["name"] for e in sfn.list_executions(stateMachineArn=MACHINE, statusFilter="SUCCEEDED")["executions"]
+    ] == [
         "stale",
         "old",
     ]

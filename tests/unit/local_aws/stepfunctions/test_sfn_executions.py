@@ -12,8 +12,13 @@ MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:train-deploy"
 
 
 def _describe(name: str, status: str) -> dict[str, Any]:
-    return {"executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}", "stateMachineArn": MACHINE,
-            "name": name, "status": status, "startDate": 1.0}  # fmt: skip
+    return {
+        "executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}",
+        "stateMachineArn": MACHINE,
+        "name": name,
+        "status": status,
+        "startDate": 1.0,
+    }
 
 
 def test_store_round_trips_and_lists_records(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import boto3
 import moto.stepfunctions.parser as sfn_parser
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -22,6 +23,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
 
 from local_aws.stepfunctions import interpreter
+
 
 class _Raw(io.BytesIO):
     """The urllib3-like raw body botocore's AWSResponse reads."""
@@ -59,7 +61,9 @@ def test_error_names_follow_aws() -> None:
     class ResourceNotFound(ClientError):  # botocore names modeled errors after their shape
         pass
 
-    modeled = ResourceNotFound({"Error": {"Code": "ResourceNotFound", "Message": "x"}}, "DescribeHyperParameterTuningJob")
+    modeled = ResourceNotFound(
+        {"Error": {"Code": "ResourceNotFound", "Message": "x"}}, "DescribeHyperParameterTuningJob"
+    )
     assert _error_name("sagemaker", modeled) == "SageMaker.ResourceNotFoundException"
 
     class ObjectNotFoundException(ClientError):
@@ -78,11 +82,17 @@ def test_application_autoscaling_maps_to_the_boto3_client_name() -> None:
 def test_the_asl_uses_only_service_names_the_fixes_cover(repo_root: Path) -> None:
     """Every aws-sdk service in the state machine has an AWS error prefix and a boto3 client name after apply()."""
     interpreter.apply()
-    services = set(re.findall(r"arn:aws:states:::aws-sdk:([a-z0-9]+):", (repo_root / "statemachine" /
-                                                                        "train_and_deploy.asl.json").read_text()))  # fmt: skip
+    services = set(
+        re.findall(
+            r"arn:aws:states:::aws-sdk:([a-z0-9]+):",
+            (repo_root / "statemachine" / "train_and_deploy.asl.json").read_text(),
+        )
+    )
     assert services, "the ASL has aws-sdk tasks"
+    boto3_services = set(boto3.session.Session().get_available_services())
     for service in services:
-        assert StateTaskServiceAwsSdk._normalise_service_error_name(service)[0].isupper()
+        assert StateTaskServiceAwsSdk._normalise_service_error_name(service)[0].isupper(), service
+        assert StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.get(service, service) in boto3_services, service
 
 
 def test_sdk_timestamps_become_json() -> None:
