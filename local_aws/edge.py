@@ -19,9 +19,9 @@ from typing import Any
 
 from local_aws.auth.credentials import CredentialStore
 from local_aws.auth.errors import AuthError, render_auth_error
-from local_aws.auth.services import guess_service
+from local_aws.auth.services import guess_service, protocol_for
 from local_aws.auth.sigv4 import incoming_from_environ, verify
-from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION
+from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION, S3_MAX_PUT_BYTES
 from local_aws.http.server import json_error_renderer
 from local_aws.s3.responses import s3_error_renderer
 
@@ -82,12 +82,33 @@ class Edge:
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
 
 
+def edge_body_limit(headers: dict[str, str]) -> int:
+    """S3 takes bodies up to 5 GB (a single PUT); every other AWS API far less: refuse those at 16 MiB, unread."""
+    environ = {f"HTTP_{key}": value for key, value in headers.items()}
+    return S3_MAX_PUT_BYTES + 1 if guess_service(environ, b"") in STREAMED else AWS_API_MAX_BODY_BYTES + 1
+
+
 def edge_error_renderer(status: int, reason: str, headers: dict[str, str]) -> tuple[list[tuple[str, str]], bytes]:
     """Transport errors on the shared port, in the shape of the service the request names (S3's XML or JSON)."""
     environ = {f"HTTP_{key}": value for key, value in headers.items()}
-    if guess_service(environ, b"") == "s3":
+    service = guess_service(environ, b"")
+    if service == "s3":
         return s3_error_renderer(status, reason, headers)
+    if protocol_for(service).family == "query":
+        return _query_error(status, reason)
     return json_error_renderer(status, reason, headers)
+
+
+def _query_error(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes]:
+    """The query protocols' (IAM, STS, SNS, CloudFormation) error document, so botocore raises a ClientError."""
+    code, kind = (
+        ("InternalFailure", "Receiver") if status >= 500 and status != 501 else (reason.replace(" ", ""), "Sender")
+    )
+    body = (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{reason}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    return [("Content-Type", "text/xml")], body
 
 
 def _reply(start_response: Any, status: int, doc: dict[str, Any]) -> list[bytes]:

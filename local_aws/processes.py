@@ -204,8 +204,17 @@ class ProcessSupervisor:
         proc = self._popen(request, wrapped=self._pdeathsig)
         stat = self._reader.stat(proc.pid)  # the start time survives exec: it is the fork's
         record = ProcessRecord(
-            proc.pid, proc.pid, stat.start_time if stat else None, tuple(request.argv[:3]), request.owner,
-            request.kind, tag, self._pid, self._start_time, self._id, time.time(),
+            proc.pid,
+            proc.pid,
+            stat.start_time if stat else None,
+            tuple(request.argv[:3]),
+            request.owner,
+            request.kind,
+            tag,
+            self._pid,
+            self._start_time,
+            self._id,
+            time.time(),
         )
         child = _Child(proc, record)
         with self._lock:
@@ -222,7 +231,12 @@ class ProcessSupervisor:
         stdin, stdout, stderr = request.streams
         start = pdeathsig.popen if wrapped else subprocess.Popen
         return start(
-            request.argv, cwd=request.cwd, env=request.env, stdin=stdin, stdout=stdout, stderr=stderr,
+            request.argv,
+            cwd=request.cwd,
+            env=request.env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
             start_new_session=True,  # its own session and group: killpg reaches everything it forks
         )
 

@@ -110,10 +110,16 @@ class ProcessRecord:
         """Inverse of :meth:`to_json`; KeyError, TypeError or ValueError for a malformed entry."""
         opt = lambda value: None if value is None else int(value)  # noqa: E731
         return cls(
-            pid=int(raw["pid"]), pgid=int(raw["pgid"]), start_time=opt(raw["start_time"]),
-            argv=tuple(str(a) for a in raw["argv"]), owner=str(raw["owner"]), kind=str(raw["kind"]),
-            tag=str(raw["tag"]), supervisor_pid=int(raw["supervisor_pid"]),
-            supervisor_start_time=opt(raw["supervisor_start_time"]), supervisor_id=str(raw["supervisor_id"]),
+            pid=int(raw["pid"]),
+            pgid=int(raw["pgid"]),
+            start_time=opt(raw["start_time"]),
+            argv=tuple(str(a) for a in raw["argv"]),
+            owner=str(raw["owner"]),
+            kind=str(raw["kind"]),
+            tag=str(raw["tag"]),
+            supervisor_pid=int(raw["supervisor_pid"]),
+            supervisor_start_time=opt(raw["supervisor_start_time"]),
+            supervisor_id=str(raw["supervisor_id"]),
             started_at=float(raw["started_at"]),
         )
 

@@ -38,7 +38,7 @@ from local_aws.constants import (
     StateLayout,
 )
 from local_aws.deploy import StackRecord, deploy
-from local_aws.edge import Edge, edge_error_renderer
+from local_aws.edge import Edge, edge_body_limit, edge_error_renderer
 from local_aws.http.server import HttpServer
 from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
 from local_aws.logs.api import LogsApi
@@ -75,8 +75,12 @@ def read_runtime(layout: StateLayout) -> dict[str, Any] | None:
         doc: dict[str, Any] = json.loads(layout.runtime_file.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    pid = doc.get("pid")
+    # NOTE: kill(0) and kill(-1) address a group or every process, never "this one": refuse such a record outright.
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not doc.get("aws_url"):
+        return None
     try:
-        os.kill(int(doc.get("pid", -1)), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return None
     except PermissionError:
@@ -205,6 +209,7 @@ class LocalAws:
             name="aws",
             port=_bind(self.aws_port, self.explicit_ports),
             error_renderer=edge_error_renderer,
+            body_limit=edge_body_limit,
             # NOTE: S3's 5 GB single-PUT limit is inclusive; waitress refuses at or above max_body_bytes.
             max_body_bytes=S3_MAX_PUT_BYTES + 1,
             threads=16,

@@ -190,10 +190,12 @@ def invoke(
     function_id: str,
     event_path: str,
     env_vars: Path | None,
-    out: Any = sys.stdout,
-    err: Any = sys.stderr,
+    out: Any = None,
+    err: Any = None,
 ) -> int:
     """``sam local invoke FUNCTION -e EVENT``: the response JSON on stdout, the function's logs on stderr."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     try:
         event = json.loads(sys.stdin.read() if event_path == "-" else Path(event_path).read_text())
     except FileNotFoundError:

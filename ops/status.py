@@ -86,7 +86,8 @@ def print_logs(
         group, prefix = TRAINING_LOG_GROUP, f"{job or latest_job(target)}/"
     streams: dict[str, list[str]] = {}
     try:
-        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, logStreamNamePrefix=prefix):
+        query = {"logGroupName": group, **({"logStreamNamePrefix": prefix} if prefix else {})}
+        for page in logs.get_paginator("filter_log_events").paginate(**query):
             for event in page["events"]:
                 streams.setdefault(event["logStreamName"], []).append(event["message"])
     except ClientError as exc:

@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_aws.auth.credentials import CredentialsFileError, issue_or_load
-from local_aws.cloudformation import samconfig_stack_name
+from local_aws.cloudformation import TemplateError, samconfig_stack_name
 from local_aws.constants import REGION, SAMCONFIG_PATH, StateLayout
 
 TARGETS = ("local", "aws")
@@ -116,7 +116,10 @@ def aws_target(stack: str | None, env: str, region: str | None, profile: str | N
     Raises:
         OpsError: no stack name, or no credentials.
     """
-    name = stack or samconfig_stack_name(SAMCONFIG_PATH, env)
+    try:
+        name = stack or samconfig_stack_name(SAMCONFIG_PATH, env)
+    except TemplateError as exc:
+        raise OpsError(str(exc)) from None
     if not name:
         raise OpsError(f"no stack name: pass --stack, or set stack_name in samconfig.toml [{env}]")
     try:

@@ -160,8 +160,18 @@ def _parse_header(request: IncomingRequest, auth: str) -> _Parsed:
     when, timestamp = _parse_date(amz_date, http_date, False, ak)
     signed = tuple(h.strip().lower() for h in components["SignedHeaders"].split(";") if h.strip())
     return _Parsed(
-        False, ak, scope_date, scope_region, scope_service, signed, components["Signature"], timestamp,
-        amz_date if amz_date is not None else str(http_date), when, None, request.header("x-amz-security-token"),
+        False,
+        ak,
+        scope_date,
+        scope_region,
+        scope_service,
+        signed,
+        components["Signature"],
+        timestamp,
+        amz_date if amz_date is not None else str(http_date),
+        when,
+        None,
+        request.header("x-amz-security-token"),
         query_pairs(request.raw_query),
     )
 
@@ -205,8 +215,19 @@ def _parse_query(pairs: list[tuple[str, str]]) -> _Parsed:
     signed = tuple(h.strip().lower() for h in params["X-Amz-SignedHeaders"].split(";") if h.strip())
     query = [(k, v) for k, v in pairs if k != "X-Amz-Signature"]
     return _Parsed(
-        True, ak, scope_date, scope_region, scope_service, signed, params["X-Amz-Signature"], timestamp,
-        params["X-Amz-Date"], when, expires, params.get("X-Amz-Security-Token"), query,
+        True,
+        ak,
+        scope_date,
+        scope_region,
+        scope_service,
+        signed,
+        params["X-Amz-Signature"],
+        timestamp,
+        params["X-Amz-Date"],
+        when,
+        expires,
+        params.get("X-Amz-Security-Token"),
+        query,
     )
 
 
@@ -264,7 +285,8 @@ def _check_signed_headers(request: IncomingRequest, p: _Parsed, fail: Callable[.
         unsigned = sorted(
             name
             for name in request.header_names()
-            if name.startswith("x-amz-") and name not in p.signed_headers
+            if name.startswith("x-amz-")
+            and name not in p.signed_headers
             and not (p.presigned and name == "x-amz-content-sha256")
         )
         if unsigned:
@@ -409,6 +431,13 @@ def verify(
             facts = {"client_sha256": payload_hash, "computed_sha256": computed}
             raise fail("bad_signature", msg, reason="content_sha256_mismatch", facts=facts)
     return Caller(
-        p.access_key_id, p.scope_service, p.scope_region, identity, p.presigned, payload_hash, p.signature,
-        p.timestamp, p.signed_headers,
+        p.access_key_id,
+        p.scope_service,
+        p.scope_region,
+        identity,
+        p.presigned,
+        payload_hash,
+        p.signature,
+        p.timestamp,
+        p.signed_headers,
     )

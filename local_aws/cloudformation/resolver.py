@@ -44,14 +44,26 @@ _UNSUPPORTED = {
     "Fn::ImportValue": "reads another stack's exports, which do not exist locally",
     "Fn::Cidr": "is not modelled locally",
     "Fn::Transform": "runs a macro, which cannot run locally",
-    **{f"Fn::{name}": "is a rule function, valid only in the Rules section" for name in (
-        "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll")},
+    **{
+        f"Fn::{name}": "is a rule function, valid only in the Rules section"
+        for name in ("Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll")
+    },
 }
 _FUNCTIONS = {
-    "Fn::GetAtt": "_fn_get_att", "Fn::Sub": "_fn_sub", "Fn::Join": "_fn_join", "Fn::If": "_fn_if",
-    "Fn::Equals": "_fn_equals", "Fn::And": "_fn_and", "Fn::Or": "_fn_or", "Fn::Not": "_fn_not",
-    "Fn::FindInMap": "_fn_find_in_map", "Fn::Select": "_fn_select", "Fn::Split": "_fn_split",
-    "Fn::Base64": "_fn_base64", "Fn::GetAZs": "_fn_get_azs", "Fn::Length": "_fn_length",
+    "Fn::GetAtt": "_fn_get_att",
+    "Fn::Sub": "_fn_sub",
+    "Fn::Join": "_fn_join",
+    "Fn::If": "_fn_if",
+    "Fn::Equals": "_fn_equals",
+    "Fn::And": "_fn_and",
+    "Fn::Or": "_fn_or",
+    "Fn::Not": "_fn_not",
+    "Fn::FindInMap": "_fn_find_in_map",
+    "Fn::Select": "_fn_select",
+    "Fn::Split": "_fn_split",
+    "Fn::Base64": "_fn_base64",
+    "Fn::GetAZs": "_fn_get_azs",
+    "Fn::Length": "_fn_length",
     "Fn::ToJsonString": "_fn_to_json_string",
 }
 

@@ -29,9 +29,30 @@ _SHORT_TAGS: dict[str, str] = {
     **{
         tag: f"Fn::{tag}"
         for tag in (
-            "GetAtt", "Sub", "Join", "If", "Equals", "And", "Or", "Not", "FindInMap", "Select", "Split", "Base64",
-            "GetAZs", "ImportValue", "Cidr", "Transform", "Length", "ToJsonString",
-            "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll",
+            "GetAtt",
+            "Sub",
+            "Join",
+            "If",
+            "Equals",
+            "And",
+            "Or",
+            "Not",
+            "FindInMap",
+            "Select",
+            "Split",
+            "Base64",
+            "GetAZs",
+            "ImportValue",
+            "Cidr",
+            "Transform",
+            "Length",
+            "ToJsonString",
+            "Contains",
+            "EachMemberEquals",
+            "EachMemberIn",
+            "RefAll",
+            "ValueOf",
+            "ValueOfAll",
         )
     },
 }
@@ -40,8 +61,17 @@ _SHORT_TAGS: dict[str, str] = {
 # (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-anatomy.html).
 _SECTIONS = frozenset(
     {
-        "AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions",
-        "Transform", "Resources", "Outputs", "Globals",
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Rules",
+        "Mappings",
+        "Conditions",
+        "Transform",
+        "Resources",
+        "Outputs",
+        "Globals",
     }
 )
 

@@ -37,6 +37,8 @@ LOGGER = logging.getLogger("local_aws.http")
 #   -> (headers, body)
 ErrorRenderer = Callable[[int, str, dict[str, str]], tuple[list[tuple[str, str]], bytes]]
 WsgiApp = Callable[..., Any]
+# request headers (waitress's names) -> the largest body this request may declare, plus one
+BodyLimit = Callable[[dict[str, str]], int]
 
 _REASONS = {
     400: "Bad Request",
@@ -89,6 +91,13 @@ class _StrictParser(HTTPRequestParser):
             self.error = BadRequest("Content-Length and Transfer-Encoding cannot both be sent")
             self.completed = True
             self.connection_close = True
+            return
+        # A service can take less than the server's limit (the AWS edge: S3 takes 5 GB, a JSON API 16 MB); the
+        # smaller limit applies as soon as the headers say which service it is, before the body is read.
+        limit_for: BodyLimit | None = getattr(self.adj, "body_limit", None)
+        if limit_for is not None and self.content_length >= limit_for(dict(self.headers)):
+            self.error = RequestEntityTooLarge(f"exceeds the service's limit of {limit_for(dict(self.headers))}")
+            self.completed = True
 
     def received(self, data: bytes) -> int:
         consumed: int = super().received(data)
@@ -166,6 +175,7 @@ class HttpServer:
         idle_timeout_s: a connection with no traffic for this long is closed (keep-alive idle and stalled reads).
         threads: request-handling threads (connections themselves cost none).
         connection_limit: open connections beyond this wait in the listen backlog.
+        body_limit: a smaller limit per request, from its headers (refused unread as well).
     """
 
     def __init__(
@@ -180,6 +190,7 @@ class HttpServer:
         idle_timeout_s: int = HTTP_IDLE_TIMEOUT_S,
         threads: int = 8,
         connection_limit: int = 500,
+        body_limit: BodyLimit | None = None,
     ) -> None:
         self.name = name
         adjustments = Adjustments(
@@ -196,6 +207,7 @@ class HttpServer:
             ident="",
             url_scheme="http",
         )
+        adjustments.body_limit = body_limit  # read by _StrictParser
         self._map: dict[int, Any] = {}
         self._server = _Server(app, map=self._map, adj=adjustments)
         self._server.error_renderer = error_renderer

@@ -238,7 +238,12 @@ class LocalFunction:
                 # Lambda stops the sandbox; a thread cannot be stopped, so its result is dropped when it comes.
                 message = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
                 raise FunctionError("Sandbox.Timedout", message) from None
-            result = json.dumps(output)
+            try:
+                result = json.dumps(output)
+            except (TypeError, ValueError) as exc:
+                # What the Python runtime reports for a handler result it cannot serialise.
+                message = f"Unable to marshal response: {exc}"
+                raise FunctionError("Runtime.MarshalError", message) from None
             if len(result) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
                 raise FunctionError("Function.ResponseSizeTooLarge", "Response payload size exceeded maximum allowed")
             return json.loads(result)

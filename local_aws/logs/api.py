@@ -211,7 +211,7 @@ class LogsApi:
             raise _group_missing()
         if not self.store.has_stream(group, stream):
             raise _stream_missing()
-        events = _window(self.store.read(group, stream), params)
+        events = _window(self.store.read(group, stream), params, end_inclusive=False)
         limit = min(int(params.get("limit") or MAX_EVENTS), MAX_EVENTS)
         token = params.get("nextToken")
         start = _offset(token.split("/", 1)[1]) if token and "/" in token else 0
@@ -259,9 +259,14 @@ class LogsApi:
         return answer
 
 
-def _window(events: Iterable[Event], params: dict[str, Any]) -> list[Event]:
+def _window(events: Iterable[Event], params: dict[str, Any], end_inclusive: bool = True) -> list[Event]:
+    """Events in [startTime, endTime]; GetLogEvents excludes endTime itself, FilterLogEvents includes it
+    (botocore's logs model documents both).
+    """
     start = params.get("startTime")
     end = params.get("endTime")
-    return [
-        e for e in events if (start is None or e.timestamp >= int(start)) and (end is None or e.timestamp <= int(end))
-    ]
+
+    def before_end(ts: int) -> bool:
+        return end is None or (ts <= int(end) if end_inclusive else ts < int(end))
+
+    return [e for e in events if (start is None or e.timestamp >= int(start)) and before_end(e.timestamp)]

@@ -41,17 +41,56 @@ Handler = Callable[[Call], S3Response]
 
 # Hosts that are the endpoint itself: ``<bucket>.<one of these>`` is virtual-hosted style, the bare host path style.
 DEFAULT_ENDPOINT_HOSTS = (
-    "localhost", f"s3.{URL_SUFFIX}", f"s3.{REGION}.{URL_SUFFIX}", f"s3.dualstack.{REGION}.{URL_SUFFIX}",
-    "s3.localhost.localstack.cloud", "localhost.localstack.cloud", "host.docker.internal",
+    "localhost",
+    f"s3.{URL_SUFFIX}",
+    f"s3.{REGION}.{URL_SUFFIX}",
+    f"s3.dualstack.{REGION}.{URL_SUFFIX}",
+    "s3.localhost.localstack.cloud",
+    "localhost.localstack.cloud",
+    "host.docker.internal",
 )
 # S3's subresources (botocore/auth.py ``HmacV1Auth.QSAOfInterest`` plus newer ones): any not handled below is 501.
-SUBRESOURCES = frozenset({
-    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
-    "inventory", "legal-hold", "lifecycle", "location", "logging", "metadataConfiguration", "metadataTable",
-    "metrics", "notification", "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
-    "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select", "session", "tagging",
-    "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
-})
+SUBRESOURCES = frozenset(
+    {
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "delete",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "location",
+        "logging",
+        "metadataConfiguration",
+        "metadataTable",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "partNumber",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "session",
+        "tagging",
+        "torrent",
+        "uploadId",
+        "uploads",
+        "versionId",
+        "versioning",
+        "versions",
+        "website",
+    }
+)
 _ROUTES: dict[tuple[str, str, str], Handler] = {
     # (level, method, subresource) -> handler; "" is the operation without a subresource.
     ("service", "GET", ""): bucket_ops.list_buckets,

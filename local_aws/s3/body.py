@@ -31,8 +31,16 @@ _STREAMING = re.compile(r"^STREAMING-(UNSIGNED-PAYLOAD|AWS4-(HMAC|ECDSA-P256)-SH
 _LINE_MAX = 64 * 1024
 # Flexible checksums (userguide/checking-object-integrity.html) and their digest sizes, as botocore's model names them.
 DIGEST_BYTES = {
-    "CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32, "SHA512": 64, "MD5": 16,
-    "XXHASH64": 8, "XXHASH3": 8, "XXHASH128": 16,
+    "CRC32": 4,
+    "CRC32C": 4,
+    "CRC64NVME": 8,
+    "SHA1": 20,
+    "SHA256": 32,
+    "SHA512": 64,
+    "MD5": 16,
+    "XXHASH64": 8,
+    "XXHASH3": 8,
+    "XXHASH128": 16,
 }
 
 

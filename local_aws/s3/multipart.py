@@ -119,16 +119,28 @@ class MultipartUploads:
         return self._dir / upload_id
 
     def create(
-        self, bucket: str, key: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None, checksum_algorithm: str | None = None,
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        checksum_algorithm: str | None = None,
     ) -> UploadInfo:
         """Start an upload (CreateMultipartUpload); the key is checked now, so a refused key fails early."""
         self._store.bucket_dir(bucket)
         validate_key(key)
         upload_id = secrets.token_urlsafe(48)
         info = UploadInfo(
-            upload_id, bucket, key, datetime.now(UTC), content_type or DEFAULT_CONTENT_TYPE,
-            dict(metadata or {}), dict(headers or {}), checksum_algorithm,
+            upload_id,
+            bucket,
+            key,
+            datetime.now(UTC),
+            content_type or DEFAULT_CONTENT_TYPE,
+            dict(metadata or {}),
+            dict(headers or {}),
+            checksum_algorithm,
         )
         path = self._upload_dir(upload_id)
         path.mkdir(parents=True)
@@ -160,7 +172,14 @@ class MultipartUploads:
         return self.add_part(bucket, key, upload_id, number, tmp, size, etag)
 
     def add_part(
-        self, bucket: str, key: str, upload_id: str, number: int, tmp: Path, size: int, etag: str,
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        tmp: Path,
+        size: int,
+        etag: str,
         checksum: tuple[str, str] | None = None,
     ) -> PartInfo:
         """Store a part already spooled by ``ObjectStore.spool`` (the temp file is consumed).

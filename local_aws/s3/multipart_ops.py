@@ -39,7 +39,11 @@ def create_multipart_upload(call: Call) -> S3Response:
     content_type, metadata, stored = attributes(call, call.request.headers.get("Content-Encoding"))
     algorithm = call.request.headers.get("x-amz-checksum-algorithm")
     upload = call.store.uploads.create(
-        call.bucket, call.key, content_type=content_type, metadata=metadata, headers=stored,
+        call.bucket,
+        call.key,
+        content_type=content_type,
+        metadata=metadata,
+        headers=stored,
         checksum_algorithm=algorithm.upper() if algorithm else None,
     )
     document = root("InitiateMultipartUploadResult")

@@ -32,15 +32,27 @@ from local_aws.s3.responses import (
 # Headers PutObject stores and GetObject returns as they were sent (API_PutObject.html).
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Language", "Expires", "x-amz-storage-class")
 STORAGE_CLASSES = {
-    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
-    "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
 }
 METADATA_MAX_BYTES = 2048  # "the user-defined metadata is limited to 2 KB" (userguide/UsingMetadata.html)
 # GetObject's response-* query parameters override these response headers (API_GetObject.html).
 RESPONSE_OVERRIDES = {
-    "response-cache-control": "Cache-Control", "response-content-disposition": "Content-Disposition",
-    "response-content-encoding": "Content-Encoding", "response-content-language": "Content-Language",
-    "response-content-type": "Content-Type", "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+    "response-content-language": "Content-Language",
+    "response-content-type": "Content-Type",
+    "response-expires": "Expires",
 }
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -159,7 +171,9 @@ def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
 
 def _object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     headers = [
-        ("ETag", info.quoted_etag), ("Last-Modified", http_date(info.last_modified)), ("Accept-Ranges", "bytes"),
+        ("ETag", info.quoted_etag),
+        ("Last-Modified", http_date(info.last_modified)),
+        ("Accept-Ranges", "bytes"),
         ("Content-Type", info.content_type),
     ]
     headers += list(info.headers.items())
@@ -226,8 +240,12 @@ def put_object(call: Call) -> S3Response:
     tmp, _, etag = call.store.spool(body, S3_MAX_PUT_BYTES)
     record = new_record(etag, content_type=content_type, metadata=metadata, headers=stored, checksum=body.checksum)
     info = call.store.commit(
-        call.bucket, call.key, tmp, record,
-        if_match=call.request.headers.get("If-Match"), if_none_match=call.request.headers.get("If-None-Match"),
+        call.bucket,
+        call.key,
+        tmp,
+        record,
+        if_match=call.request.headers.get("If-Match"),
+        if_none_match=call.request.headers.get("If-None-Match"),
     )
     return S3Response(b"", 200, [("ETag", info.quoted_etag), *checksum_headers(info.checksum)])
 
@@ -284,7 +302,12 @@ def copy_object(call: Call) -> S3Response:
     if directive == "REPLACE":
         content_type, metadata, stored = attributes(call, call.request.headers.get("Content-Encoding"))
         info = call.store.copy(
-            source.bucket, source.key, call.bucket, call.key, content_type=content_type, metadata=metadata,
+            source.bucket,
+            source.key,
+            call.bucket,
+            call.key,
+            content_type=content_type,
+            metadata=metadata,
             headers=stored,
         )
     else:

@@ -91,8 +91,13 @@ class Listing(NamedTuple):
 
 
 def new_record(
-    etag: str, *, content_type: str | None = None, metadata: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None, checksum: tuple[str, str] | None = None, parts: int | None = None,
+    etag: str,
+    *,
+    content_type: str | None = None,
+    metadata: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    checksum: tuple[str, str] | None = None,
+    parts: int | None = None,
 ) -> dict[str, Any]:
     """The sidecar fields of a new object (``ObjectStore.commit`` adds the file's size, mtime and inode)."""
     return {

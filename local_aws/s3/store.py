@@ -240,7 +240,13 @@ class ObjectStore(Buckets, UriTransfers):
         return tmp, size, str(digest.hexdigest())
 
     def commit(
-        self, bucket: str, key: str, tmp: Path, record: dict[str, Any], *, if_match: str | None = None,
+        self,
+        bucket: str,
+        key: str,
+        tmp: Path,
+        record: dict[str, Any],
+        *,
+        if_match: str | None = None,
         if_none_match: str | None = None,
     ) -> ObjectInfo:
         """Rename a spooled temp file into place as the object and write its sidecar (``record`` plus stat data).
@@ -285,9 +291,16 @@ class ObjectStore(Buckets, UriTransfers):
                 raise S3Error("PreconditionFailed", Condition="If-Match")
 
     def put_stream(
-        self, bucket: str, key: str, stream: Readable, *, content_type: str | None = None,
-        metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-        checksum: tuple[str, str] | None = None, max_bytes: int = S3_MAX_PUT_BYTES,
+        self,
+        bucket: str,
+        key: str,
+        stream: Readable,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        checksum: tuple[str, str] | None = None,
+        max_bytes: int = S3_MAX_PUT_BYTES,
     ) -> ObjectInfo:
         """Store an object from a readable binary stream (read to its end), atomically.
 
@@ -309,14 +322,24 @@ class ObjectStore(Buckets, UriTransfers):
         return self.commit(bucket, key, tmp, record)
 
     def put_bytes(
-        self, bucket: str, key: str, data: bytes, *, content_type: str | None = None,
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Store an object from bytes, atomically (see ``put_stream``)."""
         return self.put_stream(bucket, key, BytesIO(data), content_type=content_type, metadata=metadata)
 
     def put_file(
-        self, bucket: str, key: str, src: Path, *, content_type: str | None = None,
+        self,
+        bucket: str,
+        key: str,
+        src: Path,
+        *,
+        content_type: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Store a copy of a local file as an object, atomically (temp file, then rename)."""
@@ -324,8 +347,15 @@ class ObjectStore(Buckets, UriTransfers):
             return self.put_stream(bucket, key, stream, content_type=content_type, metadata=metadata)
 
     def copy(
-        self, src_bucket: str, src_key: str, bucket: str, key: str, *, content_type: str | None = None,
-        metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+        self,
+        src_bucket: str,
+        src_key: str,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Copy an object (CopyObject). ``metadata`` None copies the source's content type, metadata and headers.
 

@@ -32,35 +32,40 @@ def clip(text: str, limit: int = FAILURE_REASON_MAX_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _exception_blocks(lines: Sequence[str]) -> list[tuple[str, str | None]]:
-    """(exception text, marker that precedes the next block) for each traceback in the log, oldest first."""
-    blocks: list[tuple[str, str | None]] = []
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() != _TRACEBACK:
-            index += 1
-            continue
+def _exception_after(lines: Sequence[str], start: int) -> str | None:
+    """The exception text of the traceback whose ``Traceback ...`` line is at ``start - 1``.
+
+    Frames are indented ("  File ...", code lines, carets); the exception text starts at the first unindented line
+    and runs until a blank line, a chaining marker or the next traceback (a message's own continuation lines, like
+    state_dict's tab-indented mismatches, are kept).
+    """
+    index = start
+    while index < len(lines) and (lines[index].startswith((" ", "\t")) or not lines[index].strip()):
         index += 1
-        # Frames are indented ("  File ...", code lines, carets); the exception text starts at the first
-        # unindented line and runs until a blank line, a chaining marker or the next traceback.
-        while index < len(lines) and (lines[index].startswith((" ", "\t")) or not lines[index].strip()):
-            index += 1
-        text: list[str] = []
-        marker = None
-        while index < len(lines):
-            line = lines[index]
-            stripped = line.strip()
-            if stripped == _TRACEBACK:
-                break
-            if stripped in _CAUSE_MARKERS:
-                marker = stripped
-                index += 1
-                break
-            text.append(line)
-            index += 1
-        if text:
-            blocks.append((fold("\n".join(text)), marker))
-    return blocks
+    text: list[str] = []
+    while index < len(lines):
+        stripped = lines[index].strip()
+        if not stripped or stripped == _TRACEBACK or stripped in _CAUSE_MARKERS:
+            break
+        text.append(lines[index])
+        index += 1
+    return fold("\n".join(text)) if text else None
+
+
+def _cause_before(lines: Sequence[str], marker: int) -> str | None:
+    """The exception printed above a "direct cause" marker: after its own traceback, or bare when never raised."""
+    end = marker
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    tracebacks = [i for i in range(end) if lines[i].strip() == _TRACEBACK]
+    boundary = max([i for i in range(end) if lines[i].strip() in _CAUSE_MARKERS], default=-1)
+    if tracebacks and tracebacks[-1] > boundary:
+        return _exception_after(lines, tracebacks[-1] + 1)
+    # A cause that was never raised is printed without a traceback: its text is the paragraph above the marker.
+    begin = end
+    while begin > 0 and lines[begin - 1].strip() and lines[begin - 1].strip() not in _CAUSE_MARKERS:
+        begin -= 1
+    return fold("\n".join(lines[begin:end])) or None
 
 
 def last_exception(lines: Sequence[str]) -> str | None:
@@ -69,12 +74,20 @@ def last_exception(lines: Sequence[str]) -> str | None:
     Example: ``RuntimeError: Error(s) in loading state_dict for ResNet: size mismatch for fc.weight: ...``
     or ``ValueError: bad shape (caused by KeyError: 'fc.bias')``.
     """
-    blocks = _exception_blocks(lines)
-    if not blocks:
+    tracebacks = [i for i, line in enumerate(lines) if line.strip() == _TRACEBACK]
+    if not tracebacks:
         return None
-    final, _ = blocks[-1]
-    if len(blocks) >= 2 and blocks[-2][1] == _CAUSE_MARKERS[0]:
-        return f"{final} (caused by {blocks[-2][0]})"
+    last = tracebacks[-1]
+    final = _exception_after(lines, last + 1)
+    if final is None:
+        return None
+    above = last - 1
+    while above >= 0 and not lines[above].strip():
+        above -= 1
+    if above >= 0 and lines[above].strip() == _CAUSE_MARKERS[0]:
+        cause = _cause_before(lines, above)
+        if cause:
+            return f"{final} (caused by {cause})"
     return final
 
 

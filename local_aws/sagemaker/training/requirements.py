@@ -44,6 +44,26 @@ def has_requirements(path: Path) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in path.read_text().splitlines())
 
 
+def requirements_digest(requirements: Path) -> str:
+    """sha256 of the file and of every local file or directory it names (``./pkg``, ``wheels/x.whl``, ``-r more.txt``).
+
+    NOTE: SageMaker runs pip in a fresh container for every job; a layer cached on the file's text alone would keep
+    serving an old build of a local package whose requirements line did not change.
+    """
+    digest = hashlib.sha256(requirements.read_bytes())
+    for raw in requirements.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        for token in line.split():
+            candidate = (requirements.parent / token).resolve()
+            if token.startswith("-") or not candidate.exists() or not candidate.is_relative_to(requirements.parent):
+                continue
+            files = [candidate] if candidate.is_file() else sorted(p for p in candidate.rglob("*") if p.is_file())
+            for file in files:
+                digest.update(file.relative_to(requirements.parent).as_posix().encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _lock_for(key: str) -> threading.Lock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.Lock())
@@ -70,7 +90,7 @@ def job_python(requirements: Path, cache_dir: Path) -> JobPython:
     """
     if not has_requirements(requirements):
         return JobPython(sys.executable)
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    digest = requirements_digest(requirements)
     layer = cache_dir / "pyenvs" / digest
     python = layer / "bin" / "python"
     with _lock_for(digest):
