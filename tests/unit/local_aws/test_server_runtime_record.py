@@ -31,12 +31,6 @@ def test_a_record_of_a_dead_process_or_garbage_is_no_runtime(tmp_path: Path) -> 
     assert read_runtime(layout) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py:80 read_runtime: os.kill(int(doc.get('pid', -1)), 0) succeeds for pid -1 and 0 "
-    "(signal 0 to every process / the process group), so such a record is 'alive' and `ops down` would then "
-    "SIGTERM -1 or 0 (all the user's processes / its own group)",
-)
 @pytest.mark.parametrize("doc", [{}, {"pid": -1}, {"pid": 0}])
 def test_a_record_without_a_real_pid_is_no_runtime(tmp_path: Path, doc: dict[str, int]) -> None:
     """A record whose pid is missing or not a single process's id never counts as a live runtime."""

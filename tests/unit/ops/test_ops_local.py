@@ -224,11 +224,6 @@ def test_invoke_with_a_serving_runtime_gives_the_function_its_endpoint_and_key(
     assert "note: no local runtime" not in err.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops/local.py:193 invoke: out=sys.stdout / err=sys.stderr are bound when ops.local is imported, "
-    "so the CLI writes to the import-time streams, not to a sys.stdout replaced later (redirect_stdout, capsys)",
-)
 def test_the_invoke_command_writes_to_the_current_stdout(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """``python -m ops invoke -e EVENT``: the response on whatever stdout is at call time."""
     assert cli.main(["--home", str(tmp_path), "invoke", "-e", str(EVENTS_DIR / "apigw_health.json")]) == 0

@@ -194,11 +194,6 @@ def test_logs_prints_the_latest_jobs_streams_with_tail() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops/status.py:89 print_logs sends logStreamNamePrefix='' for --function; botocore refuses it "
-    "client-side (min length 1), so `ops logs --function` fails with ParamValidationError on both targets",
-)
 def test_logs_of_the_function_read_its_log_group() -> None:
     """--function reads every stream of /aws/lambda/<InferenceFunctionName> (no stream prefix is sent)."""
     logs = client("logs")

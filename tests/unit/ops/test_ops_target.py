@@ -117,11 +117,6 @@ def test_aws_target_refuses_a_missing_stack_name(
         aws_target(None, "dev", None, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ops/target.py:119 aws_target: samconfig_stack_name raises TemplateError for an unknown --env; "
-    "it is not turned into OpsError, so the CLI prints 'error: unexpected TemplateError ...'",
-)
 def test_aws_target_names_an_unknown_samconfig_environment(no_aws_config: Path) -> None:
     """An --env samconfig.toml lacks is an operator error naming the valid environments."""
     with pytest.raises(OpsError, match="valid: default, dev, prod"):

@@ -9,24 +9,15 @@ InService is reused (and left in place); one this module created is deleted with
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
-import tarfile
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 from http_probe_helpers import (
     HOST,
-    REPO_ROOT,
     Headers,
     Response,
     Signer,
@@ -37,11 +28,9 @@ from http_probe_helpers import (
     thread_count,
 )
 
-from tests.integration.local_aws_fixtures import Aws
+from tests.integration.local_aws_fixtures import Aws, serving_endpoint
 
 PORT_NAMES = ("edge", "api", "container")
-IMAGE_SIZE = 32  # the smallest size eval_transform handles well; a forward pass takes milliseconds on one core
-CLASSES = ["beagle", "corgi", "husky"]
 JSON_11 = "application/x-amz-json-1.1"
 
 
@@ -72,42 +61,6 @@ class Port:
         return threading.active_count() if self.in_process else thread_count(self.pid)
 
 
-def _artifact() -> bytes:
-    """model.tar.gz in train.py's layout: model.pth, classes.json, metadata.json, code/inference.py, code/model.py."""
-    import torch
-
-    import model as arch  # training/model.py (training/ is on sys.path, as in the SageMaker container)
-
-    torch.manual_seed(0)
-    net = arch.create_model("smallcnn", len(CLASSES))
-    weights = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, weights)
-    metadata = {"arch": "smallcnn", "image_size": IMAGE_SIZE, "num_classes": len(CLASSES), "model_version": "probe-v1"}
-    files = {
-        "model.pth": weights.getvalue(),
-        "classes.json": json.dumps(CLASSES).encode(),
-        "metadata.json": json.dumps(metadata).encode(),
-        "code/inference.py": (REPO_ROOT / "training" / "inference.py").read_bytes(),
-        "code/model.py": (REPO_ROOT / "training" / "model.py").read_bytes(),
-    }
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-def _wait_status(sm: Any, name: str, timeout_s: float = 180.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        described: dict[str, Any] = sm.describe_endpoint(EndpointName=name)
-        if described["EndpointStatus"] not in ("Creating", "Updating", "SystemUpdating") or time.monotonic() > deadline:
-            return described
-        time.sleep(0.5)
-
-
 def _instance(local_aws: Aws, name: str) -> tuple[int, int]:
     # NOTE: test-only access to a private attribute: an instance's port is internal to the local runtime (AWS has
     # no such thing to describe), and these probes must reach the model server itself.
@@ -122,55 +75,10 @@ def _instance(local_aws: Aws, name: str) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def probe_endpoint(local_aws: Aws) -> Iterator[ProbeEndpoint]:
     """The stack's endpoint, InService with a real (untrained) smallcnn; created here unless it already serves."""
-    sm = local_aws.client("sagemaker")
     name = local_aws.output("EndpointName")
-    try:
-        existing = _wait_status(sm, name)
-    except ClientError:
-        existing = None
-    if existing is not None:
-        if existing["EndpointStatus"] != "InService":
-            pytest.skip(f"endpoint {name} exists in status {existing['EndpointStatus']}; it is not this module's")
+    with serving_endpoint(local_aws, name, "http-probes") as created:
         port, pid = _instance(local_aws, name)
-        yield ProbeEndpoint(name, port, pid, created=False)
-        return
-    bucket = local_aws.output("ArtifactBucketName")
-    suffix = uuid.uuid4().hex[:8]
-    key = f"http-probes/{suffix}/model.tar.gz"
-    model_name = config_name = f"http-probes-{suffix}"
-    s3 = local_aws.client("s3")
-    s3.put_object(Bucket=bucket, Key=key, Body=_artifact())
-    sm.create_model(
-        ModelName=model_name,
-        ExecutionRoleArn=local_aws.output("SageMakerExecutionRoleArn"),
-        PrimaryContainer={"Image": "local", "ModelDataUrl": f"s3://{bucket}/{key}"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=config_name,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": model_name,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
-    try:
-        described = _wait_status(sm, name)
-        assert described["EndpointStatus"] == "InService", described.get("FailureReason")
-        port, pid = _instance(local_aws, name)
-        yield ProbeEndpoint(name, port, pid, created=True)
-    finally:
-        for call in (
-            lambda: sm.delete_endpoint(EndpointName=name),
-            lambda: sm.delete_endpoint_config(EndpointConfigName=config_name),
-            lambda: sm.delete_model(ModelName=model_name),
-            lambda: s3.delete_object(Bucket=bucket, Key=key),
-        ):
-            with contextlib.suppress(ClientError):
-                call()
+        yield ProbeEndpoint(name, port, pid, created=created)
 
 
 @pytest.fixture(scope="module")

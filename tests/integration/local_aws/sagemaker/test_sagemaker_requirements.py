@@ -137,12 +137,6 @@ def test_uninstallable_requirement_fails_the_job_with_pips_reason(
     assert not layer_dir(local_aws.home, MISSING_REQUIREMENTS).exists()  # no half-built layer is left to reuse
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local_aws/sagemaker/training/requirements.py job_python keys the cached layer on the sha256 of "
-    "requirements.txt alone, so a changed local wheel/path it names is never reinstalled (SageMaker runs pip in a "
-    "fresh container for every job)",
-)
 def test_a_changed_local_package_behind_the_same_requirements_is_reinstalled(
     sm: Any, s3: Any, stack: Stack, tiny_data: str
 ) -> None:

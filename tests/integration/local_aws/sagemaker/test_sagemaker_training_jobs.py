@@ -131,14 +131,7 @@ CHAINED_SCRIPTS = {
 @pytest.mark.parametrize(
     "variant",
     [
-        pytest.param(
-            "cause-never-raised",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="local_aws/sagemaker/failure.py _exception_blocks only reads text after a 'Traceback (most "
-                "recent call last):' header; a cause that was never raised is printed without one, so it is dropped",
-            ),
-        ),
+        "cause-never-raised",
         "cause-raised",
     ],
 )

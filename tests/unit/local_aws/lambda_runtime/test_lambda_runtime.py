@@ -223,11 +223,6 @@ def test_handler_exception_is_a_function_error_with_its_type_logged(
     assert "END RequestId: req-9" in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambda_runtime/runtime.py:241 LocalFunction.invoke: json.dumps(output) raises TypeError for a non-JSON "
-    "result; Lambda reports errorType Runtime.MarshalError (the docstring promises FunctionError)",
-)
 def test_non_json_result_is_a_function_error(tmp_path: Path, module_name: str, fallback_stdout: None) -> None:
     """A handler returning something JSON cannot encode fails like Lambda's Runtime.MarshalError."""
     function = _function(tmp_path, module_name, "def handler(e, c):\n    return {1, 2}\n")

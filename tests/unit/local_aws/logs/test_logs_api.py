@@ -190,11 +190,6 @@ def test_get_events_time_window_start_is_inclusive(job_logs: Any) -> None:
     assert [e["timestamp"] for e in events] == [3000]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="logs/api.py:258-262 _window treats endTime as inclusive for GetLogEvents too; botocore's model: "
-    "'Events with a timestamp equal to or later than this time are not included'",
-)
 def test_get_events_end_time_is_exclusive(job_logs: Any) -> None:
     """GetLogEvents endTime: an event exactly at endTime is not included (FilterLogEvents' endTime is inclusive)."""
     events = job_logs.get_log_events(

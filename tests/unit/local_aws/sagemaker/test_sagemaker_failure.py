@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import traceback
 
-import pytest
 import torch
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
@@ -95,11 +94,6 @@ def test_script_error_without_a_traceback_uses_the_last_line_or_the_signal() -> 
     assert 'ErrorMessage ""' in script_error(1, [], "python train.py")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sagemaker/failure.py:45-59 _exception_blocks: the comment says the exception text runs until a blank line, "
-    "but blank lines are collected, so later log lines (torchrun's) are folded into the reason",
-)
 def test_log_lines_after_a_blank_line_are_not_part_of_the_exception() -> None:
     """What a launcher prints after the traceback, past a blank line, is not the script's exception message."""
     lines = [*_traceback_of(lambda: int("x")), "", "[torchrun] child 0 exited with code 1"]
