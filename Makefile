@@ -8,6 +8,9 @@ TOOLS_VENV := .venv-tools
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TOOLS := $(TOOLS_VENV)/bin
+# The sagemaker Python SDK, v3 and v2, each in its own venv (their pins clash with the app's and with each other).
+SDK3_VENV := .venv-sdk3
+SDK2_VENV := .venv-sdk2
 # Keep CPU runs polite on small machines and make torch deterministic-ish in tests.
 export OMP_NUM_THREADS ?= 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -15,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export LOCAL_RUNTIME_HOME ?= $(CURDIR)/.local
 ENV ?= dev
 
-.PHONY: help setup tools sdk test test-unit test-integration test-e2e lint format typecheck validate build \
+.PHONY: help setup tools sdk-venvs test test-unit test-integration test-e2e lint format typecheck validate build \
         demo bench data clean up start predict status logs down env
 
 help: ## Show this help
@@ -32,7 +35,21 @@ $(TOOLS_VENV)/.stamp: requirements-tools.txt
 	$(TOOLS)/pip install -q -r requirements-tools.txt
 	@touch $@
 
-setup: $(VENV)/.stamp $(TOOLS_VENV)/.stamp ## Create/refresh the venvs (.venv app+tests, .venv-tools sam+checkov); idempotent, pip only
+$(SDK3_VENV)/.stamp:
+	@test -x $(SDK3_VENV)/bin/python || $(PYTHON) -m venv $(SDK3_VENV)
+	$(SDK3_VENV)/bin/pip install -q --upgrade pip
+	$(SDK3_VENV)/bin/pip install -q 'sagemaker==3.27.*'
+	@touch $@
+
+$(SDK2_VENV)/.stamp:
+	@test -x $(SDK2_VENV)/bin/python || $(PYTHON) -m venv $(SDK2_VENV)
+	$(SDK2_VENV)/bin/pip install -q --upgrade pip
+	$(SDK2_VENV)/bin/pip install -q 'sagemaker>=2.250,<3'
+	@touch $@
+
+sdk-venvs: $(SDK3_VENV)/.stamp $(SDK2_VENV)/.stamp ## sagemaker SDK v3 + v2 venvs for tests/integration/sdk (pip only, ~1.3 GB)
+
+setup: $(VENV)/.stamp $(TOOLS_VENV)/.stamp $(SDK3_VENV)/.stamp $(SDK2_VENV)/.stamp ## Create/refresh every venv (.venv app+tests, .venv-tools sam+checkov, .venv-sdk3/.venv-sdk2); idempotent, pip only
 
 tools: $(TOOLS_VENV)/.stamp ## Install only the IaC tools venv (aws-sam-cli, checkov)
 

@@ -46,7 +46,7 @@ def trained_v3(sdk3: Path, sdk_stack: SdkStack, tmp_path_factory: pytest.TempPat
         sdk_stack,
         tmp_path_factory.mktemp("sdk3-home"),
         # The stack's role is least-privilege: the SDK's client-side smoke test (ec2:*, unconditional
-        # cloudwatch:PutMetricData) would reject it on AWS too. README-sdk.md explains.
+        # cloudwatch:PutMetricData) would reject it on AWS too. docs/SAGEMAKER_SDK.md explains.
         SAGEMAKER_VALIDATE_ROLE="false",
         SDK_ROLE_ARN=sdk_stack.role,
         SDK_BUCKET=sdk_stack.artifact_bucket,
