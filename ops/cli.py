@@ -8,10 +8,12 @@ error is one line naming the bad value and what is valid; ``OPS_DEBUG=1`` shows 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -342,6 +344,9 @@ def _upload_data(args: argparse.Namespace, target: Target) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m ops``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # `kill -USR1 <pid>` (and `down` when a stop hangs) prints every thread's stack to stderr: a stuck runtime can say
+    # where it is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

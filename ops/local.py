@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -167,8 +168,15 @@ def down(layout: StateLayout, say: Callable[[str], None] = print) -> int:
             say(f"stopped pid {pid} (services, endpoints and jobs)")
             return 0
         time.sleep(0.2)
+    # Before killing it, have it print where it is stuck (ops registers faulthandler on SIGUSR1) into its log.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(1)
     os.kill(pid, signal.SIGKILL)
-    raise OpsError(f"pid {pid} did not stop within 60 s; killed it (the next start reaps what it left)")
+    raise OpsError(
+        f"pid {pid} did not stop within 60 s; killed it (its thread stacks went to its stderr; the next start reaps "
+        "what it left)"
+    )
 
 
 def env(layout: StateLayout) -> list[str]:

@@ -123,9 +123,12 @@ def load_handler(function: FunctionSpec) -> Handler:
     if not code_dir.is_dir():
         raise FunctionConfigError(f"CodeUri {code_dir} of {function.logical_id} is not a directory")
 
+    prefix = str(code_dir) + os.sep
+
     def from_code_dir(module: Any) -> bool:
+        # NOTE: a string test first: resolving the path of each of the ~1,600 modules torch loads cost 0.3-0.7 s.
         file = getattr(module, "__file__", None)
-        return isinstance(file, str) and Path(file).resolve().is_relative_to(code_dir)
+        return isinstance(file, str) and file.startswith(prefix) and Path(file).resolve().is_relative_to(code_dir)
 
     previous = {name: mod for name, mod in sys.modules.items() if from_code_dir(mod)}
     for name in previous:

@@ -343,6 +343,6 @@ def test_kill_9_leaves_no_orphans_and_the_next_up_serves_at_once(served: Served,
         assert {j["TrainingJobStatus"] for j in jobs} == {"Completed", "Failed"}
     finally:
         down = again.ops("down", timeout=120)
-        assert down.returncode == 0, down.stderr
+        assert down.returncode == 0, (down.stderr, again.output()[-6000:])
         again.proc.wait(timeout=30)
     assert _children_alive(served.home) == []
