@@ -27,6 +27,24 @@ NOT_FOUND_CODES = frozenset(
 )
 
 
+def _call_app(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run a WSGI app to completion: (status line, headers, body)."""
+    captured: dict[str, Any] = {"status": "500 Internal Server Error", "headers": []}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    chunks = app(environ, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return str(captured["status"]), list(captured["headers"]), body
+
+
 def _client_error(environ: dict[str, Any], start_response: Any, status: int, message: str) -> list[bytes]:
     """A 4xx in the addressed service's protocol: JSON ``{"__type", "message"}`` or query XML ``ErrorResponse``."""
     json_protocol = bool(environ.get("HTTP_X_AMZ_TARGET")) or "json" in str(environ.get("CONTENT_TYPE", ""))
@@ -76,27 +94,15 @@ class MotoServices:
         and answers unknown routes with Flask's HTML pages; AWS answers such requests with a 4xx in the service's
         wire shape and never with HTML. moto's own error answers pass through unchanged.
         """
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
         try:
-            chunks = self.app(environ, capture)
-            try:
-                body = b"".join(chunks)
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+            status_line, headers, body = _call_app(self.app, environ)
         except Exception:  # moto crashed on the request: a client fault as far as the caller can tell
             LOGGER.info(
                 "moto could not handle %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc_info=True
             )
             return _client_error(environ, start_response, 400, "the request could not be processed")
-        status = int(str(captured.get("status", "500")).split(" ", 1)[0])
-        content_type = next((v for k, v in captured.get("headers", []) if k.lower() == "content-type"), "")
+        status = int(status_line.split(" ", 1)[0])
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if status >= 500 or "html" in content_type:
             code = 404 if status == 404 else 400
             return _client_error(
@@ -107,7 +113,7 @@ class MotoServices:
                 if code == 404
                 else "the request could not be processed",
             )
-        start_response(captured["status"], captured["headers"])
+        start_response(status_line, headers)
         return [body]
 
     def call_json(self, signing_name: str, target: str, params: dict[str, Any], version: str = "1.0") -> dict[str, Any]:
@@ -143,19 +149,8 @@ class MotoServices:
             ),
             "HTTP_X_MOTO_ACCOUNT_ID": ACCOUNT_ID,
         }
-        status_holder: list[str] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            status_holder.append(status)
-
-        chunks = self.app(environ, start_response)
-        try:
-            raw = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        status = int(status_holder[0].split(" ", 1)[0]) if status_holder else 500
+        status_line, _, raw = _call_app(self.app, environ)
+        status = int(status_line.split(" ", 1)[0])
         doc: dict[str, Any] = json.loads(raw) if raw.strip() else {}
         if status >= 400:
             code = str(doc.get("__type", "UnknownError")).rsplit("#", 1)[-1]
