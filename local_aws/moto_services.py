@@ -103,7 +103,9 @@ class MotoServices:
             return _client_error(environ, start_response, 400, "the request could not be processed")
         status = int(status_line.split(" ", 1)[0])
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-        if status >= 500 or "html" in content_type:
+        # NOTE: moto answers some successful calls with Flask's default text/html content type; only an error page
+        # is replaced.
+        if status >= 500 or (status >= 400 and "html" in content_type):
             code = 404 if status == 404 else 400
             return _client_error(
                 environ,

@@ -8,7 +8,9 @@ error is one line naming the bad value and what is valid; ``OPS_DEBUG=1`` shows 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import io
 import json
 import logging
 import os
@@ -346,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # `kill -USR1 <pid>` (and `down` when a stop hangs) prints every thread's stack to stderr: a stuck runtime can say
     # where it is stuck.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(io.UnsupportedOperation, ValueError, AttributeError):  # stderr is not a real file
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
