@@ -166,3 +166,21 @@ def write_records(path: Path, records: Iterable[ProcessRecord]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def process_running(pid: int, reader: ProcReader | None = None) -> bool:
+    """Whether ``pid`` is a live process: it exists and is not a zombie (``kill(pid, 0)`` succeeds for a zombie, whose
+    parent has not reaped it yet, although it runs nothing any more). Without ``/proc``, ``kill(pid, 0)`` decides."""
+    if pid <= 0:
+        return False
+    reader = reader or LinuxProcReader()
+    if Path("/proc/self").exists():
+        stat = reader.stat(pid)
+        return stat is not None and stat.alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

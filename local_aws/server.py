@@ -45,6 +45,7 @@ from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
 from local_aws.moto_services import MotoServices
 from local_aws.processes import ProcessSupervisor
+from local_aws.proctable import process_running
 from local_aws.s3.app import S3Api
 from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.api import SageMakerApi
@@ -79,13 +80,7 @@ def read_runtime(layout: StateLayout) -> dict[str, Any] | None:
     # NOTE: kill(0) and kill(-1) address a group or every process, never "this one": refuse such a record outright.
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not doc.get("aws_url"):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return doc
+    return doc if process_running(pid) else None
 
 
 def _write_private(path: Path, doc: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from local_aws.auth.credentials import env_exports, issue_or_load
 from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PATH, StateLayout
 from local_aws.lambda_runtime.function import FunctionConfigError, function_spec_from_template
 from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, PayloadTooLarge, Throttled
+from local_aws.proctable import process_running
 from local_aws.server import LocalAws, RuntimeBusy, read_runtime
 from ops import demo
 from ops.executions import start_execution, watch
@@ -162,9 +163,7 @@ def down(layout: StateLayout, say: Callable[[str], None] = print) -> int:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_running(pid):  # gone, or a zombie its parent has yet to reap: it runs nothing any more
             say(f"stopped pid {pid} (services, endpoints and jobs)")
             return 0
         time.sleep(0.2)

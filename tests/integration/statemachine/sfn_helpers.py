@@ -48,6 +48,7 @@ class Stack:
     @classmethod
     def of(cls, aws: Aws) -> Stack:
         """Read the stack's outputs (CloudFormation DescribeStacks) and the DefinitionSubstitutions it deployed."""
+        assert aws.runtime.stack is not None
         described = aws.client("cloudformation").describe_stacks(StackName=aws.runtime.stack.stack_name)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0]["Outputs"]}
         # The same inputs server.py deploys with: template.yaml, samconfig.toml's default environment.

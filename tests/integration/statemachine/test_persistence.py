@@ -214,9 +214,10 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
         persisted = wait(sfn, start(sfn, machine, quick_input(data, source, gate=0.5), "persisted"))
         persisted_history = history(sfn, persisted.arn)
 
-        # A longer job, polled every 30 s: the execution sits in WaitForTraining while the job's host runs.
+        # A job far longer than the test (100 epochs, no early stop), polled every 30 s: the execution sits in
+        # WaitForTraining while the job's host runs, and the SIGKILL comes seconds into it.
         slow = load_input("local_small", data, source)
-        slow["Hyperparameters"]["epochs"] = "20"
+        slow["Hyperparameters"].update(epochs="100", patience="0")
         slow["Polling"] = {"IntervalSeconds": 30, "MaxAttempts": 5}
         interrupted_arn = start(sfn, machine, slow, "interrupted")
         interrupted_job = f"{outputs['ResourcePrefix']}-{_md5('interrupted')}"

@@ -382,3 +382,25 @@ def test_wrapper_reports_exec_failure_and_usage() -> None:
     assert _wrap(os.getpid(), "/nonexistent/program").returncode == pdeathsig.EXIT_EXEC_FAILED
     bad = subprocess.run([sys.executable, pdeathsig.WRAPPER_PATH, "oops"], capture_output=True, timeout=10)
     assert bad.returncode == pdeathsig.EXIT_USAGE
+
+
+def test_a_zombie_is_not_a_running_process() -> None:
+    """`ops down` waits for a runtime to stop; an exited child its parent has not reaped yet answers kill(pid, 0),
+    but must count as stopped (it held `down` for its whole 60 s budget before)."""
+    import subprocess
+    import time
+
+    from local_aws.proctable import process_running
+
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 5
+        while LinuxProcReader().stat(child.pid) is not None and LinuxProcReader().stat(child.pid).state != "Z":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(child.pid, 0)  # still "exists" for signal 0
+        assert not process_running(child.pid)
+    finally:
+        child.wait()
+    assert process_running(os.getpid())
+    assert not process_running(0) and not process_running(-1)
