@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local_aws.auth.credentials import env_exports, issue_or_load
-from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PATH, StateLayout
+from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PATH, StateLayout, home_dir
 from local_aws.lambda_runtime.function import FunctionConfigError, function_spec_from_template
 from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, PayloadTooLarge, Throttled
 from local_aws.proctable import process_running
@@ -99,7 +99,8 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
             home=layout.home,
         )
         say(f"local AWS on {urls.aws_url} (every service), REST API on {urls.api_url}; state in {layout.home}")
-        say(f'point your own tools at it: eval "$(python -m ops env --home {layout.home})"')
+        home_flag = "" if layout.home == home_dir(None) else f" --home {layout.home}"
+        say(f'point your own tools at it: eval "$(python -m ops{home_flag} env)"')
         serving = None if options.retrain else _serving_model(target)
         if serving is not None:
             say(

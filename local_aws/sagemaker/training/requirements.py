@@ -15,10 +15,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import venv
 from dataclasses import dataclass
 from pathlib import Path
+
+from local_aws.processes import ProcessSupervisor
 
 PIP_TIMEOUT_S = float(os.environ.get("LOCAL_SAGEMAKER_PIP_TIMEOUT", "900"))
 _LOCKS: dict[str, threading.Lock] = {}
@@ -75,7 +78,37 @@ def _pip_reason(output: str) -> str:
     return " ".join(errors[-3:] if errors else lines[-3:])
 
 
-def job_python(requirements: Path, cache_dir: Path) -> JobPython:
+def _pip_install(
+    python: Path, requirements: Path, env: dict[str, str], supervisor: ProcessSupervisor | None
+) -> tuple[int, str]:
+    """Run pip in the layer; through the runtime's supervisor when there is one, so it dies with the runtime."""
+    argv = [str(python), "-m", "pip", "install", "-r", str(requirements)]
+    if supervisor is None:
+        done = subprocess.run(
+            argv, cwd=requirements.parent, env=env, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
+        )
+        return done.returncode, done.stdout + "\n" + done.stderr
+    with tempfile.TemporaryFile() as out:
+        proc = supervisor.spawn(
+            argv,
+            cwd=requirements.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            owner=f"pip/{requirements.parent.name}",
+            kind="pip",
+        )
+        try:
+            code = proc.wait(timeout=PIP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            supervisor.stop(proc, 5)
+            raise
+        supervisor.kill_group(proc)
+        out.seek(0)
+        return code, out.read().decode("utf-8", "replace")
+
+
+def job_python(requirements: Path, cache_dir: Path, supervisor: ProcessSupervisor | None = None) -> JobPython:
     """The interpreter for a job whose code dir holds ``requirements``; builds and caches its layer when needed.
 
     Args:
@@ -114,20 +147,12 @@ def job_python(requirements: Path, cache_dir: Path) -> JobPython:
         # into the host's shared caches).
         env.update(PIP_CACHE_DIR=str(cache_dir / "pip"), PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
         try:
-            result = subprocess.run(
-                [str(python), "-m", "pip", "install", "-r", str(requirements)],
-                cwd=requirements.parent,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=PIP_TIMEOUT_S,
-                check=False,
-            )
+            code, output = _pip_install(python, requirements, env, supervisor)
         except subprocess.TimeoutExpired as exc:
             shutil.rmtree(layer, ignore_errors=True)
             raise RequirementsError(f"pip install -r requirements.txt timed out after {PIP_TIMEOUT_S:g}s") from exc
-        if result.returncode != 0:
+        if code != 0:
             shutil.rmtree(layer, ignore_errors=True)
-            raise RequirementsError(_pip_reason(result.stdout + "\n" + result.stderr))
+            raise RequirementsError(_pip_reason(output))
         (layer / ".complete").write_text(requirements.read_text())
     return JobPython(str(python), str(layer / "bin"))

@@ -157,9 +157,9 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     try:
         if entry.container is not None:
             # The container form runs its own interpreter lookup and pip (see _container_python).
-            python = job_python(_model_trainer_requirements(layouts[0]), ctx.cache_dir)
+            python = job_python(_model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
         elif entry.is_python:
-            python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir)
+            python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir, ctx.supervisor)
         else:
             python = None
     except RequirementsError as exc:

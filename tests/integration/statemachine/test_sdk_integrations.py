@@ -31,19 +31,20 @@ def test_application_autoscaling_answers_through_the_edge(stack: Stack) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="local_aws/moto_services.py _client_error answers JSON-protocol errors without x-amzn-RequestId, which "
-    "every AWS answer carries; moto's interpreter then fails the task States.Runtime KeyError('RequestId')",
+    reason="local_aws/moto_services.py _client_error (the guard's answer when moto crashes on a request) sends no "
+    "x-amzn-RequestId, which every AWS answer carries; moto's interpreter then fails the task with States.Runtime "
+    "KeyError('RequestId') instead of a catchable ApplicationAutoScaling.* error",
 )
-def test_an_unparseable_request_gets_an_error_with_a_request_id(stack: Stack) -> None:
-    """A JSON body moto cannot parse gets a 4xx in the JSON protocol, with the x-amzn-RequestId header."""
-    body = b"{not json"
+def test_a_request_moto_cannot_serve_gets_an_error_with_a_request_id(stack: Stack) -> None:
+    """An operation moto does not implement gets a 4xx in the JSON protocol, with the x-amzn-RequestId header."""
+    body = b"{}"
     request = AWSRequest(
         method="POST",
         url=f"{stack.aws.url}/",
         data=body,
         headers={
             "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "AnyScaleFrontendService.DescribeScalableTargets",
+            "X-Amz-Target": "AnyScaleFrontendService.NoSuchOperation",
         },
     )
     SigV4Auth(stack.aws.session().get_credentials(), "application-autoscaling", REGION).add_auth(request)

@@ -56,13 +56,19 @@ def build_wheel(value: str = DEP_VALUE) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as wheel:
         for name, text in files.items():
-            wheel.writestr(name, text)
+            # A fixed timestamp: the same wheel gives the same bytes (the runtime keys its cache on them).
+            wheel.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
-def layer_dir(home: Path, requirements: str) -> Path:
-    """Where the runtime caches the environment layer of a requirements.txt (sha256 of its content)."""
-    return home / "cache" / "pyenvs" / hashlib.sha256(requirements.encode()).hexdigest()[:12]
+def layer_dir(home: Path, requirements: str, local_files: dict[str, bytes] | None = None) -> Path:
+    """Where the runtime caches the environment layer: sha256 of requirements.txt and of the local files it names
+    (recomputed here independently: file text, then each named file's relative path and bytes)."""
+    digest = hashlib.sha256(requirements.encode())
+    for name, data in sorted((local_files or {}).items()):
+        digest.update(name.encode())
+        digest.update(data)
+    return home / "cache" / "pyenvs" / digest.hexdigest()[:12]
 
 
 def preparation_seconds(job: dict[str, Any]) -> float:
@@ -91,7 +97,7 @@ def test_requirements_are_installed_before_the_script_runs(
     assert first_job["TrainingJobStatus"] == "Completed", first_job.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in first_job["FinalMetricDataList"]}
     assert metrics["train:loss"] == pytest.approx(float(DEP_VALUE))
-    layer = layer_dir(local_aws.home, REQUIREMENTS)
+    layer = layer_dir(local_aws.home, REQUIREMENTS, {f"wheels/{WHEEL_NAME}": build_wheel()})
     log = host_log(logs, "req-first")
     assert f"DEP FROM {layer}/" in log
     assert (layer / ".complete").is_file()
@@ -103,7 +109,7 @@ def test_same_requirements_reuse_the_cached_layer(
     local_aws: Aws, sm: Any, stack: Stack, dep_source: str, tiny_data: str, first_job: dict[str, Any]
 ) -> None:
     """A second job with the same requirements.txt reuses the layer (not rebuilt) and gets to Training sooner."""
-    layer = layer_dir(local_aws.home, REQUIREMENTS)
+    layer = layer_dir(local_aws.home, REQUIREMENTS, {f"wheels/{WHEEL_NAME}": build_wheel()})
     before = (layer / ".complete").stat()
     bin_before = (layer / "bin").stat()
     second = train(sm, job_request(stack, "req-second", dep_source, tiny_data, program="uses_dep.py"))
