@@ -52,14 +52,19 @@ def _client_error(environ: dict[str, Any], start_response: Any, status: int, mes
     if json_protocol:
         code = "UnknownOperationException" if status == 404 else "SerializationException"
         body = json.dumps({"__type": code, "message": message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+        # Every AWS answer carries a request id; moto's interpreter reads ResponseMetadata.RequestId of task errors.
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ]
     else:
         code = "InvalidAction" if status == 404 else "MalformedQueryString"
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
         ).encode()
-        headers = [("Content-Type", "text/xml")]
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", str(uuid.uuid4()))]
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]
 

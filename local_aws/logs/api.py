@@ -234,8 +234,10 @@ class LogsApi:
         pattern = params.get("filterPattern") or ""
         merged: list[tuple[Event, str, int]] = []
         for stream in streams:
-            for index, event in enumerate(_window(self.store.read(group, stream), params)):
-                if _matches(pattern, event.message):
+            # The event id is the event's position in its stream, so a later call with a later startTime gives the
+            # same event the same id (clients de-duplicate overlapping windows by it).
+            for index, event in enumerate(self.store.read(group, stream)):
+                if _window([event], params) and _matches(pattern, event.message):
                     merged.append((event, stream, index))
         merged.sort(key=lambda item: (item[0].timestamp, item[1], item[2]))
         limit = min(int(params.get("limit") or MAX_EVENTS), MAX_EVENTS)

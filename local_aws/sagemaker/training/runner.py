@@ -172,6 +172,9 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     stamp = int(record["CreationTime"])
     for index, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
         env = _host_env(record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index)
+        # matplotlib builds its font cache in MPLCONFIGDIR (~1.5 s); one copy in the runtime's own cache serves every
+        # job (still never the user's ~/.cache).
+        env["MPLCONFIGDIR"] = str(ctx.cache_dir / "matplotlib")
         if python is not None and python.bin_dir:
             env["PATH"] = os.pathsep.join([python.bin_dir, env.get("PATH", "")])
         if shims is not None:
@@ -189,6 +192,8 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
             kind="training-host",
         )
         host_run = Host(host, layout, proc, f"{name}/{host}-{stamp}")
+        # SageMaker gives every host its stream when it starts, whether or not the host ever writes a line.
+        ctx.logs.append(LOG_GROUP, host_run.stream, [])  # no events: creates the stream
         host_run.pump = threading.Thread(
             target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}"
         )

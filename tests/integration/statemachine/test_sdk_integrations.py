@@ -29,12 +29,6 @@ def test_application_autoscaling_answers_through_the_edge(stack: Stack) -> None:
     assert targets["ResponseMetadata"]["RequestId"] and policies["ResponseMetadata"]["RequestId"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local_aws/moto_services.py _client_error (the guard's answer when moto crashes on a request) sends no "
-    "x-amzn-RequestId, which every AWS answer carries; moto's interpreter then fails the task with States.Runtime "
-    "KeyError('RequestId') instead of a catchable ApplicationAutoScaling.* error",
-)
 def test_a_request_moto_cannot_serve_gets_an_error_with_a_request_id(stack: Stack) -> None:
     """An operation moto does not implement gets a 4xx in the JSON protocol, with the x-amzn-RequestId header."""
     body = b"{}"
