@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import boto3.session
+
 from local_aws.constants import ACCOUNT_ID, LAMBDA_SYNC_PAYLOAD_MAX_BYTES, PARTITION, REGION
 from local_aws.lambda_runtime.function import FunctionConfigError, FunctionSpec
 
@@ -105,6 +107,69 @@ def _router() -> _RoutedStdout:
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         return sys.stdout
+
+
+class _RoutedDefaultSession:
+    """``boto3.DEFAULT_SESSION`` that gives an invocation's thread its own function's session.
+
+    NOTE: ``boto3.client()`` builds every client from one process-wide default session, which resolves its
+    credentials once and caches them. In Lambda each sandbox is a fresh process, so a handler's clients sign with
+    the function's credentials; in-process, without this, they would sign with whatever the host process (or an
+    earlier test) resolved first, and the local AWS would answer UnrecognizedClientException. Outside an
+    invocation it behaves as the default session it replaced.
+    """
+
+    def __init__(self, fallback: boto3.session.Session | None) -> None:
+        self._fallback = fallback
+        self._local = threading.local()
+
+    def _current(self) -> boto3.session.Session:
+        session: boto3.session.Session | None = getattr(self._local, "session", None)
+        if session is not None:
+            return session
+        if self._fallback is None:
+            # What boto3.setup_default_session() would have built on first use.
+            self._fallback = boto3.session.Session()
+        return self._fallback
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+    @contextlib.contextmanager
+    def routed(self, session: boto3.session.Session) -> Iterator[None]:
+        previous = getattr(self._local, "session", None)
+        self._local.session = session
+        try:
+            yield
+        finally:
+            self._local.session = previous
+
+
+def _session_router() -> _RoutedDefaultSession:
+    with _ROUTER_LOCK:
+        # NOTE: re-checked on every use: boto3.setup_default_session() replaces the router; it becomes the fallback.
+        current = boto3.DEFAULT_SESSION
+        if not isinstance(current, _RoutedDefaultSession):
+            current = _RoutedDefaultSession(current)
+            boto3.DEFAULT_SESSION = current
+        return current
+
+
+def function_session(env: dict[str, str]) -> boto3.session.Session:
+    """The boto3 session a sandbox starts with: the credentials and region of the function's environment."""
+    return boto3.session.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+        region_name=env.get("AWS_REGION") or None,
+    )
+
+
+@contextlib.contextmanager
+def _in_sandbox(sink: LogSink, session: boto3.session.Session) -> Iterator[None]:
+    """This thread's output goes to ``sink`` and its ``boto3.client()`` calls use ``session``."""
+    with _router().routed(sink), _session_router().routed(session):
+        yield
 
 
 def load_handler(function: FunctionSpec) -> Handler:
@@ -193,11 +258,13 @@ class LocalFunction:
         self.throttled = 0
         # NOTE: the handler runs in this process, so its environment is this process's os.environ (restored by
         # close()); it is set before the import so module-level configuration sees it.
-        for key, value in lambda_environment(spec, extra_env).items():
+        environment = lambda_environment(spec, extra_env)
+        for key, value in environment.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+        self._session = function_session(environment)
         try:
-            with _router().routed(self.log_sink):
+            with _in_sandbox(self.log_sink, self._session):
                 self.handler = load_handler(spec)
         except BaseException:
             self.close()
@@ -255,7 +322,7 @@ class LocalFunction:
                 self._slots.release()
 
     def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        with _router().routed(self.log_sink):
+        with _in_sandbox(self.log_sink, self._session):
             self.log_sink(f"START RequestId: {context.aws_request_id} Version: $LATEST\n")
             try:
                 return self.handler(event, context)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from local_aws.constants import LAMBDA_SYNC_PAYLOAD_MAX_BYTES
@@ -26,6 +27,7 @@ from local_aws.lambda_runtime.runtime import (
     LocalFunction,
     PayloadTooLarge,
     Throttled,
+    _RoutedDefaultSession,
     _RoutedStdout,
     lambda_environment,
     load_handler,
@@ -38,6 +40,17 @@ def fallback_stdout() -> Iterator[None]:
     yield
     while isinstance(sys.stdout, _RoutedStdout):
         sys.stdout = sys.stdout.fallback
+
+
+@pytest.fixture
+def host_default_session() -> Iterator[boto3.session.Session]:
+    """A default session the host process already resolved credentials in; restored after the test."""
+    saved = boto3.DEFAULT_SESSION
+    boto3.setup_default_session()
+    host = boto3.DEFAULT_SESSION
+    assert host is not None and host.get_credentials().access_key == "testing"
+    yield host
+    boto3.DEFAULT_SESSION = saved
 
 
 @pytest.fixture
@@ -355,3 +368,49 @@ def test_prints_of_the_invocation_go_to_the_sink_and_others_to_stdout(
     assert "from the test thread" not in log
     assert "from the test thread during the invocation" in process_stdout.getvalue()
     assert "inside handler" not in process_stdout.getvalue() and "cold start" not in process_stdout.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------- boto3 in a sandbox
+def test_the_handlers_default_clients_sign_with_the_functions_credentials(
+    tmp_path: Path, module_name: str, fallback_stdout: None, host_default_session: boto3.session.Session
+) -> None:
+    """A sandbox is a fresh process: boto3.client() in the handler uses the function's keys, not the host's cache.
+
+    The host resolved (and botocore cached) ``testing`` before the cold start; that is what broke the in-process
+    Lambda when another test had used boto3 first.
+    """
+    source = (
+        "import boto3\nAT_IMPORT = boto3.client('s3').\\\n    _request_signer._credentials.access_key\n"
+        "def handler(e, c):\n"
+        "    return [AT_IMPORT, boto3.client('sts')._request_signer._credentials.access_key,\n"
+        "            boto3.client('sts').meta.region_name]\n"
+    )
+    code = _code(tmp_path, module_name, source)
+    spec = FunctionSpec("Fn", f"{module_name}.handler", code)
+    extra = {"AWS_ACCESS_KEY_ID": "LKIAFUNCTION", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": ""}
+    function = LocalFunction(spec, extra | {"AWS_REGION": "eu-west-1"}, lambda _t: None)
+    try:
+        assert function.invoke({}) == ["LKIAFUNCTION", "LKIAFUNCTION", "eu-west-1"]
+        # Outside the invocation, the host's own default session answers, credentials and all.
+        assert isinstance(boto3.DEFAULT_SESSION, _RoutedDefaultSession)
+        assert boto3.client("sts")._request_signer._credentials.access_key == "testing"
+    finally:
+        function.close()
+
+
+def test_a_replaced_default_session_is_routed_again_on_the_next_invocation(
+    tmp_path: Path, module_name: str, fallback_stdout: None, host_default_session: boto3.session.Session
+) -> None:
+    """boto3.setup_default_session() after the cold start does not leak the host's session into the handler."""
+    source = (
+        "import boto3\ndef handler(e, c):\n    return boto3.client('sts')._request_signer._credentials.access_key\n"
+    )
+    code = _code(tmp_path, module_name, source)
+    spec = FunctionSpec("Fn", f"{module_name}.handler", code)
+    function = LocalFunction(spec, {"AWS_ACCESS_KEY_ID": "LKIAFUNCTION", "AWS_SECRET_ACCESS_KEY": "s"}, lambda _t: None)
+    try:
+        boto3.setup_default_session(aws_access_key_id="HOSTKEY", aws_secret_access_key="h")
+        assert function.invoke({}) == "LKIAFUNCTION"
+        assert boto3.client("sts")._request_signer._credentials.access_key == "HOSTKEY"
+    finally:
+        function.close()
