@@ -1,14 +1,14 @@
 """End to end: real boto3 clients sign, a WSGI middleware verifies, and botocore reads AWS's errors back.
 
-botocore's ``before-send`` event hands each prepared request to werkzeug's test client instead of a socket (sockets
-are disabled under tests/unit), so what the middleware sees is exactly the request botocore would have sent.
+The clients are routed in-process by ``tests/unit/local_aws/wsgi_boto3.py`` (sockets are disabled under tests/unit),
+so what the middleware sees is exactly the request botocore would have sent.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,15 +16,14 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 from botocore import UNSIGNED
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
 from local_aws.auth.sigv4 import AuthError, guess_service, incoming_from_environ, render_auth_error, verify
 from tests.unit.local_aws.auth.sigv4_helpers import CREDS, REGION, STORE
+from tests.unit.local_aws.wsgi_boto3 import ENDPOINT, route_to_app
 
-ENDPOINT = "http://127.0.0.1:4566"
 KEY = "runs/a b/ü+x.txt"
 StartResponse = Callable[..., Any]
 
@@ -80,36 +79,9 @@ class Backend:
         return [self.objects[path]]
 
 
-class _Raw(io.BytesIO):
-    """The urllib3-like raw body botocore's AWSResponse reads."""
-
-    def stream(self, amt: int = 65536, decode_content: bool = False) -> Iterator[bytes]:
-        while chunk := self.read(amt):
-            yield chunk
-
-
 @pytest.fixture
 def web() -> Client:
     return Client(AuthMiddleware(Backend()))
-
-
-def _route(client: Any, web: Client) -> Any:
-    def send(request: Any, **_: Any) -> AWSResponse:
-        parts = urlsplit(request.url)
-        body = request.body
-        body = body.read() if hasattr(body, "read") else body
-        response = web.open(
-            parts.path + (f"?{parts.query}" if parts.query else ""),
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            method=request.method,
-            # botocore keeps some header values as bytes; http.client would send them as they are.
-            headers=[(k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in request.headers.items()],
-            data=body.encode() if isinstance(body, str) else body or b"",
-        )
-        return AWSResponse(request.url, response.status_code, dict(response.headers), _Raw(response.get_data()))
-
-    client.meta.events.register("before-send", send)
-    return client
 
 
 def make(service: str, web: Client, **overrides: Any) -> Any:
@@ -124,7 +96,7 @@ def make(service: str, web: Client, **overrides: Any) -> Any:
         "config": config,
         **overrides,
     }
-    return _route(boto3.client(service, **kwargs), web)
+    return route_to_app(boto3.client(service, **kwargs), web.application)
 
 
 def test_boto3_clients_are_accepted(web: Client) -> None:
