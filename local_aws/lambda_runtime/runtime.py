@@ -133,6 +133,8 @@ class _RoutedDefaultSession:
         return self._fallback
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("_fallback", "_local"):  # not set yet (a copy made without __init__): no recursion
+            raise AttributeError(name)
         return getattr(self._current(), name)
 
     @contextlib.contextmanager
