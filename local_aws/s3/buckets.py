@@ -13,14 +13,18 @@ import shutil
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from local_aws.s3.errors import S3Error, no_such_bucket
 from local_aws.s3.keys import bucket_name_problem, validate_bucket
 from local_aws.s3.records import BucketInfo, read_json, write_json_atomic
 
-if TYPE_CHECKING:
-    from local_aws.s3.multipart import MultipartUploads
+
+class _UploadsOfBuckets(Protocol):
+    """What deleting a bucket needs of ``MultipartUploads`` (a protocol, so buckets never imports multipart)."""
+
+    def abort_all(self, bucket: str) -> None: ...
+
 
 META_DIR, TMP_DIR, BUCKETS_DIR = ".meta", ".tmp", ".buckets"
 
@@ -31,7 +35,7 @@ class Buckets:
     root: Path
     tmp_dir: Path
     lock: threading.RLock
-    uploads: MultipartUploads
+    uploads: _UploadsOfBuckets
 
     def bucket_dir(self, bucket: str) -> Path:
         """The directory of an existing bucket.

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from local_aws.s3.errors import S3Error, no_such_upload
 from local_aws.s3.keys import validate_key
@@ -34,8 +34,28 @@ from local_aws.s3.records import (
     write_json_atomic,
 )
 
-if TYPE_CHECKING:
-    from local_aws.s3.store import ObjectStore
+
+class ObjectSink(Protocol):
+    """What the uploads need of their store (``ObjectStore``), named here so multipart never imports the store."""
+
+    root: Path
+    tmp_dir: Path
+
+    def bucket_dir(self, bucket: str) -> Path: ...
+
+    def spool(self, stream: Readable, max_bytes: int) -> tuple[Path, int, str]: ...
+
+    def commit(
+        self,
+        bucket: str,
+        key: str,
+        tmp: Path,
+        record: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo: ...
+
 
 UPLOADS_DIR = ".uploads"
 MAX_PARTS = 10_000
@@ -99,13 +119,13 @@ def check_part_number(value: str | int) -> int:
 
 
 class MultipartUploads:
-    """The multipart uploads of one ``ObjectStore`` (``store.uploads``).
+    """The multipart uploads of one store (``ObjectStore.uploads``).
 
     Args:
         store: the store whose root holds the uploads and whose ``commit`` places completed objects.
     """
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectSink) -> None:
         self._store = store
         self._dir = store.root / UPLOADS_DIR
 

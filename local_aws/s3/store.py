@@ -111,6 +111,8 @@ class ObjectStore(Buckets, UriTransfers):
         root: the S3 root (``StateLayout(home).s3``); created when missing.
     """
 
+    uploads: MultipartUploads  # the mixins name only the part of it they use
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
         self.tmp_dir = self.root / TMP_DIR

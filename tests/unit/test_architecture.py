@@ -2,7 +2,8 @@
 
 Layers, top to bottom: ``bench`` → ``ops`` (the app: the operator CLI) → ``local_aws`` (the emulated services) →
 ``local_aws.constants``; ``tools`` are leaves that import nothing of the project. Every import counts, including
-the ones inside functions (a deferred import is still an arrow).
+the ones inside functions (a deferred import is still an arrow) and under ``TYPE_CHECKING`` (a module that needs
+another's types depends on it; a Protocol states the need without the arrow).
 """
 
 from __future__ import annotations
@@ -40,15 +41,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     found: set[str] = set()
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    type_only = {
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for inner in ast.walk(node)
-    }
     for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue  # annotations only: never executed, no arrow at run time
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
