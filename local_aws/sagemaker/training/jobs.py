@@ -18,8 +18,8 @@ from local_aws.s3.store import ObjectStore, S3Error, parse_uri
 from local_aws.sagemaker.errors import arn, resource_in_use, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.training.metrics import MetricParser
 from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
-from local_aws.sagemaker.training.toolkit import MetricParser
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 

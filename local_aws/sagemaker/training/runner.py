@@ -29,6 +29,7 @@ from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
 from local_aws.sagemaker.failure import script_error
 from local_aws.sagemaker.training import artifacts, toolkit
+from local_aws.sagemaker.training.metrics import MetricParser
 from local_aws.sagemaker.training.requirements import JobPython, RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
@@ -96,7 +97,7 @@ class JobRun:
     """In-memory companion of a persisted job record: processes, stop flags, the metric parser."""
 
     record: dict[str, Any]
-    metrics: toolkit.MetricParser
+    metrics: MetricParser
     stop_requested: threading.Event = field(default_factory=threading.Event)
     shutdown: bool = False
     hosts: list[Host] = field(default_factory=list)
