@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import statistics
 import sys
@@ -27,8 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from local_aws.constants import REGION
@@ -36,7 +35,8 @@ from local_aws.s3.store import parse_uri
 from local_aws.server import LocalAws
 from ops import demo
 from ops.executions import start_execution, watch
-from ops.target import OpsError, Target, local_session
+from ops.predict import build_predict_request
+from ops.target import OpsError, local_target_at
 
 BENCH_ARCH = os.environ.get("LOCAL_BENCH_ARCH", "resnet50")
 BENCH_IMAGE_SIZE = int(os.environ.get("LOCAL_BENCH_IMAGE_SIZE", "224"))
@@ -51,12 +51,15 @@ def _timestamp(value: Any) -> float:
     return float(value.timestamp())
 
 
+def _connect(api_url: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(api_url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+
+
 def _post(conn: http.client.HTTPConnection, url: str, body: bytes, credentials: Credentials) -> int:
-    # The API enforces the template's IAM auth, as on AWS: every request is SigV4-signed for execute-api.
-    request = AWSRequest(
-        method="POST", url=url, data=body, headers={"Content-Type": "image/jpeg", "Accept": "application/json"}
-    )
-    SigV4Auth(credentials, "execute-api", REGION).add_auth(request)
+    # The API enforces the template's IAM auth, as on AWS: every request is SigV4-signed for execute-api, the way
+    # `ops predict` signs it; sent on a kept-alive connection, so the figure is the stack's, not a TCP handshake's.
+    request = build_predict_request(url, body, "image/jpeg", api_key=None, credentials=credentials, region=REGION)
     conn.request("POST", "/predict", body=body, headers=dict(request.headers.items()))
     response = conn.getresponse()
     response.read()
@@ -64,8 +67,7 @@ def _post(conn: http.client.HTTPConnection, url: str, body: bytes, credentials: 
 
 
 def _http_call(api_url: str, credentials: Credentials) -> tuple[http.client.HTTPConnection, Callable[[bytes], None]]:
-    parts = urlsplit(api_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    conn = _connect(api_url, timeout=60)
 
     def call(image: bytes) -> None:
         status = _post(conn, f"{api_url}/predict", image, credentials)
@@ -143,14 +145,13 @@ def throughput(
     concurrency: int = CONCURRENCY,
 ) -> float:
     """Successful requests per second with ``concurrency`` keep-alive clients sharing ``requests`` requests."""
-    parts = urlsplit(api_url)
     remaining = [requests]
     lock = threading.Lock()
     ok = [0]
     failures: list[int] = []
 
     def client() -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+        conn = _connect(api_url, timeout=120)
         try:
             while True:
                 with lock:
@@ -194,16 +195,12 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
         stack.callback(runtime.stop)
         urls = runtime.endpoints
         assert runtime.stack is not None
-        target = Target(
-            name="local",
-            stack_name=runtime.stack.stack_name,
-            session=local_session(runtime.layout),
-            endpoint_url=urls.aws_url,
-            api_url=urls.api_url,
-            home=home,
-        )
+        target = local_target_at(runtime.layout, runtime.stack.stack_name, urls.aws_url, urls.api_url)
         cache = runtime.layout.cache
-        training_data, source_dir = demo.prepare(target, cache, lambda _: None, per_class=20, image_size=32)
+        per_class, image_size = 20, 32  # the dataset is only rendered at this size; the model resizes to 224 px
+        training_data, source_dir = demo.prepare(
+            target, cache, lambda _: None, per_class=per_class, image_size=image_size
+        )
         execution_input = demo.execution_input(
             training_data,
             source_dir,
@@ -220,15 +217,13 @@ def local_benchmarks(home: Path | None = None) -> list[tuple[str, float]]:
         wall = time.time() - started
         if final.get("status") != "SUCCEEDED":
             raise OpsError(f"bench execution {final.get('status')}: {final.get('error')} {final.get('cause')}")
-        import json
-
         output = json.loads(final.get("output") or "{}")
         client = target.client("sagemaker")
         job = client.describe_training_job(TrainingJobName=output["TrainingJobName"])
         training_s = _timestamp(job["TrainingEndTime"]) - _timestamp(job["TrainingStartTime"])
         endpoint = client.describe_endpoint(EndpointName=output["EndpointName"])
         endpoint_s = _timestamp(endpoint["LastModifiedTime"]) - _timestamp(endpoint["CreationTime"])
-        test_dir = cache / "datasets" / "digits-32px-20" / "test"
+        test_dir = demo.rendered_dir(cache, image_size, per_class) / "test"
         image = next(iter(sorted(test_dir.glob("*/*.jpg")))).read_bytes()
         bucket, key = parse_uri(job["ModelArtifacts"]["S3ModelArtifacts"])
         model_tar = runtime.layout.s3 / bucket / key

@@ -65,6 +65,10 @@ HTTP_IDLE_TIMEOUT_S = int(os.environ.get("LOCAL_HTTP_IDLE_TIMEOUT", "30"))
 EXECUTION_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 TRAINING_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 
+# The CloudWatch log group SageMaker writes training jobs' output to, one stream per host: ``<job>/algo-N-<epoch>``
+# (docs.aws.amazon.com/sagemaker/latest/dg/logging-cloudwatch.html).
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
 
 @functools.cache
 def metric_definitions() -> tuple[dict[str, str], ...]:
@@ -133,6 +137,11 @@ class StateLayout:
     def runtime_file(self) -> Path:
         """The serving process's record: pid and URLs (mode 0600)."""
         return self.home / "runtime.json"
+
+    @property
+    def api_key(self) -> Path:
+        """The stack's API key when its methods require one (ApiAuthMode=API_KEY; mode 0600)."""
+        return self.home / "api-key.json"
 
     @property
     def processes(self) -> Path:

@@ -9,7 +9,6 @@ carries PDEATHSIG and the next start reaps what is left.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -45,7 +44,7 @@ from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
 from local_aws.moto_services import MotoServices
 from local_aws.processes import ProcessSupervisor
-from local_aws.proctable import process_running
+from local_aws.runtime_record import read_api_key, read_runtime, write_private
 from local_aws.s3.app import S3Api
 from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.api import SageMakerApi
@@ -68,28 +67,6 @@ class Endpoints:
 
     aws_url: str
     api_url: str
-
-
-def read_runtime(layout: StateLayout) -> dict[str, Any] | None:
-    """The serving process's record when that process is still alive, else None."""
-    try:
-        doc: dict[str, Any] = json.loads(layout.runtime_file.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    pid = doc.get("pid")
-    # NOTE: kill(0) and kill(-1) address a group or every process, never "this one": refuse such a record outright.
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not doc.get("aws_url"):
-        return None
-    return doc if process_running(pid) else None
-
-
-def _write_private(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(doc, handle, indent=1)
-    tmp.replace(path)
 
 
 def _bind(port: int, explicit: bool) -> int:
@@ -222,7 +199,7 @@ class LocalAws:
         self._recorder.start()
         api_url = self._start_api(aws_url, logs, store)
         stacks.publish(self.stack.stack_name, localize_outputs(self.stack.outputs, api_url), self.overrides)
-        _write_private(
+        write_private(
             layout.runtime_file,
             {
                 "pid": os.getpid(),
@@ -281,20 +258,17 @@ class LocalAws:
 
     def _api_key(self) -> str:
         """The value of the stack's API key (ApiAuthMode=API_KEY): issued once per state dir, stored 0600."""
-        path = self.layout.home / "api-key.json"
-        try:
-            return str(json.loads(path.read_text())["value"])
-        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        value = read_api_key(self.layout)
+        if value is None:
             # API Gateway generates 40-character keys when none is given (CreateApiKey "value" is optional).
             value = secrets.token_urlsafe(30)
-            _write_private(path, {"value": value})
-            return value
+            write_private(self.layout.api_key, {"value": value})
+        return value
 
     @property
     def api_key(self) -> str | None:
         """The API key the REST API accepts, when the template's methods require one."""
-        path = self.layout.home / "api-key.json"
-        return str(json.loads(path.read_text())["value"]) if path.exists() else None
+        return read_api_key(self.layout)
 
     def clients(self) -> dict[str, Any]:
         """boto3 clients on the edge, signed with the runtime's credentials."""

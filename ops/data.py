@@ -8,23 +8,23 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.target import OpsError
-from tools.source_package import SourcePackage, is_packaged
+from tools.dataset import SPLITS
+from tools.source_package import SourcePackage, packaged_files
 
 DEFAULT_CODE_PREFIX = "code/"
 DEFAULT_DATA_PREFIX = "datasets/dogImages/"
-DATA_SPLITS = ("train", "valid", "test")
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # boto3 TransferConfig default
 
 
-def _split_uri(bucket: str, prefix: str) -> tuple[str, str]:
+def _dir_prefix(prefix: str) -> str:
+    """A key prefix that names a "directory": no leading slash, one trailing slash (or empty)."""
     prefix = prefix.lstrip("/")
-    return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 def upload_source(s3: Any, package: SourcePackage, bucket: str, prefix: str) -> tuple[str, bool]:
     """Upload a source package unless its content-addressed key already exists; returns (uri, uploaded)."""
-    bucket, prefix = _split_uri(bucket, prefix)
-    key = prefix + package.name
+    key = _dir_prefix(prefix) + package.name
     try:
         s3.head_object(Bucket=bucket, Key=key)
         return f"s3://{bucket}/{key}", False
@@ -39,10 +39,10 @@ def data_files(src: Path) -> list[Path]:
     """Every file under a dogImages-style tree, sorted; refuses trees without train/, valid/ and test/."""
     if not src.is_dir():
         raise OpsError(f"--src {src}: not a directory")
-    missing = [split for split in DATA_SPLITS if not (src / split).is_dir()]
+    missing = [split for split in SPLITS if not (src / split).is_dir()]
     if missing:
-        raise OpsError(f"--src {src}: missing {', '.join(missing)}/; expected the dogImages layout {DATA_SPLITS}")
-    return sorted((p for p in src.rglob("*") if p.is_file() and is_packaged(p, src)), key=lambda p: p.as_posix())
+        raise OpsError(f"--src {src}: missing {', '.join(missing)}/; expected the dogImages layout {SPLITS}")
+    return packaged_files(src)
 
 
 def _existing_sizes(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
@@ -55,14 +55,15 @@ def _existing_sizes(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
 def upload_data(s3: Any, src: Path, bucket: str, prefix: str) -> tuple[int, int]:
     """Upload ``src`` under ``prefix``, skipping keys that already hold a file of the same size."""
     files = data_files(src)
-    bucket, prefix = _split_uri(bucket, prefix)
+    prefix = _dir_prefix(prefix)
     existing = _existing_sizes(s3, bucket, prefix)
     uploaded = 0
     for path in files:
         key = prefix + path.relative_to(src).as_posix()
-        if existing.get(key) == path.stat().st_size:
+        size = path.stat().st_size
+        if existing.get(key) == size:
             continue
-        if path.stat().st_size < MULTIPART_THRESHOLD:
+        if size < MULTIPART_THRESHOLD:
             # One PUT per small file: upload_file's transfer manager costs a thread pool per call.
             s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         else:

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ops.data import upload_data, upload_source
+from local_aws.constants import TRAINING_DIR
+from ops.data import DEFAULT_CODE_PREFIX, upload_data, upload_source
 from ops.predict import format_predictions, predict
 from ops.target import Target
 from tools import dataset
 from tools.source_package import package_source
 
-TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
 # Tiny but real: the demo must finish in a few minutes on 2 CPU cores, so it trains the small CNN on 16 px digits.
 # This is the recipe tests/integration/training proves (>= 95 % test top-1): flips hurt digits, so augment=crop;
 # batch 16 per instance keeps the global batch at 32 with the demo's 2 instances.
@@ -89,6 +89,11 @@ def execution_input(
     }
 
 
+def rendered_dir(cache: Path, image_size: int, per_class: int) -> Path:
+    """Where ``prepare`` renders the embedded dataset (``train/ valid/ test/``) for these settings."""
+    return cache / "datasets" / f"digits-{image_size}px-{per_class}"
+
+
 def prepare(
     target: Target, cache: Path, say: Callable[[str], None], *, per_class: int = DEMO_PER_CLASS, image_size: int
 ) -> tuple[str, str]:
@@ -98,7 +103,7 @@ def prepare(
         (TrainingData URI, SourceDir URI).
     """
     s3 = target.client("s3")
-    rendered = cache / "datasets" / f"digits-{image_size}px-{per_class}"
+    rendered = rendered_dir(cache, image_size, per_class)
     if not (rendered / dataset.MANIFEST).is_file():
         dataset.render_digits(rendered, size=max(image_size, 8), per_class=per_class)
     counts = {split: sum(1 for _ in (rendered / split).rglob("*.jpg")) for split in dataset.SPLITS}
@@ -109,7 +114,9 @@ def prepare(
         f"dataset → s3://{bucket}/{prefix} ({counts['train']} train / {counts['valid']} valid / {counts['test']} test "
         f"images, 10 classes; {uploaded} uploaded, {unchanged} unchanged)"
     )
-    source_uri, _ = upload_source(s3, package_source(TRAINING_DIR), target.output("ArtifactBucketName"), "code/")
+    source_uri, _ = upload_source(
+        s3, package_source(TRAINING_DIR), target.output("ArtifactBucketName"), DEFAULT_CODE_PREFIX
+    )
     say(f"training code → {source_uri}")
     return f"s3://{bucket}/{prefix}", source_uri
 

@@ -25,11 +25,13 @@ from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PAT
 from local_aws.lambda_runtime.function import FunctionConfigError, function_spec_from_template
 from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, PayloadTooLarge, Throttled
 from local_aws.proctable import process_running
-from local_aws.server import LocalAws, RuntimeBusy, read_runtime
+from local_aws.runtime_record import read_api_key, read_runtime
+from local_aws.server import LocalAws, RuntimeBusy
 from ops import demo
 from ops.executions import start_execution, watch
 from ops.progress import Progress
-from ops.target import OpsError, Target, local_session
+from ops.status import TRAINING_JOB_TAG, endpoint_tags
+from ops.target import OpsError, Target, local_target_at
 
 
 @dataclass
@@ -64,8 +66,7 @@ def _serving_model(target: Target) -> str | None:
                 return None
             raise
         if endpoint["EndpointStatus"] == "InService":
-            tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
-            return tags.get("dogbreed:training-job", endpoint.get("EndpointConfigName", name))
+            return endpoint_tags(sm, endpoint).get(TRAINING_JOB_TAG, endpoint.get("EndpointConfigName", name))
         if endpoint["EndpointStatus"] in ("Failed", "OutOfService") or time.monotonic() > deadline:
             return None
         time.sleep(0.5)
@@ -90,14 +91,7 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         except RuntimeBusy as exc:
             raise OpsError(str(exc)) from None
         urls = runtime.endpoints
-        target = Target(
-            name="local",
-            stack_name=runtime.stack.stack_name if runtime.stack else "",
-            session=local_session(layout),
-            endpoint_url=urls.aws_url,
-            api_url=urls.api_url,
-            home=layout.home,
-        )
+        target = local_target_at(layout, runtime.stack.stack_name if runtime.stack else "", urls.aws_url, urls.api_url)
         say(f"local AWS on {urls.aws_url} (every service), REST API on {urls.api_url}; state in {layout.home}")
         home_flag = "" if layout.home == home_dir(None) else f" --home {layout.home}"
         say(f'point your own tools at it: eval "$(python -m ops{home_flag} env)"')
@@ -128,7 +122,7 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
 
 
 def _test_split(layout: StateLayout, options: UpOptions) -> Path:
-    return layout.cache / "datasets" / f"digits-{options.image_size}px-{options.per_class}" / "test"
+    return demo.rendered_dir(layout.cache, options.image_size, options.per_class) / "test"
 
 
 def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: Callable[[str], None]) -> None:
@@ -187,9 +181,9 @@ def env(layout: StateLayout) -> list[str]:
     creds = issue_or_load(layout.credentials)
     lines = env_exports(creds, {"AWS_ENDPOINT_URL": str(record["aws_url"])})
     lines.append(f"# REST API: {record['api_url']}/predict (SigV4 for service execute-api in IAM auth mode)")
-    key_file = layout.home / "api-key.json"
-    if key_file.exists():
-        lines.append(f"# API key (ApiAuthMode=API_KEY; send as x-api-key): {json.loads(key_file.read_text())['value']}")
+    api_key = read_api_key(layout)
+    if api_key is not None:
+        lines.append(f"# API key (ApiAuthMode=API_KEY; send as x-api-key): {api_key}")
     return lines
 
 

@@ -16,11 +16,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_aws.constants import metric_definitions
+from local_aws.constants import TRAINING_LOG_GROUP, TRAINING_TERMINAL, metric_definitions
 from ops.executions import event_details, scheduled_resources
 from ops.target import Target
 
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 _FIELD = re.compile(r"(\w+)=(\S+)")
 
 
@@ -102,7 +101,7 @@ class Progress:
             for summary in summaries:
                 self.jobs.setdefault(summary["TrainingJobName"], "")
         for job, shown in list(self.jobs.items()):
-            if shown.startswith(("Completed", "Failed", "Stopped")) and job in self.log_since:
+            if shown.startswith(tuple(TRAINING_TERMINAL)):  # its logs were read when it got there
                 continue
             try:
                 detail = sm.describe_training_job(TrainingJobName=job)

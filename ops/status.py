@@ -8,9 +8,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local_aws.constants import TRAINING_LOG_GROUP
 from ops.target import OpsError, Target
 
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# The endpoint's tags the pipeline writes (statemachine/pipeline.asl.json, TagEndpoint): the job it serves, its score.
+TRAINING_JOB_TAG = "dogbreed:training-job"
+TEST_TOP1_TAG = "dogbreed:test-top1"
+
+
+def endpoint_tags(sagemaker: Any, endpoint: dict[str, Any]) -> dict[str, str]:
+    """The tags of a described endpoint, as a dict."""
+    tags = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])
+    return {t["Key"]: t["Value"] for t in tags}
 
 
 def _when(value: Any) -> str:
@@ -49,11 +58,9 @@ def status_lines(target: Target, limit: int = 10) -> list[str]:
             f"  {endpoint}  {described['EndpointStatus']}  config {described.get('EndpointConfigName')}  "
             f"{variants}{reason}"
         )
-        tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=described["EndpointArn"]).get("Tags", [])}
-        if tags.get("dogbreed:training-job"):
-            lines.append(
-                f"    serving {tags['dogbreed:training-job']} (test top-1 {tags.get('dogbreed:test-top1', '?')})"
-            )
+        tags = endpoint_tags(sm, described)
+        if tags.get(TRAINING_JOB_TAG):
+            lines.append(f"    serving {tags[TRAINING_JOB_TAG]} (test top-1 {tags.get(TEST_TOP1_TAG, '?')})")
     prefix = target.output("ResourcePrefix")
     jobs = sm.list_training_jobs(NameContains=prefix, MaxResults=limit, SortBy="CreationTime")["TrainingJobSummaries"]
     lines.append(f"\ntraining jobs (latest {len(jobs)}):")

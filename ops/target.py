@@ -38,6 +38,7 @@ class Target:
     api_url: str | None = None
     home: Path | None = None
     _outputs: dict[str, str] | None = field(default=None, repr=False)
+    _clients: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -48,9 +49,15 @@ class Target:
         return str(self.session.region_name or REGION)
 
     def client(self, service: str, retries: int = 5) -> Any:
-        """A boto3 client for ``service`` on this target, with botocore's standard retry mode."""
-        config = Config(retries={"max_attempts": retries, "mode": "standard"})
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        """A boto3 client for ``service`` on this target, with botocore's standard retry mode; made once per command.
+
+        NOTE: ``watch`` asks for its clients on every poll; a new client costs ~5 ms of model loading each time.
+        """
+        key = (service, retries)
+        if key not in self._clients:
+            config = Config(retries={"max_attempts": retries, "mode": "standard"})
+            self._clients[key] = self.session.client(service, endpoint_url=self.endpoint_url, config=config)
+        return self._clients[key]
 
     def credentials(self) -> Credentials | None:
         return self.session.get_credentials()
@@ -100,12 +107,17 @@ def local_target(layout: StateLayout, runtime: dict[str, Any] | None) -> Target:
             f"no local runtime is serving {layout.home}; start one with `python -m ops up --serve` "
             "(or `make up`) in another shell"
         )
+    return local_target_at(layout, str(runtime.get("stack")), str(runtime["aws_url"]), str(runtime["api_url"]))
+
+
+def local_target_at(layout: StateLayout, stack_name: str, aws_url: str, api_url: str) -> Target:
+    """The local runtime of ``layout.home`` at known URLs (the runtime in this process, or its ``runtime.json``)."""
     return Target(
         name="local",
-        stack_name=str(runtime.get("stack")),
+        stack_name=stack_name,
         session=local_session(layout),
-        endpoint_url=str(runtime["aws_url"]),
-        api_url=str(runtime["api_url"]),
+        endpoint_url=aws_url,
+        api_url=api_url,
         home=layout.home,
     )
 

@@ -28,6 +28,11 @@ def is_packaged(path: Path, root: Path) -> bool:
     return not any(p in EXCLUDED_NAMES for p in parts) and not path.name.endswith(EXCLUDED_SUFFIXES)
 
 
+def packaged_files(root: Path) -> list[Path]:
+    """Every file under ``root`` that ``is_packaged``, in a stable (POSIX path) order."""
+    return sorted((p for p in root.rglob("*") if p.is_file() and is_packaged(p, root)), key=lambda p: p.as_posix())
+
+
 @dataclass(frozen=True)
 class SourcePackage:
     name: str
@@ -52,15 +57,16 @@ def package_source(src: Path) -> SourcePackage:
     """
     if not src.is_dir():
         raise SourcePackageError(f"--src {src}: not a directory")
-    files = sorted((p for p in src.rglob("*") if p.is_file() and is_packaged(p, src)), key=lambda p: p.as_posix())
+    files = packaged_files(src)
     if not files:
         raise SourcePackageError(f"--src {src}: no files to package")
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in files:
             info = tarfile.TarInfo(path.relative_to(src).as_posix())
-            info.size = path.stat().st_size
-            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+            st = path.stat()
+            info.size = st.st_size
+            info.mode = 0o755 if st.st_mode & 0o111 else 0o644
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             with path.open("rb") as fh:
                 tar.addfile(info, fh)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from local_aws.constants import REGION
+from local_aws.constants import REGION, TRAINING_LOG_GROUP
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
 from local_aws.sagemaker.failure import script_error
@@ -34,7 +34,6 @@ from local_aws.sagemaker.training.requirements import JobPython, RequirementsErr
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 CHECKPOINT_SYNC_S = 5.0
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # A parent launched by torchrun (or a test) must not leak its own rank into the hosts.
 _RANK_VARIABLES = frozenset(
     {
@@ -194,7 +193,7 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
         )
         host_run = Host(host, layout, proc, f"{name}/{host}-{stamp}")
         # SageMaker gives every host its stream when it starts, whether or not the host ever writes a line.
-        ctx.logs.append(LOG_GROUP, host_run.stream, [])  # no events: creates the stream
+        ctx.logs.append(TRAINING_LOG_GROUP, host_run.stream, [])  # no events: creates the stream
         host_run.pump = threading.Thread(
             target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}"
         )
@@ -387,7 +386,7 @@ def _pump(run: JobRun, host: Host, ctx: JobContext) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace").rstrip("\n")
         now = time.time()
-        ctx.logs.append(LOG_GROUP, host.stream, [(int(now * 1000), line)])
+        ctx.logs.append(TRAINING_LOG_GROUP, host.stream, [(int(now * 1000), line)])
         host.tail.append(line)
         run.metrics.feed(line, now)
         if ctx.echo is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ def _cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _use(monkeypatch: pytest.MonkeyPatch, target: Target) -> None:
     monkeypatch.setattr(cli, "_target", lambda args, layout: target)
+
+
+def test_the_cli_loads_no_service_until_a_local_command_needs_it(repo_root: Path) -> None:
+    """`predict`, `status` or any `--target aws` command never pays for the local services' import (~1.7 s)."""
+    probe = "import sys, ops.cli; print([m for m in ('ops.local', 'local_aws.server', 'moto') if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=repo_root, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""local_aws.server: the serving process's record (``runtime.json``) that other shells find the runtime by."""
+"""local_aws.runtime_record: ``runtime.json`` and the API key, which other shells find the runtime by."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from local_aws.constants import StateLayout
-from local_aws.server import _write_private, read_runtime
+from local_aws.runtime_record import read_api_key, read_runtime, write_private
 
 
 def test_runtime_record_is_private_and_atomic(tmp_path: Path) -> None:
     """The record (URLs; the credentials sit next to it) is mode 0600 and written through a temporary file."""
     layout = StateLayout(tmp_path / "home")
-    _write_private(layout.runtime_file, {"pid": os.getpid(), "aws_url": "http://127.0.0.1:4566"})
+    write_private(layout.runtime_file, {"pid": os.getpid(), "aws_url": "http://127.0.0.1:4566"})
     assert layout.runtime_file.stat().st_mode & 0o077 == 0
     assert not list(layout.home.glob(".*.tmp"))
     assert read_runtime(layout) == {"pid": os.getpid(), "aws_url": "http://127.0.0.1:4566"}
@@ -37,3 +37,12 @@ def test_a_record_without_a_real_pid_is_no_runtime(tmp_path: Path, doc: dict[str
     layout = StateLayout(tmp_path)
     layout.runtime_file.write_text(json.dumps(doc))
     assert read_runtime(layout) is None
+
+
+@pytest.mark.parametrize("text", ['{"value": "k-123"}', None, '{"other": 1}', "[1]", "{"])
+def test_the_api_key_is_read_only_from_a_well_formed_file(tmp_path: Path, text: str | None) -> None:
+    """A key file the runtime wrote gives its value; a missing, foreign or half-written one gives no key."""
+    layout = StateLayout(tmp_path)
+    if text is not None:
+        layout.api_key.write_text(text)
+    assert read_api_key(layout) == ("k-123" if text == '{"value": "k-123"}' else None)
