@@ -10,11 +10,12 @@ pattern syntax is not emulated.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import shlex
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from local_aws.constants import ACCOUNT_ID, PARTITION, REGION
 from local_aws.logs.store import Event, LogStore, now_ms
@@ -24,6 +25,8 @@ JSON_11 = "application/x-amz-json-1.1"
 # FilterLogEvents / GetLogEvents return at most 10,000 events per call (API reference).
 MAX_EVENTS = 10_000
 DEFAULT_LIMIT = 50  # DescribeLogGroups / DescribeLogStreams default page
+
+T = TypeVar("T")
 
 
 class LogsError(Exception):
@@ -52,6 +55,19 @@ def _offset(token: str | None) -> int:
         return max(0, int(base64.urlsafe_b64decode(token.encode()).decode()))
     except ValueError as exc:
         raise LogsError("InvalidParameterException", "The specified nextToken is invalid.") from exc
+
+
+def _paged(
+    items: Sequence[T], params: dict[str, Any], *, default: int, cap: int | None = None
+) -> tuple[Sequence[T], str | None]:
+    """The page of ``items`` that ``limit`` (``default`` when absent, at most ``cap``) and ``nextToken`` select, and
+    the token of the next page (None on the last one): the paging of DescribeLogGroups/Streams and FilterLogEvents.
+    """
+    limit = int(params.get("limit") or default)
+    if cap is not None:
+        limit = min(limit, cap)
+    start = _offset(params.get("nextToken"))
+    return items[start : start + limit], _token(start + limit) if start + limit < len(items) else None
 
 
 def _matches(pattern: str, message: str) -> bool:
@@ -135,11 +151,11 @@ class LogsApi:
         return {}
 
     def describe_log_groups(self, params: dict[str, Any]) -> dict[str, Any]:
-        groups = self.store.groups(params.get("logGroupNamePrefix") or "")
-        limit = int(params.get("limit") or DEFAULT_LIMIT)
-        start = _offset(params.get("nextToken"))
+        groups, next_token = _paged(
+            self.store.groups(params.get("logGroupNamePrefix") or ""), params, default=DEFAULT_LIMIT
+        )
         items = []
-        for name, created in groups[start : start + limit]:
+        for name, created in groups:
             item: dict[str, Any] = {
                 "logGroupName": name,
                 "creationTime": created,
@@ -150,8 +166,8 @@ class LogsApi:
                 item["retentionInDays"] = self.retention[name]
             items.append(item)
         answer: dict[str, Any] = {"logGroups": items}
-        if start + limit < len(groups):
-            answer["nextToken"] = _token(start + limit)
+        if next_token is not None:
+            answer["nextToken"] = next_token
         return answer
 
     # ----------------------------------------------------------------------------------------------- streams
@@ -172,10 +188,9 @@ class LogsApi:
             streams.sort(key=lambda s: s.last_event_ms or 0)
         if params.get("descending"):
             streams.reverse()
-        limit = int(params.get("limit") or DEFAULT_LIMIT)
-        start = _offset(params.get("nextToken"))
+        page, next_token = _paged(streams, params, default=DEFAULT_LIMIT)
         items = []
-        for s in streams[start : start + limit]:
+        for s in page:
             item: dict[str, Any] = {
                 "logStreamName": s.name,
                 "creationTime": s.creation_ms,
@@ -190,8 +205,8 @@ class LogsApi:
                 )
             items.append(item)
         answer: dict[str, Any] = {"logStreams": items}
-        if start + limit < len(streams):
-            answer["nextToken"] = _token(start + limit)
+        if next_token is not None:
+            answer["nextToken"] = next_token
         return answer
 
     # ----------------------------------------------------------------------------------------------- events
@@ -230,19 +245,18 @@ class LogsApi:
             raise _group_missing()
         names = params.get("logStreamNames")
         prefix = params.get("logStreamNamePrefix") or ""
-        streams = [s.name for s in self.store.streams(group, prefix) if not names or s.name in names]
+        streams = [name for name in self.store.stream_names(group, prefix) if not names or name in names]
         pattern = params.get("filterPattern") or ""
+        in_window = _time_window(params)
         merged: list[tuple[Event, str, int]] = []
         for stream in streams:
             # The event id is the event's position in its stream, so a later call with a later startTime gives the
             # same event the same id (clients de-duplicate overlapping windows by it).
             for index, event in enumerate(self.store.read(group, stream)):
-                if _window([event], params) and _matches(pattern, event.message):
+                if in_window(event.timestamp) and _matches(pattern, event.message):
                     merged.append((event, stream, index))
         merged.sort(key=lambda item: (item[0].timestamp, item[1], item[2]))
-        limit = min(int(params.get("limit") or MAX_EVENTS), MAX_EVENTS)
-        start = _offset(params.get("nextToken"))
-        page = merged[start : start + limit]
+        page, next_token = _paged(merged, params, default=MAX_EVENTS, cap=MAX_EVENTS)
         answer: dict[str, Any] = {
             "events": [
                 {
@@ -256,19 +270,31 @@ class LogsApi:
             ],
             "searchedLogStreams": [{"logStreamName": s, "searchedCompletely": True} for s in streams],
         }
-        if start + limit < len(merged):
-            answer["nextToken"] = _token(start + limit)
+        if next_token is not None:
+            answer["nextToken"] = next_token
         return answer
 
 
-def _window(events: Iterable[Event], params: dict[str, Any], end_inclusive: bool = True) -> list[Event]:
-    """Events in [startTime, endTime]; GetLogEvents excludes endTime itself, FilterLogEvents includes it
-    (botocore's logs model documents both).
+def _time_window(params: dict[str, Any], end_inclusive: bool = True) -> Callable[[int], bool]:
+    """Whether a timestamp lies in [startTime, endTime]; GetLogEvents excludes endTime itself, FilterLogEvents
+    includes it (botocore's logs model documents both).
     """
-    start = params.get("startTime")
-    end = params.get("endTime")
+    start: Any = params.get("startTime")
+    end: Any = params.get("endTime")
+    # Each bound is parsed once, on its first comparison rather than here: a malformed bound is an error only when an
+    # event is compared with it (none for an empty stream, no endTime check for an event before startTime).
+    low = functools.cache(lambda: int(start))
+    high = functools.cache(lambda: int(end))
 
-    def before_end(ts: int) -> bool:
-        return end is None or (ts <= int(end) if end_inclusive else ts < int(end))
+    def inside(ts: int) -> bool:
+        if start is not None and ts < low():
+            return False
+        return end is None or (ts <= high() if end_inclusive else ts < high())
 
-    return [e for e in events if (start is None or e.timestamp >= int(start)) and before_end(e.timestamp)]
+    return inside
+
+
+def _window(events: Iterable[Event], params: dict[str, Any], end_inclusive: bool = True) -> list[Event]:
+    """The events inside ``_time_window(params, end_inclusive)``."""
+    inside = _time_window(params, end_inclusive)
+    return [e for e in events if inside(e.timestamp)]

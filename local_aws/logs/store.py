@@ -104,24 +104,36 @@ class LogStore:
                 out.append((name, int(path.stat().st_ctime * 1000)))
         return sorted(out)
 
-    def streams(self, group: str, prefix: str = "") -> list[StreamInfo]:
+    def _stream_files(self, group: str, prefix: str) -> list[tuple[str, Path]]:
+        """(name, file) of every stream of ``group`` whose name starts with ``prefix``, sorted by name."""
         out = []
         directory = self._group_dir(group)
         for file in directory.glob("*.log") if directory.is_dir() else []:
             name = unquote(file.name[: -len(".log")])
-            if not name.startswith(prefix):
-                continue
+            if name.startswith(prefix):
+                out.append((name, file))
+        return sorted(out, key=lambda item: item[0])
+
+    def stream_names(self, group: str, prefix: str = "") -> list[str]:
+        """The names of the streams of ``group`` that start with ``prefix``, sorted; reads no stream file."""
+        return [name for name, _ in self._stream_files(group, prefix)]
+
+    def streams(self, group: str, prefix: str = "") -> list[StreamInfo]:
+        """What DescribeLogStreams reports about each stream of ``stream_names(group, prefix)``, in that order."""
+        out = []
+        for name, file in self._stream_files(group, prefix):
             events = list(self.read(group, name))
+            st = file.stat()
             out.append(
                 StreamInfo(
                     name=name,
-                    creation_ms=int(file.stat().st_ctime * 1000),
+                    creation_ms=int(st.st_ctime * 1000),
                     first_event_ms=events[0].timestamp if events else None,
                     last_event_ms=events[-1].timestamp if events else None,
-                    stored_bytes=file.stat().st_size,
+                    stored_bytes=st.st_size,
                 )
             )
-        return sorted(out, key=lambda s: s.name)
+        return out
 
     def has_stream(self, group: str, stream: str) -> bool:
         return self._stream_file(group, stream).is_file()
