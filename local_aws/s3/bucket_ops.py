@@ -34,15 +34,6 @@ MAX_KEYS = 1000  # ListObjects returns at most 1,000 keys per page, whatever max
 DELETE_MAX_KEYS = 1000  # DeleteObjects: "up to 1,000 keys" per request (API_DeleteObjects.html)
 
 
-def _int_arg(call: Call, name: str, default: int, high: int) -> int:
-    raw = call.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit():
-        raise invalid_argument(f"Provided {name} not an integer or within integer range", name, raw)
-    return min(int(raw), high)
-
-
 def _encode_token(after: str) -> str:
     return base64.urlsafe_b64encode(after.encode("utf-8")).decode()
 
@@ -61,7 +52,7 @@ def _decode_token(token: str) -> str:
 def list_buckets(call: Call) -> S3Response:
     """ListBuckets, with the optional ``prefix``, ``max-buckets`` and ``continuation-token``."""
     prefix = call.args.get("prefix", "")
-    limit = _int_arg(call, "max-buckets", 10_000, 10_000)
+    limit = call.int_arg("max-buckets", 10_000, 10_000, empty_is_default=True)
     after = _decode_token(call.args["continuation-token"]) if "continuation-token" in call.args else ""
     buckets = [b for b in call.store.list_buckets() if b.name.startswith(prefix) and b.name > after]
     document = root("ListAllMyBucketsResult")
@@ -151,7 +142,7 @@ def list_objects(call: Call) -> S3Response:
         raise invalid_argument("Invalid List Type specified in Request", "list-type", args["list-type"])
     if args.get("encoding-type") not in (None, "url"):
         raise invalid_argument("Invalid Encoding Method specified in Request", "encoding-type", args["encoding-type"])
-    max_keys = _int_arg(call, "max-keys", MAX_KEYS, MAX_KEYS)
+    max_keys = call.int_arg("max-keys", MAX_KEYS, MAX_KEYS, empty_is_default=True)
     prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
     token = args.get("continuation-token") if v2 else None
     after = _decode_token(token) if token is not None else args.get("start-after" if v2 else "marker", "")
@@ -228,7 +219,7 @@ def list_multipart_uploads(call: Call) -> S3Response:
     if call.args.get("delimiter"):
         raise S3Error("NotImplemented", "ListMultipartUploads with a delimiter is not supported by the local S3.")
     prefix, marker = call.args.get("prefix", ""), call.args.get("key-marker", "")
-    limit = _int_arg(call, "max-uploads", 1000, 1000)
+    limit = call.int_arg("max-uploads", 1000, 1000, empty_is_default=True)
     uploads = [u for u in call.store.uploads.list_uploads(call.bucket, prefix) if u.key > marker]
     url = call.url_encode
     document = root("ListMultipartUploadsResult")

@@ -122,20 +122,11 @@ def abort_multipart_upload(call: Call) -> S3Response:
     return S3Response(b"", 204)
 
 
-def _int_arg(call: Call, name: str, default: int, high: int) -> int:
-    raw = call.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise invalid_argument(f"Provided {name} not an integer or within integer range", name, raw)
-    return min(int(raw), high)
-
-
 def list_parts(call: Call) -> S3Response:
     """ListParts, paginated by ``part-number-marker`` and ``max-parts`` (at most 1,000)."""
     assert call.bucket is not None and call.key is not None
-    marker = _int_arg(call, "part-number-marker", 0, 10_000)
-    max_parts = _int_arg(call, "max-parts", 1000, 1000)
+    marker = call.int_arg("part-number-marker", 0, 10_000)
+    max_parts = call.int_arg("max-parts", 1000, 1000)
     upload, parts, truncated = call.store.uploads.list_parts(
         call.bucket, call.key, call.args["uploadId"], marker=marker, max_parts=max_parts
     )

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from local_aws.constants import ACCOUNT_ID
-from local_aws.s3.errors import S3Error
+from local_aws.s3.errors import S3Error, invalid_argument
 from local_aws.s3.store import ObjectStore
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -55,6 +55,22 @@ class Call:
     def url_encode(self) -> bool:
         """Whether the listing asked for ``encoding-type=url`` (botocore always does, then decodes)."""
         return self.args.get("encoding-type") == "url"
+
+    def int_arg(self, name: str, default: int, high: int, *, empty_is_default: bool = False) -> int:
+        """Query parameter ``name`` as an integer, at most ``high``; ``default`` when it is absent.
+
+        ``empty_is_default`` also gives ``default`` for an empty value (``?max-keys=``), which otherwise is refused
+        as any other non-integer. botocore never sends an empty value, so only other clients see the difference.
+
+        Raises:
+            S3Error: 400 ``InvalidArgument`` for a value that is not an unsigned integer.
+        """
+        raw = self.args.get(name)
+        if raw is None or (empty_is_default and raw == ""):
+            return default
+        if not raw.isdigit():
+            raise invalid_argument(f"Provided {name} not an integer or within integer range", name, raw)
+        return min(int(raw), high)
 
 
 def new_request_id() -> tuple[str, str]:

@@ -399,6 +399,14 @@ def test_list_objects_argument_errors(client: Client, query: str, code: str) -> 
     assert error_of(client.get(f"/bkt?{query}"))["Code"] == code
 
 
+def test_an_empty_integer_argument(client: Client) -> None:
+    # Listings take an empty max-keys/max-uploads/max-buckets as absent; ListParts refuses an empty max-parts.
+    assert xml_of(client.get("/bkt?list-type=2&max-keys=")).findtext("MaxKeys") == "1000"
+    upload_id = xml_of(client.post("/bkt/big?uploads")).findtext("UploadId")
+    assert xml_of(client.get("/bkt?uploads&max-uploads=")).findtext("MaxUploads") == "1000"
+    assert error_of(client.get(f"/bkt/big?uploadId={upload_id}&max-parts="))["Code"] == "InvalidArgument"
+
+
 def delete_body(*keys: str, quiet: bool = False) -> bytes:
     objects = "".join(f"<Object><Key>{k}</Key></Object>" for k in keys)
     return f"<Delete><Quiet>{str(quiet).lower()}</Quiet>{objects}</Delete>".encode()
