@@ -50,18 +50,9 @@ class _Hasher(Protocol):
     def digest(self) -> bytes: ...
 
 
-class _Crc32:
-    def __init__(self) -> None:
-        self._value = 0
+class _RunningCrc:
+    """A CRC as a hasher: ``function(data, value)`` folds in each chunk (``zlib.crc32``, awscrt's ``crc32c``...)."""
 
-    def update(self, data: bytes, /) -> None:
-        self._value = zlib.crc32(data, self._value)
-
-    def digest(self) -> bytes:
-        return self._value.to_bytes(4, "big")
-
-
-class _CrtChecksum:
     def __init__(self, function: Callable[[bytes, int], int], size: int) -> None:
         self._function, self._size, self._value = function, size, 0
 
@@ -75,7 +66,7 @@ class _CrtChecksum:
 def _hasher(algorithm: str) -> _Hasher | None:
     """A running checksum for ``algorithm``, or None when it cannot be computed here (then it is accepted)."""
     if algorithm == "CRC32":
-        return _Crc32()
+        return _RunningCrc(zlib.crc32, DIGEST_BYTES["CRC32"])
     if algorithm in {"SHA1", "SHA256", "SHA512", "MD5"}:
         return hashlib.new(algorithm.lower(), usedforsecurity=False)
     if algorithm in {"CRC32C", "CRC64NVME"}:
@@ -84,7 +75,7 @@ def _hasher(algorithm: str) -> _Hasher | None:
         except ImportError:
             return None
         function = checksums.crc32c if algorithm == "CRC32C" else checksums.crc64nvme
-        return _CrtChecksum(function, DIGEST_BYTES[algorithm])
+        return _RunningCrc(function, DIGEST_BYTES[algorithm])
     return None
 
 
