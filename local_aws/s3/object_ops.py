@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import parse_qs, unquote
 
+from werkzeug.datastructures import Headers
+
 from local_aws.constants import S3_MAX_PUT_BYTES
 from local_aws.s3.body import RequestBody
 from local_aws.s3.errors import S3Error, invalid_argument
@@ -118,8 +120,9 @@ def _etag_matches(header: str, info: ObjectInfo) -> bool:
     return "*" in tags or info.quoted_etag in tags or info.etag in tags
 
 
-def check_conditions(headers: dict[str, str], info: ObjectInfo, prefix: str = "") -> None:
-    """GetObject/HeadObject preconditions (``prefix`` ``x-amz-copy-source-`` for a copy's source).
+def check_conditions(headers: Headers, info: ObjectInfo, prefix: str = "") -> None:
+    """GetObject/HeadObject preconditions (``prefix`` ``x-amz-copy-source-`` for a copy's source), read from the
+    request's headers (werkzeug looks names up case-insensitively).
 
     API_GetObject.html: If-Match true with If-Unmodified-Since false is 200; If-None-Match false with
     If-Modified-Since true is 304. Dates compare at one-second precision, as Last-Modified is sent.
@@ -197,23 +200,22 @@ def get_object(call: Call) -> S3Response:
         raise S3Error("NotImplemented", "GetObject by partNumber is not supported by the local S3.")
     info, stream = call.store.open_object(call.bucket, call.key)
     try:
-        headers = dict(call.request.headers.items())
-        lowered = {k.lower(): v for k, v in headers.items()}
+        headers = call.request.headers
         try:
-            check_conditions(lowered, info)
+            check_conditions(headers, info)
         except S3Error as exc:
             if exc.code == "NotModified":  # RFC 9110 §15.4.5: a 304 carries the validators
                 return S3Response(
                     b"", 304, [("ETag", info.quoted_etag), ("Last-Modified", http_date(info.last_modified))]
                 )
             raise
-        span = parse_range(lowered.get("range"), info.size)
+        span = parse_range(headers.get("range"), info.size)
         response_headers = _object_headers(info)
         overrides = {h: call.args[q] for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
         response_headers = [(k, v) for k, v in response_headers if k not in overrides] + list(overrides.items())
         if span is None:
             start, length, status = 0, info.size, 200
-            if lowered.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            if headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
                 response_headers += checksum_headers(info.checksum)
         else:
             start, length, status = span[0], span[1] - span[0] + 1, 206
@@ -276,7 +278,7 @@ def copy_source(call: Call) -> ObjectInfo:
     """
     src_bucket, src_key = parse_copy_source(call.request.headers["x-amz-copy-source"])
     source = call.store.head(src_bucket, src_key)
-    check_conditions({k.lower(): v for k, v in call.request.headers.items()}, source, "x-amz-copy-source-")
+    check_conditions(call.request.headers, source, "x-amz-copy-source-")
     return source
 
 
