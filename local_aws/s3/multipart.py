@@ -82,6 +82,11 @@ class UploadInfo:
     checksum_algorithm: str | None = None
 
 
+def _upload_info(record: dict[str, Any]) -> UploadInfo:
+    """The ``UploadInfo`` an ``upload.json`` record holds (``create`` writes ``initiated`` in ISO format)."""
+    return UploadInfo(**{**record, "initiated": datetime.fromisoformat(record["initiated"])})
+
+
 @dataclass(frozen=True)
 class PartInfo:
     """One uploaded part."""
@@ -178,7 +183,7 @@ class MultipartUploads:
         record = read_json(self._upload_dir(upload_id) / "upload.json")
         if record is None or record.get("bucket") != bucket or record.get("key") != key:
             raise no_such_upload(upload_id)
-        return UploadInfo(**{**record, "initiated": datetime.fromisoformat(record["initiated"])})
+        return _upload_info(record)
 
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, stream: Readable) -> PartInfo:
         """Store one part from a stream (UploadPart); a part number sent again replaces the earlier part.
@@ -340,7 +345,7 @@ class MultipartUploads:
             for path in self._dir.iterdir():
                 record = read_json(path / "upload.json")
                 if record and record.get("bucket") == bucket and str(record.get("key", "")).startswith(prefix):
-                    found.append(UploadInfo(**{**record, "initiated": datetime.fromisoformat(record["initiated"])}))
+                    found.append(_upload_info(record))
         return sorted(found, key=lambda u: (u.key, u.initiated))
 
     def abort_all(self, bucket: str) -> None:

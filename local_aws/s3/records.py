@@ -123,11 +123,14 @@ def file_md5(stream: BinaryIO) -> str:
     return str(digest.hexdigest())
 
 
+def stat_fields(st: os.stat_result) -> dict[str, int]:
+    """The stat data a sidecar records about its file, as ``stat_matches`` checks it (size, mtime and inode)."""
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
 def stat_matches(record: dict[str, Any], st: os.stat_result) -> bool:
     """Whether a sidecar still describes the file ``st`` was taken from (same size, mtime and inode)."""
-    return (
-        record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns and record.get("ino") == st.st_ino
-    )
+    return all(record.get(name) == value for name, value in stat_fields(st).items())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -59,6 +59,7 @@ from local_aws.s3.records import (
     new_record,
     object_info,
     read_json,
+    stat_fields,
     stat_matches,
     write_json_atomic,
 )
@@ -164,7 +165,7 @@ class ObjectStore(Buckets, UriTransfers):
         else:
             with open(path, "rb") as f:
                 etag = file_md5(f)
-        record = {"etag": etag, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+        record = {"etag": etag, **stat_fields(st)}
         with self.lock, contextlib.suppress(OSError):
             if stat_matches(record, path.stat()):
                 self._write_sidecar(where, key, record)
@@ -271,7 +272,7 @@ class ObjectStore(Buckets, UriTransfers):
                 place(where.base, key, stale_ok=False)
                 _move_into_place(tmp, where.path)
                 st = where.path.stat()
-                record = {**record, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+                record = {**record, **stat_fields(st)}
                 self._write_sidecar(where, key, record)
                 return object_info(bucket, key, where.path, st, record)
         finally:
