@@ -138,9 +138,8 @@ def _subresource(args: dict[str, str]) -> str:
     present = [name for name in args if name in SUBRESOURCES]
     if "uploadId" in present:
         return "uploadId"  # UploadPart carries partNumber too
-    if len(present) == 1:
-        return present[0]
-    return "" if not present else "+".join(sorted(present))
+    # The route key: one name as it is, several joined in a stable order (no route takes several).
+    return "+".join(sorted(present))
 
 
 class S3Api:

@@ -171,13 +171,14 @@ class ObjectStore(Buckets, UriTransfers):
                 self._write_sidecar(where, key, record)
         return object_info(bucket, key, path, st, record)
 
-    def _existing(self, bucket: str, key: str) -> list[ObjectInfo]:
+    def _existing(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's ``ObjectInfo``, or None when there is no such key."""
         try:
-            return [self.head(bucket, key)]
+            return self.head(bucket, key)
         except S3Error as exc:
             if exc.code != "NoSuchKey":
                 raise
-            return []
+            return None
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         """The object's ``ObjectInfo``.
@@ -284,7 +285,7 @@ class ObjectStore(Buckets, UriTransfers):
         # ETag and with 404 when there is no object.
         if if_match is None and if_none_match is None:
             return
-        current = next(iter(self._existing(bucket, key)), None)
+        current = self._existing(bucket, key)
         if if_none_match is not None and current is not None:
             raise S3Error("PreconditionFailed", Condition="If-None-Match")
         if if_match is not None:
