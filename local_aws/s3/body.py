@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from werkzeug.datastructures import EnvironHeaders
 
 from local_aws.s3.errors import S3Error, invalid_argument
+from local_aws.s3.keys import is_unsigned_decimal
 from local_aws.s3.records import CHUNK_BYTES, new_md5
 
 _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -216,7 +217,7 @@ class RequestBody:
         self._chunks = _AwsChunked(wire) if self.chunked else None
         self._source: _Wire | _AwsChunked = self._chunks or wire
         decoded = headers.get("x-amz-decoded-content-length")
-        if self.chunked and decoded is not None and not decoded.isdigit():
+        if self.chunked and decoded is not None and not is_unsigned_decimal(decoded):
             raise invalid_argument("Invalid x-amz-decoded-content-length.", "x-amz-decoded-content-length", decoded)
         self.size = (int(decoded) if decoded is not None else None) if self.chunked else length
         self._max = max_bytes

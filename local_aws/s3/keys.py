@@ -198,3 +198,12 @@ def prune(base: Path, path: Path) -> None:
         except OSError:
             return
         parent = parent.parent
+
+
+def is_unsigned_decimal(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only, the only integers S3 reads from a query, header or XML field.
+
+    NOTE: not ``str.isdigit()`` alone: it accepts "²" and other Unicode digits that ``int()`` refuses, which would
+    turn a client's typo into a 500.
+    """
+    return text.isascii() and text.isdigit()

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from local_aws.s3.body import RequestBody
 from local_aws.s3.errors import S3Error, invalid_argument
+from local_aws.s3.keys import is_unsigned_decimal
 from local_aws.s3.multipart import MAX_PART_BYTES, check_part_number
 from local_aws.s3.object_ops import attributes, checksum_headers, copy_source, require_length
 from local_aws.s3.responses import XML_MAX_BYTES, Call, S3Response, iso_time, owner, parse_xml, root, sub, xml_response
@@ -103,7 +104,7 @@ def complete_multipart_upload(call: Call) -> S3Response:
     parts = []
     for element in document.findall("Part"):
         number, etag = element.findtext("PartNumber"), element.findtext("ETag")
-        if number is None or etag is None or not number.strip().isdigit():
+        if number is None or etag is None or not is_unsigned_decimal(number.strip()):
             raise S3Error("MalformedXML")
         parts.append((int(number), etag))
     info = call.store.uploads.complete(call.bucket, call.key, call.args["uploadId"], parts)

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from local_aws.constants import ACCOUNT_ID
 from local_aws.s3.errors import S3Error, invalid_argument
+from local_aws.s3.keys import is_unsigned_decimal
 from local_aws.s3.store import ObjectStore
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -68,7 +69,7 @@ class Call:
         raw = self.args.get(name)
         if raw is None or (empty_is_default and raw == ""):
             return default
-        if not raw.isdigit():
+        if not is_unsigned_decimal(raw):
             raise invalid_argument(f"Provided {name} not an integer or within integer range", name, raw)
         return min(int(raw), high)
 

@@ -491,3 +491,18 @@ def test_s3_error_is_an_exception_with_fields() -> None:
         {"Key": "k"},
         "NoSuchKey: The specified key does not exist.",
     )
+
+
+def test_digits_that_python_reads_but_s3_does_not_are_a_400(client: Client) -> None:
+    # str.isdigit() accepts "²" (U+00B2), which int() refuses: each such value must be the client's 400, never a 500.
+    listing = client.get("/bkt?list-type=2&max-keys=%C2%B2")
+    assert (listing.status_code, error_of(listing)["Code"]) == (400, "InvalidArgument")
+    upload_id = xml_of(client.post("/bkt/big?uploads")).findtext("UploadId")
+    complete = (
+        "<CompleteMultipartUpload><Part><PartNumber>²</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>"
+    )
+    answer = client.post(f"/bkt/big?uploadId={upload_id}", data=complete.encode())
+    assert (answer.status_code, error_of(answer)["Code"]) == (400, "MalformedXML")
+    headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-decoded-content-length": "²"}
+    put = client.put("/bkt/m", data=b"0\r\n\r\n", headers=headers)
+    assert (put.status_code, error_of(put)["Code"]) == (400, "InvalidArgument")
