@@ -56,8 +56,7 @@ def _declared(resolver: Resolver, logical_id: str, types: tuple[str, ...]) -> Ma
     resource = resolver.resource(logical_id)
     if resource.get("Type") not in types:
         raise TemplateError(f"{logical_id} is a {resource.get('Type')}, expected one of {list(types)}")
-    if not resolver.resource_exists(logical_id):
-        raise TemplateError(f"{logical_id} is not created (Condition {resource['Condition']} is false)")
+    resolver.created_resource(logical_id)  # a resource whose Condition is false has no properties to read
     props = resource.get("Properties") or {}
     if not isinstance(props, Mapping):
         raise TemplateError(f"{logical_id}.Properties is not a mapping")
