@@ -77,6 +77,13 @@ def partition_of(region: str) -> tuple[str, str]:
     return PARTITION, URL_SUFFIX
 
 
+def stack_id(stack_name: str, region: str = REGION, account_id: str = ACCOUNT_ID) -> str:
+    """``AWS::StackId``, which is also the StackId DescribeStacks reports: an ARN, stable per account/region/name."""
+    partition, _ = partition_of(region)
+    suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{account_id}/{region}/{stack_name}")
+    return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/{suffix}"
+
+
 def _args(key: str, arg: Any, count: int) -> list[Any]:
     if not isinstance(arg, list) or len(arg) != count:
         raise TemplateError(f"{key} takes a list of {count} items, got {arg!r}")
@@ -150,15 +157,13 @@ class Resolver:
     def pseudo(self, name: str) -> Any:
         """The value of an ``AWS::`` pseudo parameter."""
         ident = self.identity
-        stack_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{ident.account_id}/{ident.region}/{ident.stack_name}")
         values: dict[str, Any] = {
             "AWS::AccountId": ident.account_id,
             "AWS::Region": ident.region,
             "AWS::Partition": ident.partition,
             "AWS::URLSuffix": ident.url_suffix,
             "AWS::StackName": ident.stack_name,
-            "AWS::StackId": f"arn:{ident.partition}:cloudformation:{ident.region}:{ident.account_id}:stack/"
-            f"{ident.stack_name}/{stack_id}",
+            "AWS::StackId": stack_id(ident.stack_name, ident.region, ident.account_id),
             "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
