@@ -5,6 +5,7 @@ auth per method, and the Lambda function behind it. Nothing about the API is har
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class Route:
         return {name.rstrip("+"): value for name, value in found.groupdict().items()}
 
 
+# NOTE: cached because ApiSpec.find tries every route on every request; keyed by the template's route paths
+# (never by request paths), so it stays as small as the template.
+@functools.cache
 def _path_regex(template_path: str) -> re.Pattern[str]:
     pattern = ""
     for part in re.split(r"(\{[^}]+\})", template_path):
