@@ -39,6 +39,11 @@ class FunctionSpec:
         if not self.function_name:
             self.function_name = self.logical_id
 
+    @property
+    def log_group(self) -> str:
+        """The CloudWatch log group Lambda writes the function's output to."""
+        return f"/aws/lambda/{self.function_name}"
+
 
 def function_spec_from_template(
     logical_id: str,

@@ -226,7 +226,7 @@ def lambda_environment(function: FunctionSpec, extra: dict[str, str]) -> dict[st
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
         "LAMBDA_TASK_ROOT": str(function.code_dir),
         # There is no X-Ray daemon locally (sam local has none either); Powertools' Tracer becomes a no-op.
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -300,7 +300,7 @@ class LocalFunction:
                 invoked_function_arn=self.arn,
                 aws_request_id=request_id,
                 deadline=started + self.spec.timeout_s,
-                log_group_name=f"/aws/lambda/{self.spec.function_name}",
+                log_group_name=self.spec.log_group,
                 log_stream_name=self.stream,
             )
             future = self._executor.submit(self._run, json.loads(payload), context)
