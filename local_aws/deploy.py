@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local_aws.cloudformation import definition_substitutions, load_template, make_resolver, stack_outputs
+from local_aws.cloudformation import Resolver, definition_substitutions, load_template, make_resolver, stack_outputs
 from local_aws.constants import SAMCONFIG_PATH, STATE_MACHINE_LOGICAL_ID, TEMPLATE_PATH
 
 LOGGER = logging.getLogger("local_aws.deploy")
@@ -49,10 +49,15 @@ class DeployError(RuntimeError):
 
 @dataclass
 class StackRecord:
-    """What a local deployment produced."""
+    """What a local deployment produced, and the resolver it resolved the template with.
+
+    NOTE: ``resolver`` is kept so the REST API and its function are served from the same template and parameter
+    values the stack was deployed with, without loading and resolving template.yaml again.
+    """
 
     stack_name: str
     outputs: dict[str, str]
+    resolver: Resolver = field(repr=False, compare=False)
     physical_ids: dict[str, str] = field(default_factory=dict)
     state_machine_arn: str = ""
     skipped: list[str] = field(default_factory=list)
@@ -71,21 +76,21 @@ def substitute(definition: str, substitutions: Mapping[str, str]) -> str:
 
 
 def state_machine_definition(
-    template_path: Path = TEMPLATE_PATH,
-    overrides: Mapping[str, str] | None = None,
-    *,
-    samconfig: Path | None = SAMCONFIG_PATH,
-    env: str = "default",
-    logical_id: str = STATE_MACHINE_LOGICAL_ID,
+    resolver: Resolver, template_path: Path = TEMPLATE_PATH, logical_id: str = STATE_MACHINE_LOGICAL_ID
 ) -> str:
-    """The state machine's definition with the template's DefinitionSubstitutions applied (valid JSON)."""
-    template = load_template(template_path)
-    props = template["Resources"][logical_id].get("Properties") or {}
+    """The state machine's definition with the template's DefinitionSubstitutions applied (valid JSON).
+
+    Args:
+        resolver: the deployment's resolver (it holds the loaded template and its parameters).
+        template_path: the template; DefinitionUri is relative to its directory.
+        logical_id: the state machine.
+    """
+    props = resolver.template["Resources"][logical_id].get("Properties") or {}
     uri = props.get("DefinitionUri")
     if not isinstance(uri, str):
         raise DeployError(f"{logical_id}: DefinitionUri must be a local file path, got {uri!r}")
     text = (Path(template_path).resolve().parent / uri).read_text(encoding="utf-8")
-    subs = definition_substitutions(template, overrides, samconfig=samconfig, env=env, logical_id=logical_id)
+    subs = definition_substitutions(resolver, logical_id=logical_id)
     definition = substitute(text, subs)
     json.loads(definition)  # a substitution must not break the JSON
     return definition
@@ -119,11 +124,11 @@ def deploy(
         env: the samconfig environment.
 
     Returns:
-        The stack's name, outputs and the physical ids it created.
+        The stack's name, outputs, the physical ids it created and the resolver it deployed with.
     """
     template = load_template(template_path)
     resolver = make_resolver(template, overrides, samconfig=samconfig, env=env)
-    record = StackRecord(stack_name=resolver.stack_name, outputs=stack_outputs(template, resolver))
+    record = StackRecord(stack_name=resolver.stack_name, outputs=stack_outputs(template, resolver), resolver=resolver)
     for logical_id, resource in template["Resources"].items():
         if not resolver.resource_exists(logical_id):
             continue
@@ -140,9 +145,8 @@ def deploy(
             with _exists_ok("ResourceAlreadyExistsException"):
                 clients["logs"].create_log_group(logGroupName=name)
         elif rtype == "AWS::Serverless::StateMachine":
-            name = _deploy_state_machine(
-                clients["stepfunctions"], template_path, overrides, samconfig, env, logical_id, props
-            )
+            definition = state_machine_definition(resolver, template_path, logical_id)
+            name = _deploy_state_machine(clients["stepfunctions"], definition, props)
             record.state_machine_arn = name
         elif rtype in NOT_EMULATED or rtype in SERVED:
             record.skipped.append(f"{logical_id} ({rtype})")
@@ -168,16 +172,7 @@ def _deploy_role(iam: Any, name: str, props: Mapping[str, Any]) -> str:
     return name
 
 
-def _deploy_state_machine(
-    sfn: Any,
-    template_path: Path,
-    overrides: Mapping[str, str] | None,
-    samconfig: Path | None,
-    env: str,
-    logical_id: str,
-    props: Mapping[str, Any],
-) -> str:
-    definition = state_machine_definition(template_path, overrides, samconfig=samconfig, env=env, logical_id=logical_id)
+def _deploy_state_machine(sfn: Any, definition: str, props: Mapping[str, Any]) -> str:
     name = str(props["Name"])
     role = str(props["Role"])
     for machine in sfn.list_state_machines()["stateMachines"]:

@@ -213,9 +213,10 @@ class LocalAws:
         return self
 
     def _start_api(self, aws_url: str, logs: LogStore, store: StaticCredentialStore) -> str:
-        assert self.credentials is not None
-        spec = api_spec_from_template(self.template_path, overrides=self.overrides)
-        group = f"/aws/lambda/{spec.function.function_name}"
+        assert self.credentials is not None and self.stack is not None
+        # The stack's resolver: the API and its function get the deployment's template and parameter values.
+        spec = api_spec_from_template(self.template_path, resolver=self.stack.resolver)
+        group = spec.function.log_group
         # The function's role, locally: the runtime's own credentials (no session token: botocore sends none for
         # an empty value), and every AWS call it makes goes to the edge.
         function_env = {

@@ -5,13 +5,14 @@ auth per method, and the Lambda function behind it. Nothing about the API is har
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_aws.cloudformation import load_template, make_resolver
+from local_aws.cloudformation import Resolver, api_events, load_template, make_resolver
 from local_aws.constants import TEMPLATE_PATH
 from local_aws.lambda_runtime.function import FunctionSpec, function_spec_from_template
 
@@ -38,6 +39,9 @@ class Route:
         return {name.rstrip("+"): value for name, value in found.groupdict().items()}
 
 
+# NOTE: cached because ApiSpec.find tries every route on every request; keyed by the template's route paths
+# (never by request paths), so it stays as small as the template.
+@functools.cache
 def _path_regex(template_path: str) -> re.Pattern[str]:
     pattern = ""
     for part in re.split(r"(\{[^}]+\})", template_path):
@@ -123,13 +127,25 @@ def api_spec_from_template(
     template_path: Path = TEMPLATE_PATH,
     function_logical_id: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    *,
+    resolver: Resolver | None = None,
 ) -> ApiSpec:
     """Build the API description from template.yaml.
 
+    Args:
+        template_path: the template; the function's relative CodeUri is relative to its directory.
+        function_logical_id: the function behind the API; default: the one function with Api events.
+        overrides: parameter values instead of the defaults (not with ``resolver``).
+        resolver: the start's resolver of that template (it holds the loaded template and its parameters);
+            default: one built from ``template_path`` and ``overrides``.
+
     Raises:
         ApiConfigError: no (or more than one) function with Api events, or an API this emulator cannot serve.
+        TemplateError: an Api event whose Path or Method is not a literal string.
     """
-    template = load_template(template_path)
+    if resolver is not None and overrides:
+        raise TypeError("the resolver has its parameters already; give overrides to make_resolver")
+    template = resolver.template if resolver is not None else load_template(template_path)
     resources: dict[str, Any] = template.get("Resources", {})
     candidates = [
         lid for lid, res in resources.items() if res.get("Type") == "AWS::Serverless::Function" and _api_events(res)
@@ -140,12 +156,11 @@ def api_spec_from_template(
         function_logical_id = candidates[0]
     elif function_logical_id not in candidates:
         raise ApiConfigError(f"{function_logical_id!r} has no Api events; functions with Api events: {candidates}")
-    params = dict(overrides or {})
-    resolver = make_resolver(template, params)
+    if resolver is None:
+        resolver = make_resolver(template, dict(overrides or {}))
 
     api_ids: set[str] = set()
-    events = _api_events(resources[function_logical_id])
-    for event in events:
+    for event in _api_events(resources[function_logical_id]):
         rest_api = event.get("Properties", {}).get("RestApiId")
         if isinstance(rest_api, Mapping) and "Ref" in rest_api:
             api_ids.add(str(rest_api["Ref"]))
@@ -158,11 +173,10 @@ def api_spec_from_template(
     api_props = resolver.resolve(api_props)
     definition = api_props.get("DefinitionBody") or {}
     default_auth = "AWS_IAM" if ((api_props.get("Auth") or {}).get("DefaultAuthorizer") == "AWS_IAM") else "NONE"
-    routes = []
-    for event in events:
-        props = event.get("Properties", {})
-        path, method = str(props["Path"]), str(props["Method"]).upper()
-        routes.append(Route(method=method, path=path, auth=_route_auth(definition, path, method, default_auth)))
+    routes = [
+        Route(method=method, path=path, auth=_route_auth(definition, path, method, default_auth))
+        for path, method in api_events(template, function_logical_id)  # sorted by path, then method
+    ]
     gateway_responses: dict[str, GatewayResponse] = {}
     for rtype, cfg in (api_props.get("GatewayResponses") or {}).items():
         status = cfg.get("StatusCode")
@@ -182,10 +196,10 @@ def api_spec_from_template(
                 throttle_rate = float(setting["ThrottlingRateLimit"])
             if setting.get("ThrottlingBurstLimit") is not None:
                 throttle_burst = int(setting["ThrottlingBurstLimit"])
-    function = function_spec_from_template(function_logical_id, template_path, params)
+    function = function_spec_from_template(function_logical_id, template_path, resolver=resolver)
     return ApiSpec(
         function=function,
-        routes=sorted(routes, key=lambda r: (r.path, r.method)),
+        routes=routes,
         binary_media_types=[normalize_media_type(str(t)) for t in api_props.get("BinaryMediaTypes", []) or []],
         stage_name=str(api_props.get("StageName", "Prod")),
         gateway_responses=gateway_responses,

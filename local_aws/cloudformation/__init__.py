@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from local_aws.cloudformation.resolver import NO_VALUE, Resolver, partition_of
 from local_aws.cloudformation.stack import (
+    FUNCTION_TYPES,
     api_events,
     definition_substitutions,
     function_environment,
@@ -36,6 +37,7 @@ from local_aws.cloudformation.template import (
 )
 
 __all__ = [
+    "FUNCTION_TYPES",
     "NO_VALUE",
     "Resolver",
     "TemplateError",

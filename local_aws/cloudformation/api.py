@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from local_aws.constants import ACCOUNT_ID, PARTITION, REGION
+from local_aws.cloudformation.resolver import stack_id
 
 NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 _EXECUTE_API = re.compile(r"https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^/]+")
@@ -40,20 +40,18 @@ class StackApi:
 
     def publish(self, stack_name: str, outputs: dict[str, str], parameters: dict[str, str]) -> str:
         """Record (or replace) a deployed stack; returns its StackId."""
-        stack_id = (
-            f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/"
-            f"{uuid.uuid5(uuid.NAMESPACE_URL, stack_name)}"
-        )
+        # NOTE: on AWS, DescribeStacks' StackId is the value the template's AWS::StackId resolves to: one function.
+        arn = stack_id(stack_name)
         previous = self.stacks.get(stack_name)
         self.stacks[stack_name] = {
-            "StackId": stack_id,
+            "StackId": arn,
             "CreationTime": previous["CreationTime"] if previous else time.time(),
             "LastUpdatedTime": time.time() if previous else None,
             "StackStatus": "UPDATE_COMPLETE" if previous else "CREATE_COMPLETE",
             "Outputs": outputs,
             "Parameters": parameters,
         }
-        return stack_id
+        return arn
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -62,13 +60,12 @@ class StackApi:
         if fields.get("Action") != "DescribeStacks":
             environ["wsgi.input"] = io.BytesIO(raw)
             return self.moto_app(environ, start_response)
+        # StackName takes a name or a StackId; without it every stack is described.
         name = fields.get("StackName", "")
-        names = [name] if name else sorted(self.stacks)
-        if name and name not in self.stacks and not any(s["StackId"] == name for s in self.stacks.values()):
+        names = [n for n, stack in sorted(self.stacks.items()) if not name or name in (n, stack["StackId"])]
+        if name and not names:
             return _send(start_response, 400, _error(f"Stack with id {name} does not exist"))
-        members = "".join(self._member(n) for n in names if n in self.stacks) or "".join(
-            self._member(n) for n, s in self.stacks.items() if s["StackId"] == name
-        )
+        members = "".join(self._member(n) for n in names)
         body = (
             f'<DescribeStacksResponse xmlns="{NAMESPACE}"><DescribeStacksResult><Stacks>{members}</Stacks>'
             f"</DescribeStacksResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"

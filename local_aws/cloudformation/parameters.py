@@ -17,7 +17,6 @@ from local_aws.cloudformation.template import TemplateError
 ParameterValue = str | list[str]
 
 _SCALAR_TYPES = frozenset({"String", "Number"})
-_LIST_TYPES = frozenset({"CommaDelimitedList", "List<Number>"})
 
 
 def scalar_text(value: Any) -> str:
@@ -30,7 +29,8 @@ def scalar_text(value: Any) -> str:
 
 
 def _is_list_type(type_name: str) -> bool:
-    return type_name in _LIST_TYPES or (type_name.startswith("List<") and type_name.endswith(">"))
+    # List<Number> and List<AWS::EC2::...::Id> are all List<...>; CommaDelimitedList is the one other list type.
+    return type_name == "CommaDelimitedList" or (type_name.startswith("List<") and type_name.endswith(">"))
 
 
 def _coerce(name: str, type_name: str, raw: Any) -> ParameterValue:

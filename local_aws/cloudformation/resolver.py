@@ -77,6 +77,13 @@ def partition_of(region: str) -> tuple[str, str]:
     return PARTITION, URL_SUFFIX
 
 
+def stack_id(stack_name: str, region: str = REGION, account_id: str = ACCOUNT_ID) -> str:
+    """``AWS::StackId``, which is also the StackId DescribeStacks reports: an ARN, stable per account/region/name."""
+    partition, _ = partition_of(region)
+    suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{account_id}/{region}/{stack_name}")
+    return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/{suffix}"
+
+
 def _args(key: str, arg: Any, count: int) -> list[Any]:
     if not isinstance(arg, list) or len(arg) != count:
         raise TemplateError(f"{key} takes a list of {count} items, got {arg!r}")
@@ -146,29 +153,17 @@ class Resolver:
         """``AWS::StackName``."""
         return self.identity.stack_name
 
-    @property
-    def region(self) -> str:
-        """``AWS::Region``."""
-        return self.identity.region
-
-    @property
-    def account_id(self) -> str:
-        """``AWS::AccountId``."""
-        return self.identity.account_id
-
     # ------------------------------------------------------------------------------------------- names and values
     def pseudo(self, name: str) -> Any:
         """The value of an ``AWS::`` pseudo parameter."""
         ident = self.identity
-        stack_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{ident.account_id}/{ident.region}/{ident.stack_name}")
         values: dict[str, Any] = {
             "AWS::AccountId": ident.account_id,
             "AWS::Region": ident.region,
             "AWS::Partition": ident.partition,
             "AWS::URLSuffix": ident.url_suffix,
             "AWS::StackName": ident.stack_name,
-            "AWS::StackId": f"arn:{ident.partition}:cloudformation:{ident.region}:{ident.account_id}:stack/"
-            f"{ident.stack_name}/{stack_id}",
+            "AWS::StackId": stack_id(ident.stack_name, ident.region, ident.account_id),
             "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
@@ -190,13 +185,21 @@ class Resolver:
         name = self.resource(logical_id).get("Condition")
         return name is None or self.condition(str(name))
 
-    def _fields(self, logical_id: str) -> ResourceFields:
+    def created_resource(self, logical_id: str) -> Mapping[str, Any]:
+        """The declaration of a resource CloudFormation creates.
+
+        Raises:
+            TemplateError: unknown logical id, or its Condition is false.
+        """
         resource = self.resource(logical_id)
         if not self.resource_exists(logical_id):
             # A resource whose condition is false is not created (TemplateReference/aws-attribute-condition.html),
-            # so it has no name or ARN; the reference must sit in an Fn::If branch that is not taken.
+            # so it has no name, ARN or properties to read; a reference must sit in an Fn::If branch not taken.
             raise TemplateError(f"{logical_id} is not created (Condition {resource['Condition']} is false)")
-        return ResourceFields(self.identity, logical_id, resource, self._resolve_or_none)
+        return resource
+
+    def _fields(self, logical_id: str) -> ResourceFields:
+        return ResourceFields(self.identity, logical_id, self.created_resource(logical_id), self._resolve_or_none)
 
     def _resolve_or_none(self, value: Any) -> Any:
         resolved = self.resolve(value)
@@ -414,7 +417,7 @@ class Resolver:
 
     def _fn_get_azs(self, arg: Any) -> list[str]:
         region = self.resolve(arg)
-        region = self.region if region in ("", None) else _string(region, "Fn::GetAZs region")
+        region = self.identity.region if region in ("", None) else _string(region, "Fn::GetAZs region")
         return [f"{region}{zone}" for zone in "abc"]
 
     def _fn_length(self, arg: Any) -> int:

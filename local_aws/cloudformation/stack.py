@@ -1,7 +1,8 @@
 """What the local runtime reads from a resolved template: substitutions, function settings, API routes, outputs.
 
-Each helper builds its resolver from parameter defaults, then a samconfig environment's overrides, then explicit
-overrides, so the local stack gets the values ``sam deploy --config-env ENV`` would give the real one.
+``make_resolver`` takes parameter defaults, then a samconfig environment's overrides, then explicit overrides, so the
+local stack gets the values ``sam deploy --config-env ENV`` would give the real one. The helpers take that resolver
+(one per start: it holds the template and validated its parameters once), or a loaded template to build one from.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Any
 
 from local_aws.cloudformation.parameters import scalar_text
 from local_aws.cloudformation.resolver import NO_VALUE, Resolver
-from local_aws.cloudformation.template import TemplateError, samconfig_overrides, samconfig_stack_name
+from local_aws.cloudformation.template import TemplateError, samconfig_deploy
 from local_aws.constants import ACCOUNT_ID, DEFAULT_STACK_NAME, FUNCTION_LOGICAL_ID, REGION, STATE_MACHINE_LOGICAL_ID
 
 _STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-_FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+# The resource types that declare a Lambda function (SAM's, and the plain CloudFormation one).
+FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 _INTRINSIC_KEYS = ("Ref", "Condition")
 
 
@@ -46,18 +48,35 @@ def make_resolver(
     """
     params: dict[str, Any] = {}
     if samconfig is not None:
-        params.update(samconfig_overrides(samconfig, env))
-        stack_name = stack_name or samconfig_stack_name(samconfig, env)
+        samconfig_params, samconfig_name = samconfig_deploy(samconfig, env)  # one read of the file
+        params.update(samconfig_params)
+        stack_name = stack_name or samconfig_name
     params.update(overrides or {})
     return Resolver(template, params, stack_name=stack_name or DEFAULT_STACK_NAME, region=region, account_id=account_id)
+
+
+def _resolver_of(
+    source: Mapping[str, Any] | Resolver,
+    overrides: Mapping[str, Any] | None,
+    samconfig: Path | str | None,
+    env: str,
+    region: str,
+    account_id: str,
+) -> Resolver:
+    """``source`` itself when it is a Resolver, else ``make_resolver`` of the template ``source``."""
+    if not isinstance(source, Resolver):
+        return make_resolver(source, overrides, samconfig=samconfig, env=env, region=region, account_id=account_id)
+    # NOTE: a resolver's parameters and identity are fixed; settings given with it would be silently ignored.
+    if overrides or samconfig is not None or env != "default" or (region, account_id) != (REGION, ACCOUNT_ID):
+        raise TypeError("with a Resolver, give overrides, samconfig, env, region and account_id to make_resolver")
+    return source
 
 
 def _declared(resolver: Resolver, logical_id: str, types: tuple[str, ...]) -> Mapping[str, Any]:
     resource = resolver.resource(logical_id)
     if resource.get("Type") not in types:
         raise TemplateError(f"{logical_id} is a {resource.get('Type')}, expected one of {list(types)}")
-    if not resolver.resource_exists(logical_id):
-        raise TemplateError(f"{logical_id} is not created (Condition {resource['Condition']} is false)")
+    resolver.created_resource(logical_id)  # a resource whose Condition is false has no properties to read
     props = resource.get("Properties") or {}
     if not isinstance(props, Mapping):
         raise TemplateError(f"{logical_id}.Properties is not a mapping")
@@ -76,7 +95,7 @@ def _strings(values: Any, where: str) -> dict[str, str]:
 
 
 def definition_substitutions(
-    template: Mapping[str, Any],
+    template: Mapping[str, Any] | Resolver,
     overrides: Mapping[str, Any] | None = None,
     *,
     samconfig: Path | str | None = None,
@@ -87,10 +106,12 @@ def definition_substitutions(
 ) -> dict[str, str]:
     """A state machine's DefinitionSubstitutions, resolved to the strings Step Functions substitutes.
 
+    ``template`` is the start's Resolver, or a loaded template to resolve with the other arguments.
+
     Raises:
         TemplateError: ``logical_id`` is not a created state machine, or a value does not resolve to a scalar.
     """
-    resolver = make_resolver(template, overrides, samconfig=samconfig, env=env, region=region, account_id=account_id)
+    resolver = _resolver_of(template, overrides, samconfig, env, region, account_id)
     props = _declared(resolver, logical_id, _STATE_MACHINE_TYPES)
     subs = resolver.resolve(props.get("DefinitionSubstitutions") or {})
     return _strings(subs, f"{logical_id}.DefinitionSubstitutions")
@@ -119,7 +140,7 @@ def _merge_globals(global_value: Any, local_value: Any) -> Any:
 
 
 def function_property(
-    template: Mapping[str, Any],
+    template: Mapping[str, Any] | Resolver,
     logical_id: str,
     name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -131,14 +152,16 @@ def function_property(
 ) -> Any:
     """One resolved property of a SAM function, merged with ``Globals.Function`` as SAM merges it.
 
+    ``template`` is the start's Resolver, or a loaded template to resolve with the other arguments.
+
     Returns:
         The resolved value, or None if neither the function nor Globals sets it (or it resolves to AWS::NoValue).
     """
-    resolver = make_resolver(template, overrides, samconfig=samconfig, env=env, region=region, account_id=account_id)
-    props = _declared(resolver, logical_id, _FUNCTION_TYPES)
+    resolver = _resolver_of(template, overrides, samconfig, env, region, account_id)
+    props = _declared(resolver, logical_id, FUNCTION_TYPES)
     globals_fn: Mapping[str, Any] = {}
     if resolver.resource(logical_id).get("Type") == "AWS::Serverless::Function":  # Globals are SAM's
-        globals_fn = (template.get("Globals") or {}).get("Function") or {}
+        globals_fn = (resolver.template.get("Globals") or {}).get("Function") or {}
     if name in props and name in globals_fn:
         raw = _merge_globals(globals_fn[name], props[name])
     elif name in props or name in globals_fn:
@@ -150,7 +173,7 @@ def function_property(
 
 
 def function_environment(
-    template: Mapping[str, Any],
+    template: Mapping[str, Any] | Resolver,
     logical_id: str = FUNCTION_LOGICAL_ID,
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -159,7 +182,10 @@ def function_environment(
     region: str = REGION,
     account_id: str = ACCOUNT_ID,
 ) -> dict[str, str]:
-    """A SAM function's environment variables (``Globals.Function`` merged with the function's own), as strings."""
+    """A SAM function's environment variables (``Globals.Function`` merged with the function's own), as strings.
+
+    ``template`` is the start's Resolver, or a loaded template to resolve with the other arguments.
+    """
     environment = function_property(
         template,
         logical_id,
@@ -178,13 +204,16 @@ def api_events(template: Mapping[str, Any], logical_id: str = FUNCTION_LOGICAL_I
     """The sorted ``(path, METHOD)`` pairs of a SAM function's REST API (``Type: Api``) events.
 
     Raises:
-        TemplateError: unknown function, or an Api event whose Path or Method is not a literal string.
+        TemplateError: unknown function, an event that is not a mapping, or an Api event whose Path or Method is
+            not a literal string.
     """
     resource = (template.get("Resources") or {}).get(logical_id)
-    if not isinstance(resource, Mapping) or resource.get("Type") not in _FUNCTION_TYPES:
+    if not isinstance(resource, Mapping) or resource.get("Type") not in FUNCTION_TYPES:
         raise TemplateError(f"{logical_id!r} is not a function of the template")
     routes = []
     for event_id, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
+        if not isinstance(event, Mapping):
+            raise TemplateError(f"{logical_id} event {event_id} is not a mapping")
         if event.get("Type") != "Api":
             continue
         props = event.get("Properties") or {}

@@ -1,8 +1,8 @@
 """Reading the two files a SAM deployment starts from: the template (YAML with CFN tags) and samconfig.
 
 ``load_template`` turns the CloudFormation short forms (``!Ref x``, ``!GetAtt a.b``, ``!Sub ...``) into their JSON
-long forms, so every consumer sees one shape. ``samconfig_overrides`` / ``samconfig_stack_name`` read one
-environment of samconfig.toml the way ``sam deploy --config-env ENV`` reads it.
+long forms, so every consumer sees one shape. ``samconfig_overrides`` / ``samconfig_stack_name`` (both at once:
+``samconfig_deploy``) read one environment of samconfig.toml the way ``sam deploy --config-env ENV`` reads it.
 """
 
 from __future__ import annotations
@@ -259,6 +259,23 @@ def _flatten(raw: Any) -> Iterable[Any]:
         yield raw
 
 
+def _overrides(raw: Any, path: Path | str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in _flatten(raw if raw is not None else []):
+        if isinstance(item, Mapping):
+            result.update({str(k): "" if v is None else str(v) for k, v in item.items()})
+        elif isinstance(item, str):
+            result.update(_parse_override(word, Path(path)) for word in _split_words(item))
+        else:
+            raise TemplateError(f"parameter_overrides item {item!r} in {path} is not a string")
+    return result
+
+
+def _stack_name(params: Mapping[str, Any]) -> str | None:
+    name = params.get("stack_name")
+    return str(name) if name else None
+
+
 def samconfig_overrides(path: Path | str, env: str = "default") -> dict[str, str]:
     """The template parameter values one samconfig environment passes to ``sam deploy``.
 
@@ -275,16 +292,7 @@ def samconfig_overrides(path: Path | str, env: str = "default") -> dict[str, str
     Raises:
         TemplateError: unreadable file, unknown environment (the message lists the valid ones) or a malformed entry.
     """
-    raw = _command_parameters(path, env, "deploy").get("parameter_overrides")
-    result: dict[str, str] = {}
-    for item in _flatten(raw if raw is not None else []):
-        if isinstance(item, Mapping):
-            result.update({str(k): "" if v is None else str(v) for k, v in item.items()})
-        elif isinstance(item, str):
-            result.update(_parse_override(word, Path(path)) for word in _split_words(item))
-        else:
-            raise TemplateError(f"parameter_overrides item {item!r} in {path} is not a string")
-    return result
+    return _overrides(_command_parameters(path, env, "deploy").get("parameter_overrides"), path)
 
 
 def samconfig_stack_name(path: Path | str, env: str = "default") -> str | None:
@@ -293,5 +301,14 @@ def samconfig_stack_name(path: Path | str, env: str = "default") -> str | None:
     Raises:
         TemplateError: unreadable file or unknown environment.
     """
-    name = _command_parameters(path, env, "deploy").get("stack_name")
-    return str(name) if name else None
+    return _stack_name(_command_parameters(path, env, "deploy"))
+
+
+def samconfig_deploy(path: Path | str, env: str = "default") -> tuple[dict[str, str], str | None]:
+    """``samconfig_overrides`` and ``samconfig_stack_name`` of one environment, from one read of the file.
+
+    Raises:
+        TemplateError: as ``samconfig_overrides``.
+    """
+    params = _command_parameters(path, env, "deploy")
+    return _overrides(params.get("parameter_overrides"), path), _stack_name(params)

@@ -68,6 +68,17 @@ class PayloadTooLarge(Exception):
     """``RequestEntityTooLargeException``: the event is over the synchronous payload limit."""
 
 
+@contextlib.contextmanager
+def _thread_value(local: threading.local, name: str, value: Any) -> Iterator[None]:
+    """``local.<name>`` is ``value`` in this thread for the block; then what it was (nesting restores in order)."""
+    previous = getattr(local, name, None)
+    setattr(local, name, value)
+    try:
+        yield
+    finally:
+        setattr(local, name, previous)
+
+
 class _RoutedStdout(io.TextIOBase):
     """``sys.stdout`` that sends what an invocation's thread prints to that function's log sink.
 
@@ -89,14 +100,8 @@ class _RoutedStdout(io.TextIOBase):
     def flush(self) -> None:
         self.fallback.flush()
 
-    @contextlib.contextmanager
-    def routed(self, sink: LogSink) -> Iterator[None]:
-        previous = getattr(self.local, "sink", None)
-        self.local.sink = sink
-        try:
-            yield
-        finally:
-            self.local.sink = previous
+    def routed(self, sink: LogSink) -> contextlib.AbstractContextManager[None]:
+        return _thread_value(self.local, "sink", sink)
 
 
 _ROUTER_LOCK = threading.Lock()
@@ -137,14 +142,8 @@ class _RoutedDefaultSession:
             raise AttributeError(name)
         return getattr(self._current(), name)
 
-    @contextlib.contextmanager
-    def routed(self, session: boto3.session.Session) -> Iterator[None]:
-        previous = getattr(self._local, "session", None)
-        self._local.session = session
-        try:
-            yield
-        finally:
-            self._local.session = previous
+    def routed(self, session: boto3.session.Session) -> contextlib.AbstractContextManager[None]:
+        return _thread_value(self._local, "session", session)
 
 
 def _session_router() -> _RoutedDefaultSession:
@@ -226,7 +225,7 @@ def lambda_environment(function: FunctionSpec, extra: dict[str, str]) -> dict[st
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
         "LAMBDA_TASK_ROOT": str(function.code_dir),
         # There is no X-Ray daemon locally (sam local has none either); Powertools' Tracer becomes a no-op.
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -300,7 +299,7 @@ class LocalFunction:
                 invoked_function_arn=self.arn,
                 aws_request_id=request_id,
                 deadline=started + self.spec.timeout_s,
-                log_group_name=f"/aws/lambda/{self.spec.function_name}",
+                log_group_name=self.spec.log_group,
                 log_stream_name=self.stream,
             )
             future = self._executor.submit(self._run, json.loads(payload), context)

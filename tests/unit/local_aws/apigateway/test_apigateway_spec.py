@@ -15,6 +15,7 @@ from local_aws.apigateway.spec import (
     is_binary_media_type,
     normalize_media_type,
 )
+from local_aws.cloudformation import load_template, make_resolver
 
 
 def test_route_matching_with_path_parameters() -> None:
@@ -55,6 +56,17 @@ def test_template_media_type_escape() -> None:
     """Templates write ``image~1jpeg`` (JSON-pointer escape); the spec holds ``image/jpeg``."""
     assert normalize_media_type("image~1jpeg") == "image/jpeg"
     assert normalize_media_type(" Image/PNG ") == "image/png"
+
+
+def test_spec_from_the_starts_resolver_is_the_spec_from_the_file(repo_root: Path) -> None:
+    """Given the start's resolver, the spec is what loading the template with the same parameters gives."""
+    path = repo_root / "template.yaml"
+    resolver = make_resolver(load_template(path), {"ApiAuthMode": "API_KEY"})
+    assert api_spec_from_template(path, resolver=resolver) == api_spec_from_template(
+        path, overrides={"ApiAuthMode": "API_KEY"}
+    )
+    with pytest.raises(TypeError, match=r"resolver has its parameters already"):
+        api_spec_from_template(path, resolver=resolver, overrides={"ApiAuthMode": "IAM"})
 
 
 def test_spec_of_the_repository_template(repo_root: Path) -> None:

@@ -87,6 +87,18 @@ def test_function_helpers_merge_globals_as_sam_does() -> None:
         function_property(tpl, "Bucket", "Timeout")
 
 
+def test_function_helpers_take_the_starts_resolver() -> None:
+    """A Resolver gives the values its template and parameters give; settings beside it are refused, not ignored."""
+    tpl = template(FUNCTION + GLOBALS)
+    prod = Resolver(tpl, {"Env": "prod"})
+    assert function_property(prod, "Svc", "ReservedConcurrentExecutions") == 5
+    assert function_property(prod, "Svc", "Layers") == function_property(tpl, "Svc", "Layers", {"Env": "prod"})
+    assert function_environment(prod, "Svc") == function_environment(tpl, "Svc", {"Env": "prod"})
+    for given in ({"overrides": {"Env": "dev"}}, {"env": "prod"}, {"region": "eu-west-1"}):
+        with pytest.raises(TypeError, match=r"with a Resolver"):
+            function_property(prod, "Svc", "Timeout", **given)
+
+
 def test_definition_substitutions() -> None:
     tpl = template(
         "  Pipeline:\n    Type: AWS::StepFunctions::StateMachine\n    Properties:\n      DefinitionSubstitutions:\n"
@@ -96,6 +108,8 @@ def test_definition_substitutions() -> None:
     assert subs == {"Bucket": f"b-prod-{ACCOUNT_ID}", "Count": "2", "Flag": "true"}
     with pytest.raises(TemplateError, match=r"Bucket is a AWS::S3::Bucket"):
         definition_substitutions(tpl, logical_id="Bucket")
+    resolver = Resolver(tpl, {"Env": "prod"}, region="eu-west-1")
+    assert definition_substitutions(resolver, logical_id="Pipeline") == subs
 
 
 # ---------------------------------------------------------------------------------------------- the real template

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from local_aws.cloudformation import (
     samconfig_overrides,
     samconfig_stack_name,
 )
+from local_aws.cloudformation import template as template_module
 from local_aws.constants import SAMCONFIG_PATH, TEMPLATE_PATH
 
 
@@ -214,3 +216,18 @@ def test_repository_samconfig_feeds_the_resolver() -> None:
     assert explicit.parameters["EnvironmentName"] == "prod"
     default = make_resolver(template)
     assert (default.stack_name, default.parameters["EndpointMinCapacity"]) == ("dogbreed-dev", "1")
+
+
+def test_make_resolver_reads_samconfig_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overrides and stack name come from one read (and TOML parse) of samconfig."""
+    reads: list[Path | str] = []
+    real = template_module.read_samconfig
+
+    def counting(path: Path | str) -> dict[str, Any]:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(template_module, "read_samconfig", counting)
+    resolver = make_resolver(load_template(), samconfig=SAMCONFIG_PATH, env="prod")
+    assert (resolver.stack_name, resolver.parameters["EnvironmentName"]) == ("dogbreed-prod", "prod")
+    assert reads == [SAMCONFIG_PATH]

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 import pytest
 from botocore.exceptions import ClientError
 
+from local_aws.cloudformation import Resolver
 from local_aws.cloudformation.api import StackApi, localize_outputs
 from tests.unit.local_aws.wsgi_boto3 import wsgi_client
 
@@ -67,6 +68,13 @@ def test_describe_stacks_returns_the_published_outputs_and_parameters(cfn: Any) 
     assert stack["StackId"].startswith("arn:aws:cloudformation:us-east-1:123456789012:stack/dogbreed-dev/")
     assert isinstance(stack["CreationTime"], datetime)
     assert "LastUpdatedTime" not in stack
+
+
+def test_the_stack_id_is_the_templates_aws_stack_id(cfn: Any) -> None:
+    """On AWS, DescribeStacks' StackId and the AWS::StackId pseudo parameter are one value."""
+    stack = cfn.describe_stacks(StackName="dogbreed-dev")["Stacks"][0]
+    template = {"Resources": {"B": {"Type": "AWS::S3::Bucket"}}}
+    assert stack["StackId"] == Resolver(template, stack_name="dogbreed-dev").ref("AWS::StackId")
 
 
 def test_describe_by_stack_id_and_without_a_name(cfn: Any, stacks: StackApi) -> None:
