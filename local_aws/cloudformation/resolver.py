@@ -404,7 +404,7 @@ class Resolver:
         if not isinstance(items, list):
             raise TemplateError(f"Fn::Select takes a list, got {items!r}")
         text = _string(index, "Fn::Select index")
-        if not text.isdigit() or int(text) >= len(items):
+        if not (text.isascii() and text.isdigit()) or int(text) >= len(items):  # isdigit alone takes '²'
             raise TemplateError(f"Fn::Select index {text!r} is out of range for {len(items)} items")
         return items[int(text)]
 

@@ -225,6 +225,7 @@ def test_join_select_split_find_in_map_base64_get_azs(r: Resolver, prod: Resolve
         ({"Fn::Join": [",", [["nested"]]]}, r"Fn::Join item must resolve to a string"),
         ({"Fn::Select": [3, ["a"]]}, r"Fn::Select index '3' is out of range for 1 items"),
         ({"Fn::Select": [-1, ["a"]]}, r"out of range"),
+        ({"Fn::Select": ["²", ["a"]]}, r"out of range"),
         ({"Fn::Select": [0, "a"]}, r"Fn::Select takes a list"),
         ({"Fn::FindInMap": ["Sizes", "qa", "Type"]}, r"Fn::FindInMap Sizes/qa/Type has no entry"),
         ({"Fn::FindInMap": ["Sizes", "dev"]}, r"Fn::FindInMap takes \[MapName"),
