@@ -236,8 +236,4 @@ class Launcher:
     def stop_all(self, instances: list[Instance]) -> None:
         """SIGTERM, then SIGKILL after the grace period, for every instance in parallel."""
         grace = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", STOP_GRACE_S))
-        threads = [threading.Thread(target=self.supervisor.stop, args=(i.proc, grace), daemon=True) for i in instances]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=grace + 15)
+        self.supervisor.stop_many([i.proc for i in instances], grace)

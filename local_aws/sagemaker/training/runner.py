@@ -449,13 +449,8 @@ def _failure_reason(run: JobRun, first: Host) -> str:
 
 
 def _terminate(run: JobRun, ctx: JobContext) -> None:
-    threads = [
-        threading.Thread(target=ctx.supervisor.stop, args=(h.proc, ctx.stop_grace_s), daemon=True) for h in run.hosts
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=ctx.stop_grace_s + 10)
+    """SIGTERM every host, SIGKILL after the grace period (all hosts in parallel), then let the log pumps finish."""
+    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace_s)
     _wait_pumps(run)
 
 
