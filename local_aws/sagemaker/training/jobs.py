@@ -18,6 +18,7 @@ from local_aws.s3.store import ObjectStore, S3Error, parse_uri
 from local_aws.sagemaker.errors import arn, resource_in_use, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.training.artifacts import model_artifact_uri
 from local_aws.sagemaker.training.metrics import MetricParser
 from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
 
@@ -51,11 +52,6 @@ SUMMARY_KEYS = (
 
 def _now() -> float:
     return time.time()
-
-
-def model_artifact_uri(record: dict[str, Any]) -> str:
-    """Where the job's model.tar.gz goes: ``<S3OutputPath>/<job>/output/model.tar.gz`` (the SDKs compute the same)."""
-    return f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{record['TrainingJobName']}/output/model.tar.gz"
 
 
 class TrainingJobs:
