@@ -96,7 +96,7 @@ class ControlPlane:
         self.endpoints.recover()
 
     def call(self, op_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate against botocore's model, then run the operation.
+        """Validate against botocore's model, then run the operation; the answer leaves out the records' ``_`` keys.
 
         Raises:
             SageMakerError: the service error to return to the client.
@@ -105,7 +105,10 @@ class ControlPlane:
         operation = self.operations.get(op_name)
         if operation is None:
             raise validation(f"The operation {op_name} is not supported by the local SageMaker runtime.")
-        return operation(params)
+        # NOTE: records keep the runtime's own state under "_" keys (an endpoint's deployed snapshot, a tuning job's
+        # training jobs), which no answer may carry. Top level only, as before: below it the keys are the caller's
+        # data (the "_tuning_objective_metric" hyperparameter stays in a tuning job's training jobs' HyperParameters).
+        return {k: v for k, v in operation(params).items() if not k.startswith("_")}
 
     def shutdown(self) -> None:
         self.tuning.shutdown()

@@ -61,8 +61,7 @@ class Endpoints:
         return {"EndpointArn": endpoint_arn}
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
-        record = self._record(name)
-        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        out = self._record(name)  # ControlPlane.call drops the "_" keys
         with self._lock:
             fleet = self._fleets.get(name)
             if fleet is not None and "ProductionVariants" in out:

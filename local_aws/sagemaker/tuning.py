@@ -171,8 +171,7 @@ class TuningJobs:
         return record
 
     def describe(self, name: str) -> dict[str, Any]:
-        record = self._get(name)
-        return {k: v for k, v in record.items() if not k.startswith("_")}
+        return self._get(name)  # ControlPlane.call drops the "_" keys
 
     def stop(self, name: str) -> dict[str, Any]:
         record = self._get(name)
