@@ -188,7 +188,13 @@ class TuningJobs:
         return {}
 
     def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        records = [self.describe(r["HyperParameterTuningJobName"]) for r in self.records.all("tuning-jobs")]
+        stored = self.records.all("tuning-jobs")
+        with self._lock:
+            # A job of this process answers from memory, as in describe(); the others as just read (no second read).
+            records = [
+                copy.deepcopy(job.record) if (job := self._jobs.get(r["HyperParameterTuningJobName"])) else r
+                for r in stored
+            ]
         records = filter_records(records, params, "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
         keys = (
             "HyperParameterTuningJobName",

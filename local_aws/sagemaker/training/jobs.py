@@ -170,7 +170,12 @@ class TrainingJobs:
 
     def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         """ListTrainingJobs (NameContains, StatusEquals, creation-time filters, SortBy/SortOrder, paging)."""
-        records = [self.describe(r["TrainingJobName"]) for r in self.records.all("training-jobs")]
+        stored = self.records.all("training-jobs")
+        with self._lock:
+            # A job of this process answers from memory, as in describe(); the others as just read (no second read).
+            records = [
+                copy.deepcopy(run.record) if (run := self._runs.get(r["TrainingJobName"])) else r for r in stored
+            ]
         records = filter_records(records, params, "TrainingJobName", "TrainingJobStatus")
         summaries = [{k: r[k] for k in SUMMARY_KEYS if k in r} for r in records]
         return page(summaries, params, "TrainingJobSummaries", "TrainingJobName", "TrainingJobStatus")
