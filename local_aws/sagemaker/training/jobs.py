@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS, TRAINING_TERMINAL
-from local_aws.s3.store import ObjectStore, S3Error, parse_uri
-from local_aws.sagemaker.errors import arn, resource_in_use, validation
+from local_aws.s3.store import ObjectStore
+from local_aws.sagemaker.errors import arn, check_s3_uri, resource_in_use, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
 from local_aws.sagemaker.training.artifacts import model_artifact_uri
@@ -206,23 +206,17 @@ class TrainingJobs:
                     f"Channel {channel['ChannelName']!r}: S3DataType {s3['S3DataType']!r} is not supported locally; "
                     "valid: S3Prefix."
                 )
-            self._check_uri(s3["S3Uri"], f"InputDataConfig channel {channel['ChannelName']!r} S3Uri")
+            check_s3_uri(s3["S3Uri"], f"InputDataConfig channel {channel['ChannelName']!r} S3Uri")
             mode = channel.get("InputMode") or (params.get("AlgorithmSpecification") or {}).get("TrainingInputMode")
             if mode == "Pipe":
                 raise validation("TrainingInputMode 'Pipe' is not supported locally; valid: File, FastFile.")
         names = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
         if len(set(names)) != len(names):
             raise validation("Channel names must be unique within InputDataConfig.")
-        self._check_uri(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
+        check_s3_uri(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
         checkpoint = params.get("CheckpointConfig")
         if checkpoint:
-            self._check_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
-
-    def _check_uri(self, uri: str, what: str) -> None:
-        try:
-            parse_uri(uri)
-        except S3Error as exc:
-            raise validation(f"{what}: {exc.message}") from exc
+            check_s3_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
 
     # ----------------------------------------------------------------------------------------------- state
     @staticmethod
