@@ -25,6 +25,7 @@ from typing import Any
 from local_aws.constants import HOST, REPO_ROOT
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error, parse_uri
+from local_aws.sagemaker.container import LOAD_FAILED_MARKER
 from local_aws.sagemaker.errors import RuntimeApiError
 from local_aws.sagemaker.models import primary_container
 from local_aws.sagemaker.training.runner import free_port
@@ -200,9 +201,9 @@ class Launcher:
                     tail = instance.log_tail()
                     reason = next(
                         (
-                            line[len("MODEL_LOAD_FAILED ") :]
+                            line[len(LOAD_FAILED_MARKER) :]
                             for line in reversed(tail)
-                            if line.startswith("MODEL_LOAD_FAILED ")
+                            if line.startswith(LOAD_FAILED_MARKER)
                         ),
                         None,
                     )
