@@ -170,8 +170,11 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
     procs_per_host = int(framework.get("sagemaker_mpi_num_of_processes_per_host") or 1)
     stamp = int(record["CreationTime"])
+    region = str(sm_hps.get("sagemaker_region") or REGION)
     for index, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
-        env = _host_env(record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index)
+        env = _host_env(
+            record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index, region
+        )
         # matplotlib builds its font cache in MPLCONFIGDIR (~1.5 s); one copy in the runtime's own cache serves every
         # job (still never the user's ~/.cache).
         env["MPLCONFIGDIR"] = str(ctx.cache_dir / "matplotlib")
@@ -338,6 +341,7 @@ def _host_env(
     environment: dict[str, str],
     checkpoint_dirs: list[Path],
     index: int,
+    region: str,
 ) -> dict[str, str]:
     name = record["TrainingJobName"]
     env = {k: v for k, v in os.environ.items() if k not in _RANK_VARIABLES and not k.startswith(("SM_", "AWS_"))}
@@ -356,7 +360,6 @@ def _host_env(
         # Local-only relocation: CheckpointConfig.LocalPath (/opt/ml/checkpoints) lives under the host's base dir.
         sm_env["SM_CHECKPOINT_DIR"] = str(checkpoint_dirs[index])
     env.update(sm_env)
-    region = str(toolkit.decode_hyperparameters(record["HyperParameters"]).get("sagemaker_region") or REGION)
     env.update(toolkit.container_home(layout))
     env.update(
         {
