@@ -405,14 +405,12 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
         codes = [h.proc.poll() for h in run.hosts]
         failed = [h for h, c in zip(run.hosts, codes, strict=True) if c not in (None, 0)]
         if failed:
-            _terminate(run, ctx)
-            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            _terminate(run, ctx, objects, checkpoint_dirs)
             raise Abort("Failed", "Failed", _failure_reason(run, failed[0]))
         if all(c == 0 for c in codes):
             break
         if run.shutdown:
-            _terminate(run, ctx)
-            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            _terminate(run, ctx, objects, checkpoint_dirs)
             _check_stop(run)
         if run.stop_requested.is_set():
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "Stopped")
@@ -432,8 +430,7 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
 def _stop_and_upload(
     run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path], secondary: str
 ) -> None:
-    _terminate(run, ctx)
-    artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
+    _terminate(run, ctx, objects, checkpoint_dirs)
     # SageMaker keeps what a stopped job saved in /opt/ml/model.
     if any(any(h.layout.model.iterdir()) for h in run.hosts):
         _upload(run, objects, ctx)
@@ -451,10 +448,14 @@ def _failure_reason(run: JobRun, first: Host) -> str:
     return "AlgorithmError: " + script_error(first.proc.returncode, list(first.tail), command)
 
 
-def _terminate(run: JobRun, ctx: JobContext) -> None:
-    """SIGTERM every host, SIGKILL after the grace period (all hosts in parallel), then let the log pumps finish."""
+def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_dirs: list[Path]) -> None:
+    """Stop every host, then sync the checkpoints, so what a host saved before it stopped reaches S3.
+
+    All hosts at once: SIGTERM, SIGKILL after the grace period; the log pumps finish before the sync.
+    """
     ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace_s)
     _wait_pumps(run)
+    artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
 
 
 def _wait_pumps(run: JobRun) -> None:
