@@ -263,9 +263,7 @@ class Handler:
         status = getattr(exc, "status_code", None)
         message = getattr(exc, "message", None)
         LOGGER.error("invocation failed: %s", exc, exc_info=exc)
-        if isinstance(status, int) and 400 <= status <= 499 and isinstance(message, str):
-            return status, message.encode("utf-8"), "text/plain", {}
-        if isinstance(status, int) and 500 <= status <= 599 and isinstance(message, str):
+        if isinstance(status, int) and 400 <= status <= 599 and isinstance(message, str):
             return status, message.encode("utf-8"), "text/plain", {}
         # An exception without the toolkit's status/message is a bug in the handler; its text may carry paths.
         return (
