@@ -12,6 +12,7 @@ from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.endpoints import Endpoints
 from local_aws.sagemaker.errors import arn, validation
 from local_aws.sagemaker.fleet import Launcher
+from local_aws.sagemaker.listing import page_slice
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
 from local_aws.sagemaker.training.jobs import TrainingJobs
@@ -154,12 +155,7 @@ class ControlPlane:
     def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_arn(params["ResourceArn"])
         tags = (self.records.get("tags", params["ResourceArn"]) or {}).get("Tags", [])
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 50)
-        out: dict[str, Any] = {"Tags": tags[start : start + size]}
-        if start + size < len(tags):
-            out["NextToken"] = str(start + size)
-        return out
+        return page_slice(tags, params, "Tags", default_size=50)
 
     def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_arn(params["ResourceArn"])
