@@ -17,7 +17,7 @@ from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
 from local_aws.sagemaker.errors import arn, endpoint_not_found, no_instance, validation
-from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher
+from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher, instance_count
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.models import Models, primary_container
 from local_aws.sagemaker.records import RecordStore
@@ -186,7 +186,7 @@ class Endpoints:
                     "CurrentWeight": weight,
                     "DesiredWeight": weight,
                     "CurrentInstanceCount": fleet.count(variant["VariantName"]) if fleet else 0,
-                    "DesiredInstanceCount": int(variant.get("InitialInstanceCount") or 1),
+                    "DesiredInstanceCount": instance_count(variant),
                 }
             )
         return out
@@ -245,14 +245,13 @@ class Endpoints:
         removed: list[Instance] = []
         try:
             for variant in snapshot["config"]["ProductionVariants"]:
+                # The instances serving now keep serving: only the difference is started or stopped.
                 current = [i for i in fleet.instances if i.variant == variant["VariantName"]]
-                target = int(variant.get("InitialInstanceCount") or 1)
+                target = instance_count(variant)
                 if target > len(current):
-                    model_dir = self.launcher.model_dir(name, snapshot, variant)
-                    new = [
-                        self.launcher.start(name, snapshot, variant, model_dir) for _ in range(target - len(current))
-                    ]
-                    added.extend(new)
+                    first = len(added)
+                    added.extend(self.launcher.start_variant(name, snapshot, variant, target - len(current)))
+                    new = added[first:]
                     self.launcher.wait_healthy(new, self.launcher.startup_timeout(variant), variant["VariantName"])
                 elif target < len(current):
                     removed.extend(current[target:])
@@ -262,7 +261,7 @@ class Endpoints:
             return
         with self._lock:
             instances = [i for i in fleet.instances if i not in removed] + added
-            new_fleet = Fleet(instances, {v["VariantName"]: float(v["InitialVariantWeight"]) for v in by_name.values()})
+            new_fleet = Fleet.serving(instances, snapshot["config"]["ProductionVariants"])
             self._fleets[name] = new_fleet
             self._set(
                 name,

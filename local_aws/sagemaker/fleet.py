@@ -18,6 +18,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ PING_TIMEOUT_S = 2.0
 
 class DeployError(Exception):
     """A deployment that did not become healthy; the message becomes FailureReason."""
+
+
+def instance_count(variant: dict[str, Any]) -> int:
+    """How many instances a production variant runs: its InitialInstanceCount (1 when unset)."""
+    return int(variant.get("InitialInstanceCount") or 1)
 
 
 @dataclass
@@ -67,6 +73,11 @@ class Fleet:
     instances: list[Instance]
     weights: dict[str, float]
     _next: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def serving(cls, instances: list[Instance], variants: list[dict[str, Any]]) -> Fleet:
+        """The fleet of ``instances``, weighted by the variants' InitialVariantWeight (1.0 when unset)."""
+        return cls(instances, {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants})
 
     def count(self, variant: str) -> int:
         return sum(1 for i in self.instances if i.variant == variant)
@@ -174,22 +185,32 @@ class Launcher:
             )
         return Instance(variant["VariantName"], proc, port, log)
 
+    def start_variant(
+        self, endpoint: str, snapshot: dict[str, Any], variant: dict[str, Any], count: int
+    ) -> Iterator[Instance]:
+        """Start ``count`` instances of ``variant`` (not yet healthy), extracting its model first; yields each.
+
+        NOTE: a generator, so that ``instances.extend(start_variant(...))`` holds every instance started before a
+        failure, and the caller can stop them.
+        """
+        model_dir = self.model_dir(endpoint, snapshot, variant)
+        for _ in range(count):
+            yield self.start(endpoint, snapshot, variant, model_dir)
+
     def start_fleet(self, endpoint: str, snapshot: dict[str, Any]) -> Fleet:
         """Start and health-check every instance of a deployment; on failure stop them all and raise DeployError."""
         instances: list[Instance] = []
         variants = snapshot["config"]["ProductionVariants"]
         try:
             for variant in variants:
-                model_dir = self.model_dir(endpoint, snapshot, variant)
-                count = int(variant.get("InitialInstanceCount") or 1)
-                instances.extend(self.start(endpoint, snapshot, variant, model_dir) for _ in range(count))
+                instances.extend(self.start_variant(endpoint, snapshot, variant, instance_count(variant)))
             for variant in variants:
                 mine = [i for i in instances if i.variant == variant["VariantName"]]
                 self.wait_healthy(mine, self.startup_timeout(variant), variant["VariantName"])
         except BaseException:
             self.stop_all(instances)
             raise
-        return Fleet(instances, {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants})
+        return Fleet.serving(instances, variants)
 
     def wait_healthy(self, instances: list[Instance], timeout: float, variant: str) -> None:
         deadline = time.monotonic() + timeout
