@@ -50,10 +50,6 @@ SUMMARY_KEYS = (
 )
 
 
-def _now() -> float:
-    return time.time()
-
-
 class TrainingJobs:
     """The training-job operations; each job runs on a thread of its own (``runner.run_job``).
 
@@ -77,7 +73,7 @@ class TrainingJobs:
         for record in self.records.all("training-jobs"):
             if record["TrainingJobStatus"] in ("InProgress", "Stopping"):
                 self._transition(record, "Failed", "Failed")
-                now = _now()
+                now = time.time()
                 record.update(FailureReason=LOST_REASON, TrainingEndTime=now, LastModifiedTime=now)
                 self.records.put("training-jobs", record["TrainingJobName"], record)
 
@@ -104,7 +100,7 @@ class TrainingJobs:
                     "Training job names must be unique within an AWS account and region, and a training job with "
                     f"this name already exists ({job_arn})"
                 )
-            now = _now()
+            now = time.time()
             resource = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
             resource.update(params.get("ResourceConfig") or {})
             stopping = {"MaxRuntimeInSeconds": 86400}
@@ -221,7 +217,7 @@ class TrainingJobs:
     # ----------------------------------------------------------------------------------------------- state
     @staticmethod
     def _transition(record: dict[str, Any], secondary: str, status: str | None) -> None:
-        now = _now()
+        now = time.time()
         transitions = record.setdefault("SecondaryStatusTransitions", [])
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = now
@@ -242,12 +238,12 @@ class TrainingJobs:
             elif status:
                 record["TrainingJobStatus"] = status
             record.update(fields)
-            record["LastModifiedTime"] = _now()
+            record["LastModifiedTime"] = time.time()
             self.records.put("training-jobs", record["TrainingJobName"], record)
 
     def _finish(self, run: JobRun, status: str, secondary: str, reason: str | None) -> None:
         record = run.record
-        now = _now()
+        now = time.time()
         start = record.get("TrainingStartTime", record["CreationTime"])
         fields: dict[str, Any] = {
             "TrainingEndTime": now,
