@@ -168,8 +168,12 @@ class Endpoints:
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"endpoint-{args[0]}")
-        self._threads.append(thread)
-        thread.start()
+        with self._lock:
+            # Finished deployments need no join at shutdown: drop them, so the list does not grow with every call.
+            # NOTE: started under the lock, so a concurrent _spawn never mistakes it for finished (not yet alive).
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+            thread.start()
 
     @staticmethod
     def _variants_view(snapshot: dict[str, Any], fleet: Fleet | None) -> list[dict[str, Any]]:
@@ -305,7 +309,8 @@ class Endpoints:
             self.launcher.closing.set()
             fleets = list(self._fleets.values())
             self._fleets.clear()
-        for thread in self._threads:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
         for fleet in fleets:
             self._drain_and_stop(fleet.instances)

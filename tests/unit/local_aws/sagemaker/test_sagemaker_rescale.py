@@ -1,4 +1,4 @@
-"""local_aws.sagemaker.endpoints: deploying and rescaling a fleet, with a launcher that starts no process.
+"""local_aws.sagemaker.endpoints: deploying and rescaling fleets with a launcher that starts no process; threads.
 
 UpdateEndpointWeightsAndCapacities (and so autoscaling) changes a deployed fleet in place: the instances serving
 keep serving, only the difference is started or stopped, and the weights change.
@@ -118,3 +118,16 @@ def test_a_failed_deploy_stops_every_instance_it_started(tmp_path: Path, fail: s
     assert "ep" not in endpoints._fleets
     assert launcher.stopped == launcher.started and len(launcher.started) == 2
     assert records.get("endpoints", "ep")["EndpointStatus"] == "Failed"  # type: ignore[index]
+
+
+def test_finished_deployment_threads_are_not_kept(tmp_path: Path) -> None:
+    """_spawn keeps only the threads still running (shutdown joins those), not one per call forever."""
+    endpoints = Endpoints(RecordStore(tmp_path / "state"), cast(Models, None), FakeLauncher(tmp_path))
+    release = threading.Event()
+    endpoints._spawn(lambda name: release.wait(5), "slow")
+    for index in range(5):
+        endpoints._spawn(lambda name: None, f"quick-{index}")
+        endpoints._threads[-1].join(timeout=5)
+    endpoints._spawn(lambda name: None, "last")
+    assert [t.name for t in endpoints._threads][:1] == ["endpoint-slow"] and len(endpoints._threads) <= 2
+    release.set()
