@@ -247,8 +247,12 @@ class ProcessSupervisor:
         Returns:
             Its return code (negative: the signal that ended it), None if it could not be reaped in time.
         """
-        self._terminate([self._child_for(proc)], grace_s)
-        return proc.returncode
+        return self.stop_many([proc], grace_s)[0]
+
+    def stop_many(self, procs: Sequence[subprocess.Popen[bytes]], grace_s: float) -> list[int | None]:
+        """:meth:`stop` for several children, sharing one grace period (not one each); their return codes, in order."""
+        self._terminate([self._child_for(proc) for proc in procs], grace_s)
+        return [proc.returncode for proc in procs]
 
     def stop_all(self, grace_s: float) -> list[ProcessRecord]:
         """For shutdown: stop every child in parallel, within ``grace_s`` plus a few seconds. Later spawns raise.

@@ -142,13 +142,17 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], tmp_dir: Path) -> None:
-    """Write ``data`` to ``path`` through a temp file in ``tmp_dir`` and a rename (readers never see half a file)."""
+def write_json_atomic(path: Path, data: dict[str, Any], tmp_dir: Path, **dump_options: Any) -> None:
+    """Write ``data`` to ``path`` through a temp file in ``tmp_dir`` and a rename (readers never see half a file).
+
+    ``dump_options`` go to :func:`json.dump` (``indent``, ``sort_keys``, ``default``...); without them the JSON is
+    compact (``separators=(",", ":")``). The temp file is created mode 0600, so the file ends up 0600.
+    """
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="json-")
     tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, separators=(",", ":"))
+            json.dump(data, out, **{"separators": (",", ":"), **dump_options})
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)

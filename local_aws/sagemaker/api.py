@@ -79,7 +79,7 @@ class SageMakerApi:
         except Exception:  # the service boundary: never a traceback to the client
             LOGGER.exception("SageMaker.%s failed", op_name)
             return _error("InternalFailure", INTERNAL_FAILURE, 500)
-        return _json(200, {k: v for k, v in result.items() if not k.startswith("_")})
+        return _json(200, result)
 
     def _invoke(self, endpoint: str, request: Request) -> Response:
         headers = {name: request.headers[name] for name in RUNTIME_HEADERS if name in request.headers}

@@ -12,6 +12,7 @@ from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.endpoints import Endpoints
 from local_aws.sagemaker.errors import arn, validation
 from local_aws.sagemaker.fleet import Launcher
+from local_aws.sagemaker.listing import page_slice
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
 from local_aws.sagemaker.training.jobs import TrainingJobs
@@ -96,7 +97,7 @@ class ControlPlane:
         self.endpoints.recover()
 
     def call(self, op_name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate against botocore's model, then run the operation.
+        """Validate against botocore's model, then run the operation; the answer leaves out the records' ``_`` keys.
 
         Raises:
             SageMakerError: the service error to return to the client.
@@ -105,7 +106,10 @@ class ControlPlane:
         operation = self.operations.get(op_name)
         if operation is None:
             raise validation(f"The operation {op_name} is not supported by the local SageMaker runtime.")
-        return operation(params)
+        # NOTE: records keep the runtime's own state under "_" keys (an endpoint's deployed snapshot, a tuning job's
+        # training jobs), which no answer may carry. Top level only, as before: below it the keys are the caller's
+        # data (the "_tuning_objective_metric" hyperparameter stays in a tuning job's training jobs' HyperParameters).
+        return {k: v for k, v in operation(params).items() if not k.startswith("_")}
 
     def shutdown(self) -> None:
         self.tuning.shutdown()
@@ -151,12 +155,7 @@ class ControlPlane:
     def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_arn(params["ResourceArn"])
         tags = (self.records.get("tags", params["ResourceArn"]) or {}).get("Tags", [])
-        start = int(params.get("NextToken") or 0)
-        size = int(params.get("MaxResults") or 50)
-        out: dict[str, Any] = {"Tags": tags[start : start + size]}
-        if start + size < len(tags):
-            out["NextToken"] = str(start + size)
-        return out
+        return page_slice(tags, params, "Tags", default_size=50)
 
     def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_arn(params["ResourceArn"])

@@ -17,7 +17,7 @@ from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
 from local_aws.sagemaker.errors import arn, endpoint_not_found, no_instance, validation
-from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher
+from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher, instance_count
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.models import Models, primary_container
 from local_aws.sagemaker.records import RecordStore
@@ -61,8 +61,7 @@ class Endpoints:
         return {"EndpointArn": endpoint_arn}
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
-        record = self._record(name)
-        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        out = self._record(name)  # ControlPlane.call drops the "_" keys
         with self._lock:
             fleet = self._fleets.get(name)
             if fleet is not None and "ProductionVariants" in out:
@@ -169,8 +168,12 @@ class Endpoints:
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"endpoint-{args[0]}")
-        self._threads.append(thread)
-        thread.start()
+        with self._lock:
+            # Finished deployments need no join at shutdown: drop them, so the list does not grow with every call.
+            # NOTE: started under the lock, so a concurrent _spawn never mistakes it for finished (not yet alive).
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+            thread.start()
 
     @staticmethod
     def _variants_view(snapshot: dict[str, Any], fleet: Fleet | None) -> list[dict[str, Any]]:
@@ -187,7 +190,7 @@ class Endpoints:
                     "CurrentWeight": weight,
                     "DesiredWeight": weight,
                     "CurrentInstanceCount": fleet.count(variant["VariantName"]) if fleet else 0,
-                    "DesiredInstanceCount": int(variant.get("InitialInstanceCount") or 1),
+                    "DesiredInstanceCount": instance_count(variant),
                 }
             )
         return out
@@ -246,14 +249,13 @@ class Endpoints:
         removed: list[Instance] = []
         try:
             for variant in snapshot["config"]["ProductionVariants"]:
+                # The instances serving now keep serving: only the difference is started or stopped.
                 current = [i for i in fleet.instances if i.variant == variant["VariantName"]]
-                target = int(variant.get("InitialInstanceCount") or 1)
+                target = instance_count(variant)
                 if target > len(current):
-                    model_dir = self.launcher.model_dir(name, snapshot, variant)
-                    new = [
-                        self.launcher.start(name, snapshot, variant, model_dir) for _ in range(target - len(current))
-                    ]
-                    added.extend(new)
+                    first = len(added)
+                    added.extend(self.launcher.start_variant(name, snapshot, variant, target - len(current)))
+                    new = added[first:]
                     self.launcher.wait_healthy(new, self.launcher.startup_timeout(variant), variant["VariantName"])
                 elif target < len(current):
                     removed.extend(current[target:])
@@ -263,7 +265,7 @@ class Endpoints:
             return
         with self._lock:
             instances = [i for i in fleet.instances if i not in removed] + added
-            new_fleet = Fleet(instances, {v["VariantName"]: float(v["InitialVariantWeight"]) for v in by_name.values()})
+            new_fleet = Fleet.serving(instances, snapshot["config"]["ProductionVariants"])
             self._fleets[name] = new_fleet
             self._set(
                 name,
@@ -307,7 +309,8 @@ class Endpoints:
             self.launcher.closing.set()
             fleets = list(self._fleets.values())
             self._fleets.clear()
-        for thread in self._threads:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
         for fleet in fleets:
             self._drain_and_stop(fleet.instances)

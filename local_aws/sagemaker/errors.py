@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from local_aws.constants import ACCOUNT_ID, PARTITION, REGION
+from local_aws.s3.store import S3Error, parse_uri
 
 
 class SageMakerError(Exception):
@@ -18,6 +19,18 @@ class SageMakerError(Exception):
 def validation(message: str) -> SageMakerError:
     """A ``ValidationException``: what real SageMaker returns for most bad or missing resources."""
     return SageMakerError("ValidationException", message)
+
+
+def check_s3_uri(uri: str, what: str) -> None:
+    """Refuse an S3 URI the local S3 cannot parse, as a ValidationException ``<what>: <reason>``.
+
+    Raises:
+        SageMakerError: the ValidationException.
+    """
+    try:
+        parse_uri(uri)
+    except S3Error as exc:
+        raise validation(f"{what}: {exc.message}") from exc
 
 
 def resource_in_use(message: str) -> SageMakerError:

@@ -18,6 +18,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from local_aws.constants import HOST, REPO_ROOT
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error, parse_uri
+from local_aws.sagemaker.container import LOAD_FAILED_MARKER
 from local_aws.sagemaker.errors import RuntimeApiError
 from local_aws.sagemaker.models import primary_container
 from local_aws.sagemaker.training.runner import free_port
@@ -40,6 +42,11 @@ PING_TIMEOUT_S = 2.0
 
 class DeployError(Exception):
     """A deployment that did not become healthy; the message becomes FailureReason."""
+
+
+def instance_count(variant: dict[str, Any]) -> int:
+    """How many instances a production variant runs: its InitialInstanceCount (1 when unset)."""
+    return int(variant.get("InitialInstanceCount") or 1)
 
 
 @dataclass
@@ -66,6 +73,11 @@ class Fleet:
     instances: list[Instance]
     weights: dict[str, float]
     _next: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def serving(cls, instances: list[Instance], variants: list[dict[str, Any]]) -> Fleet:
+        """The fleet of ``instances``, weighted by the variants' InitialVariantWeight (1.0 when unset)."""
+        return cls(instances, {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants})
 
     def count(self, variant: str) -> int:
         return sum(1 for i in self.instances if i.variant == variant)
@@ -173,22 +185,32 @@ class Launcher:
             )
         return Instance(variant["VariantName"], proc, port, log)
 
+    def start_variant(
+        self, endpoint: str, snapshot: dict[str, Any], variant: dict[str, Any], count: int
+    ) -> Iterator[Instance]:
+        """Start ``count`` instances of ``variant`` (not yet healthy), extracting its model first; yields each.
+
+        NOTE: a generator, so that ``instances.extend(start_variant(...))`` holds every instance started before a
+        failure, and the caller can stop them.
+        """
+        model_dir = self.model_dir(endpoint, snapshot, variant)
+        for _ in range(count):
+            yield self.start(endpoint, snapshot, variant, model_dir)
+
     def start_fleet(self, endpoint: str, snapshot: dict[str, Any]) -> Fleet:
         """Start and health-check every instance of a deployment; on failure stop them all and raise DeployError."""
         instances: list[Instance] = []
         variants = snapshot["config"]["ProductionVariants"]
         try:
             for variant in variants:
-                model_dir = self.model_dir(endpoint, snapshot, variant)
-                count = int(variant.get("InitialInstanceCount") or 1)
-                instances.extend(self.start(endpoint, snapshot, variant, model_dir) for _ in range(count))
+                instances.extend(self.start_variant(endpoint, snapshot, variant, instance_count(variant)))
             for variant in variants:
                 mine = [i for i in instances if i.variant == variant["VariantName"]]
                 self.wait_healthy(mine, self.startup_timeout(variant), variant["VariantName"])
         except BaseException:
             self.stop_all(instances)
             raise
-        return Fleet(instances, {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants})
+        return Fleet.serving(instances, variants)
 
     def wait_healthy(self, instances: list[Instance], timeout: float, variant: str) -> None:
         deadline = time.monotonic() + timeout
@@ -200,9 +222,9 @@ class Launcher:
                     tail = instance.log_tail()
                     reason = next(
                         (
-                            line[len("MODEL_LOAD_FAILED ") :]
+                            line[len(LOAD_FAILED_MARKER) :]
                             for line in reversed(tail)
-                            if line.startswith("MODEL_LOAD_FAILED ")
+                            if line.startswith(LOAD_FAILED_MARKER)
                         ),
                         None,
                     )
@@ -236,8 +258,4 @@ class Launcher:
     def stop_all(self, instances: list[Instance]) -> None:
         """SIGTERM, then SIGKILL after the grace period, for every instance in parallel."""
         grace = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", STOP_GRACE_S))
-        threads = [threading.Thread(target=self.supervisor.stop, args=(i.proc, grace), daemon=True) for i in instances]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=grace + 15)
+        self.supervisor.stop_many([i.proc for i in instances], grace)

@@ -21,6 +21,10 @@ from local_aws.sagemaker.fleet import Instance
 INVOKE_TIMEOUT_S = 60.0
 FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes", "X-Amzn-SageMaker-Inference-Id")
 MAX_ORIGINAL_MESSAGE = 1024
+TIMED_OUT = (
+    "Your invocation timed out while waiting for a response from container primary. Review the latency metrics for "
+    "each container in Amazon CloudWatch, resolve the issue, and try again."
+)
 
 
 def _log_group(name: str) -> str:
@@ -35,7 +39,16 @@ def _see_logs(name: str) -> str:
     )
 
 
-def _model_error(name: str, status: int, message: str) -> RuntimeApiError:
+def _log_stream_arn(name: str) -> str:
+    return f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{_log_group(name)}"
+
+
+def _model_error(name: str, status: int, message: str, original: str | None = None) -> RuntimeApiError:
+    """SageMaker Runtime's ModelError for a container answer (or a timeout: status 0).
+
+    Args:
+        original: the OriginalMessage member, when it is not the message itself (the timeout's is shorter).
+    """
     kind = "client" if 400 <= status < 500 else "server"
     shown = message[:MAX_ORIGINAL_MESSAGE]
     return RuntimeApiError(
@@ -43,8 +56,8 @@ def _model_error(name: str, status: int, message: str) -> RuntimeApiError:
         f'Received {kind} error ({status}) from primary with message "{shown}". {_see_logs(name)}',
         424,
         OriginalStatusCode=status,
-        OriginalMessage=shown,
-        LogStreamArn=f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{_log_group(name)}",
+        OriginalMessage=shown if original is None else original,
+        LogStreamArn=_log_stream_arn(name),
     )
 
 
@@ -92,16 +105,7 @@ def _forward(name: str, instance: Instance, body: bytes, headers: dict[str, str]
         content_type = response.getheader("Content-Type") or "application/json"
         custom = response.getheader("X-Amzn-SageMaker-Custom-Attributes")
     except TimeoutError as exc:
-        raise RuntimeApiError(
-            "ModelError",
-            'Received server error (0) from primary with message "Your invocation timed out while waiting for a '
-            "response from container primary. Review the latency metrics for each container in Amazon CloudWatch, "
-            f'resolve the issue, and try again.". {_see_logs(name)}',
-            424,
-            OriginalStatusCode=0,
-            OriginalMessage="Invocation timed out",
-            LogStreamArn=f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT_ID}:log-group:{_log_group(name)}",
-        ) from exc
+        raise _model_error(name, 0, TIMED_OUT, original="Invocation timed out") from exc
     except OSError as exc:
         raise RuntimeApiError(
             "ServiceUnavailable", "The endpoint's instance is unavailable. Retry the request.", 503

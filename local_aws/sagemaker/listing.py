@@ -43,11 +43,20 @@ def page(
     else:
         key_of = lambda r: r.get("CreationTime", 0)  # noqa: E731
     items = sorted(items, key=key_of, reverse=(params.get("SortOrder") or "Descending") == "Descending")
+    return page_slice(items, params, result_key, default_size=10)
+
+
+def page_slice(items: list[Any], params: dict[str, Any], result_key: str, default_size: int) -> dict[str, Any]:
+    """The page of ``items`` (in their order) that NextToken and MaxResults (default ``default_size``) select.
+
+    Raises:
+        SageMakerError: a NextToken the service never issued (ValidationException).
+    """
     try:
         start = int(params.get("NextToken") or 0)
     except ValueError as exc:
         raise validation(f"Invalid NextToken {params.get('NextToken')!r}") from exc
-    size = int(params.get("MaxResults") or 10)
+    size = int(params.get("MaxResults") or default_size)
     out: dict[str, Any] = {result_key: items[start : start + size]}
     if start + size < len(items):
         out["NextToken"] = str(start + size)

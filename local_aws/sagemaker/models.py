@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
-from local_aws.s3.store import ObjectStore, S3Error, parse_uri
-from local_aws.sagemaker.errors import arn, validation
+from local_aws.s3.store import ObjectStore
+from local_aws.sagemaker.errors import arn, check_s3_uri, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
 
@@ -38,10 +38,7 @@ class Models:
         for container in containers:
             url = container.get("ModelDataUrl")
             if url:
-                try:
-                    parse_uri(url)
-                except S3Error as exc:
-                    raise validation(f"ModelDataUrl: {exc.message}") from exc
+                check_s3_uri(url, "ModelDataUrl")
         with self._lock:
             if self.records.get("models", name):
                 raise validation(f'Cannot create already existing model "{model_arn}".')

@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from local_aws.s3.records import write_json_atomic
+
 KINDS = ("training-jobs", "tuning-jobs", "models", "endpoint-configs", "endpoints", "tags")
 
 
@@ -32,9 +34,9 @@ class RecordStore:
     def put(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         path = self._file(kind, name)
         with self._lock:
-            tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
-            tmp.replace(path)
+            # NOTE: the temp file sits in the record's own directory (same filesystem, so the rename is atomic); its
+            # name has no ".json", so all() never reads it.
+            write_json_atomic(path, doc, path.parent, indent=1, separators=(",", ": "), sort_keys=True, default=str)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         path = self._file(kind, name)

@@ -26,8 +26,12 @@ from local_aws.sagemaker.training.jobs import TrainingJobs
 LOGGER = logging.getLogger("local_aws.sagemaker")
 
 
-def _now() -> float:
-    return time.time()
+def _zero_counters() -> tuple[dict[str, int], dict[str, int]]:
+    """New TrainingJobStatusCounters and ObjectiveStatusCounters, every count 0."""
+    return (
+        {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0},
+        {"Succeeded": 0, "Pending": 0, "Failed": 0},
+    )
 
 
 def _format_number(value: float, integer: bool) -> str:
@@ -101,8 +105,8 @@ class TuningJobs:
                 record.update(
                     HyperParameterTuningJobStatus="Failed",
                     FailureReason="The local runtime stopped while this tuning job was running.",
-                    HyperParameterTuningEndTime=_now(),
-                    LastModifiedTime=_now(),
+                    HyperParameterTuningEndTime=time.time(),
+                    LastModifiedTime=time.time(),
                 )
                 records.put("tuning-jobs", record["HyperParameterTuningJobName"], record)
 
@@ -134,7 +138,8 @@ class TuningJobs:
         with self._lock:
             if self.records.get("tuning-jobs", name):
                 raise resource_in_use(f"Hyperparameter tuning job {name} already exists ({tuning_arn}).")
-            now = _now()
+            now = time.time()
+            counters, objectives = _zero_counters()
             record: dict[str, Any] = {
                 "HyperParameterTuningJobName": name,
                 "HyperParameterTuningJobArn": tuning_arn,
@@ -143,14 +148,8 @@ class TuningJobs:
                 "HyperParameterTuningJobStatus": "InProgress",
                 "CreationTime": now,
                 "LastModifiedTime": now,
-                "TrainingJobStatusCounters": {
-                    "Completed": 0,
-                    "InProgress": 0,
-                    "RetryableError": 0,
-                    "NonRetryableError": 0,
-                    "Stopped": 0,
-                },
-                "ObjectiveStatusCounters": {"Succeeded": 0, "Pending": 0, "Failed": 0},
+                "TrainingJobStatusCounters": counters,
+                "ObjectiveStatusCounters": objectives,
                 "_training_jobs": [],
             }
             if params.get("WarmStartConfig"):
@@ -171,8 +170,7 @@ class TuningJobs:
         return record
 
     def describe(self, name: str) -> dict[str, Any]:
-        record = self._get(name)
-        return {k: v for k, v in record.items() if not k.startswith("_")}
+        return self._get(name)  # ControlPlane.call drops the "_" keys
 
     def stop(self, name: str) -> dict[str, Any]:
         record = self._get(name)
@@ -189,7 +187,13 @@ class TuningJobs:
         return {}
 
     def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        records = [self.describe(r["HyperParameterTuningJobName"]) for r in self.records.all("tuning-jobs")]
+        stored = self.records.all("tuning-jobs")
+        with self._lock:
+            # A job of this process answers from memory, as in describe(); the others as just read (no second read).
+            records = [
+                copy.deepcopy(job.record) if (job := self._jobs.get(r["HyperParameterTuningJobName"])) else r
+                for r in stored
+            ]
         records = filter_records(records, params, "HyperParameterTuningJobName", "HyperParameterTuningJobStatus")
         keys = (
             "HyperParameterTuningJobName",
@@ -262,15 +266,14 @@ class TuningJobs:
         return summary
 
     def _persist(self, job: _Tuning) -> None:
-        job.record["LastModifiedTime"] = _now()
+        job.record["LastModifiedTime"] = time.time()
         self.records.put("tuning-jobs", job.record["HyperParameterTuningJobName"], job.record)
 
     def _refresh(self, job: _Tuning) -> list[dict[str, Any]]:
         """Recompute counters and the best job from the training jobs' current state."""
         record = job.record
         summaries = [self._summary(record, n) for n in record["_training_jobs"]]
-        counters = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
-        objectives = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+        counters, objectives = _zero_counters()
         for s in summaries:
             status = s["TrainingJobStatus"]
             if status == "Failed":
@@ -302,7 +305,7 @@ class TuningJobs:
             LOGGER.exception("tuning job %s crashed in the local runtime", name)
             with self._lock:
                 record.update(HyperParameterTuningJobStatus="Failed", FailureReason=f"InternalServerError: {exc}")
-                record["HyperParameterTuningEndTime"] = _now()
+                record["HyperParameterTuningEndTime"] = time.time()
                 self._persist(job)
 
     def _search(self, job: _Tuning) -> None:
@@ -366,7 +369,7 @@ class TuningJobs:
                 time.sleep(0.5)
         summaries = self._refresh(job)
         with self._lock:
-            record["HyperParameterTuningEndTime"] = _now()
+            record["HyperParameterTuningEndTime"] = time.time()
             if job.stop_requested.is_set():
                 record["HyperParameterTuningJobStatus"] = "Stopped"
             elif summaries and not any(s["TrainingJobStatus"] == "Completed" for s in summaries):

@@ -48,14 +48,20 @@ class _RequestProcessor:
 
 
 class Context:
-    """The subset of TorchServe's ``ts.context.Context`` that the inference toolkit hands to handlers."""
+    """The subset of TorchServe's ``ts.context.Context`` that the inference toolkit hands to handlers.
 
-    def __init__(self, model_dir: str, headers: dict[str, str] | None = None) -> None:
+    Args:
+        model_dir: the extracted model.tar.gz.
+        headers: the request's headers.
+        cuda: whether torch can use a GPU (``gpu_id`` 0, else None); None asks torch now, if it is loaded.
+    """
+
+    def __init__(self, model_dir: str, headers: dict[str, str] | None = None, cuda: bool | None = None) -> None:
         self.model_name = "model"
         self.manifest: dict[str, Any] = {"model": {"modelName": "model"}}
         self.system_properties: dict[str, Any] = {
             "model_dir": model_dir,
-            "gpu_id": 0 if _cuda_available() else None,
+            "gpu_id": 0 if (_cuda_available() if cuda is None else cuda) else None,
             "batch_size": 1,
             "server_name": "MMS",
             "server_version": "local",
@@ -213,6 +219,21 @@ class Handler:
         warmup = user("model_warmup_fn")
         if warmup:
             warmup(model_dir, self.model)
+        self._cuda: bool | None = None  # unknown until torch is loaded
+        self._cuda_now()
+
+    def _cuda_now(self) -> bool:
+        """Whether torch can use a GPU, for the requests' Contexts: asked once, as soon as torch is loaded.
+
+        NOTE: the answer of torch.cuda.is_available() does not change while the process runs, so one call serves
+        every request's Context. The model loading torch (as the default model_fn does) settles it in __init__;
+        until torch is loaded no handler can be using a GPU: False, as before.
+        """
+        if self._cuda is None:
+            if "torch" not in sys.modules:
+                return False
+            self._cuda = _cuda_available()
+        return self._cuda
 
     @staticmethod
     def _call(bound: tuple[Callable[..., Any], bool], context: Context, *args: Any) -> Any:
@@ -221,7 +242,7 @@ class Handler:
 
     def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
         """Run one request; returns (status, body, content type, extra headers)."""
-        context = Context(self.model_dir, headers)
+        context = Context(self.model_dir, headers, cuda=self._cuda_now())
         # The toolkit passes a missing Content-Type through as None; the handler decides what that means.
         content_type = next((v for k, v in headers.items() if CONTENT_TYPE_RX.match(k)), None)
         accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
@@ -263,9 +284,7 @@ class Handler:
         status = getattr(exc, "status_code", None)
         message = getattr(exc, "message", None)
         LOGGER.error("invocation failed: %s", exc, exc_info=exc)
-        if isinstance(status, int) and 400 <= status <= 499 and isinstance(message, str):
-            return status, message.encode("utf-8"), "text/plain", {}
-        if isinstance(status, int) and 500 <= status <= 599 and isinstance(message, str):
+        if isinstance(status, int) and 400 <= status <= 599 and isinstance(message, str):
             return status, message.encode("utf-8"), "text/plain", {}
         # An exception without the toolkit's status/message is a bug in the handler; its text may carry paths.
         return (

@@ -21,12 +21,11 @@ from werkzeug.wrappers import Request, Response
 
 from local_aws.constants import INVOKE_ENDPOINT_MAX_BYTES
 from local_aws.http.server import HttpServer, message_error_renderer
+from local_aws.sagemaker.container import LOAD_FAILED_MARKER
 from local_aws.sagemaker.container.handler import Handler
 from local_aws.sagemaker.failure import clip, fold
 
 LOGGER = logging.getLogger("local_aws.sagemaker.container")
-# Printed on stderr when the model cannot load; the launcher puts what follows it into the endpoint's FailureReason.
-LOAD_FAILED_MARKER = "MODEL_LOAD_FAILED "
 
 
 class ContainerApp:

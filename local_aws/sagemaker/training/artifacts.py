@@ -21,6 +21,16 @@ class DataError(Exception):
     """A channel, the code or a checkpoint cannot be moved; the message is the job's FailureReason."""
 
 
+def output_prefix(record: dict[str, Any]) -> str:
+    """Where a job's artifacts go: ``<S3OutputPath>/<job>/output`` (model.tar.gz and output.tar.gz)."""
+    return f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{record['TrainingJobName']}/output"
+
+
+def model_artifact_uri(record: dict[str, Any]) -> str:
+    """Where the job's model.tar.gz goes: ``<S3OutputPath>/<job>/output/model.tar.gz`` (the SDKs compute the same)."""
+    return f"{output_prefix(record)}/model.tar.gz"
+
+
 def install_code(objects: ObjectStore, submit: Any, layout: toolkit.HostLayout) -> None:
     if not submit:
         return  # the toolkit falls back to <base>/code, which stays empty here
@@ -106,8 +116,6 @@ def sync_checkpoints(record: dict[str, Any], checkpoint_dirs: list[Path], object
 def upload_model(
     record: dict[str, Any], layouts: list[toolkit.HostLayout], objects: ObjectStore, staging: Path
 ) -> None:
-    name = record["TrainingJobName"]
-    prefix = f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
     staging.mkdir(parents=True, exist_ok=True)
     model_tar = staging / "model.tar.gz"
     # Files from every host's model dir are merged into one archive, as on SageMaker.
@@ -119,7 +127,7 @@ def upload_model(
                 if rel not in added:
                     added.add(rel)
                     tar.add(path, arcname=rel, recursive=False)
-    bucket, key = parse_uri(f"{prefix}/model.tar.gz")
+    bucket, key = parse_uri(model_artifact_uri(record))
     objects.put_file(bucket, key, model_tar)
     output_tar = staging / "output.tar.gz"
     with tarfile.open(output_tar, "w:gz") as tar:
@@ -127,5 +135,5 @@ def upload_model(
             data = layout.output_data
             for path in sorted(data.rglob("*")):
                 tar.add(path, arcname=path.relative_to(data).as_posix(), recursive=False)
-    bucket, key = parse_uri(f"{prefix}/output.tar.gz")
+    bucket, key = parse_uri(f"{output_prefix(record)}/output.tar.gz")
     objects.put_file(bucket, key, output_tar)

@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS, TRAINING_TERMINAL
-from local_aws.s3.store import ObjectStore, S3Error, parse_uri
-from local_aws.sagemaker.errors import arn, resource_in_use, validation
+from local_aws.s3.store import ObjectStore
+from local_aws.sagemaker.errors import arn, check_s3_uri, resource_in_use, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.training.artifacts import model_artifact_uri
 from local_aws.sagemaker.training.metrics import MetricParser
 from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
 
@@ -49,15 +50,6 @@ SUMMARY_KEYS = (
 )
 
 
-def _now() -> float:
-    return time.time()
-
-
-def model_artifact_uri(record: dict[str, Any]) -> str:
-    """Where the job's model.tar.gz goes: ``<S3OutputPath>/<job>/output/model.tar.gz`` (the SDKs compute the same)."""
-    return f"{record['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{record['TrainingJobName']}/output/model.tar.gz"
-
-
 class TrainingJobs:
     """The training-job operations; each job runs on a thread of its own (``runner.run_job``).
 
@@ -81,7 +73,7 @@ class TrainingJobs:
         for record in self.records.all("training-jobs"):
             if record["TrainingJobStatus"] in ("InProgress", "Stopping"):
                 self._transition(record, "Failed", "Failed")
-                now = _now()
+                now = time.time()
                 record.update(FailureReason=LOST_REASON, TrainingEndTime=now, LastModifiedTime=now)
                 self.records.put("training-jobs", record["TrainingJobName"], record)
 
@@ -108,7 +100,7 @@ class TrainingJobs:
                     "Training job names must be unique within an AWS account and region, and a training job with "
                     f"this name already exists ({job_arn})"
                 )
-            now = _now()
+            now = time.time()
             resource = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
             resource.update(params.get("ResourceConfig") or {})
             stopping = {"MaxRuntimeInSeconds": 86400}
@@ -174,7 +166,12 @@ class TrainingJobs:
 
     def list_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         """ListTrainingJobs (NameContains, StatusEquals, creation-time filters, SortBy/SortOrder, paging)."""
-        records = [self.describe(r["TrainingJobName"]) for r in self.records.all("training-jobs")]
+        stored = self.records.all("training-jobs")
+        with self._lock:
+            # A job of this process answers from memory, as in describe(); the others as just read (no second read).
+            records = [
+                copy.deepcopy(run.record) if (run := self._runs.get(r["TrainingJobName"])) else r for r in stored
+            ]
         records = filter_records(records, params, "TrainingJobName", "TrainingJobStatus")
         summaries = [{k: r[k] for k in SUMMARY_KEYS if k in r} for r in records]
         return page(summaries, params, "TrainingJobSummaries", "TrainingJobName", "TrainingJobStatus")
@@ -205,28 +202,22 @@ class TrainingJobs:
                     f"Channel {channel['ChannelName']!r}: S3DataType {s3['S3DataType']!r} is not supported locally; "
                     "valid: S3Prefix."
                 )
-            self._check_uri(s3["S3Uri"], f"InputDataConfig channel {channel['ChannelName']!r} S3Uri")
+            check_s3_uri(s3["S3Uri"], f"InputDataConfig channel {channel['ChannelName']!r} S3Uri")
             mode = channel.get("InputMode") or (params.get("AlgorithmSpecification") or {}).get("TrainingInputMode")
             if mode == "Pipe":
                 raise validation("TrainingInputMode 'Pipe' is not supported locally; valid: File, FastFile.")
         names = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
         if len(set(names)) != len(names):
             raise validation("Channel names must be unique within InputDataConfig.")
-        self._check_uri(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
+        check_s3_uri(params["OutputDataConfig"]["S3OutputPath"], "OutputDataConfig.S3OutputPath")
         checkpoint = params.get("CheckpointConfig")
         if checkpoint:
-            self._check_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
-
-    def _check_uri(self, uri: str, what: str) -> None:
-        try:
-            parse_uri(uri)
-        except S3Error as exc:
-            raise validation(f"{what}: {exc.message}") from exc
+            check_s3_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
 
     # ----------------------------------------------------------------------------------------------- state
     @staticmethod
     def _transition(record: dict[str, Any], secondary: str, status: str | None) -> None:
-        now = _now()
+        now = time.time()
         transitions = record.setdefault("SecondaryStatusTransitions", [])
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = now
@@ -247,12 +238,12 @@ class TrainingJobs:
             elif status:
                 record["TrainingJobStatus"] = status
             record.update(fields)
-            record["LastModifiedTime"] = _now()
+            record["LastModifiedTime"] = time.time()
             self.records.put("training-jobs", record["TrainingJobName"], record)
 
     def _finish(self, run: JobRun, status: str, secondary: str, reason: str | None) -> None:
         record = run.record
-        now = _now()
+        now = time.time()
         start = record.get("TrainingStartTime", record["CreationTime"])
         fields: dict[str, Any] = {
             "TrainingEndTime": now,

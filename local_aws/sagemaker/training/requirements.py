@@ -79,15 +79,10 @@ def _pip_reason(output: str) -> str:
 
 
 def _pip_install(
-    python: Path, requirements: Path, env: dict[str, str], supervisor: ProcessSupervisor | None
+    python: Path, requirements: Path, env: dict[str, str], supervisor: ProcessSupervisor
 ) -> tuple[int, str]:
-    """Run pip in the layer; through the runtime's supervisor when there is one, so it dies with the runtime."""
+    """Run pip in the layer through the runtime's supervisor, so it dies with the runtime."""
     argv = [str(python), "-m", "pip", "install", "-r", str(requirements)]
-    if supervisor is None:
-        done = subprocess.run(
-            argv, cwd=requirements.parent, env=env, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
-        )
-        return done.returncode, done.stdout + "\n" + done.stderr
     with tempfile.TemporaryFile() as out:
         proc = supervisor.spawn(
             argv,
@@ -108,12 +103,13 @@ def _pip_install(
         return code, out.read().decode("utf-8", "replace")
 
 
-def job_python(requirements: Path, cache_dir: Path, supervisor: ProcessSupervisor | None = None) -> JobPython:
+def job_python(requirements: Path, cache_dir: Path, supervisor: ProcessSupervisor) -> JobPython:
     """The interpreter for a job whose code dir holds ``requirements``; builds and caches its layer when needed.
 
     Args:
         requirements: the source dir's requirements.txt (may be missing or empty).
         cache_dir: the runtime's cache root (``<home>/cache``); layers go to ``<cache>/pyenvs/<sha12>``.
+        supervisor: the runtime's process supervisor, which runs pip.
 
     Returns:
         The runtime's own interpreter when there is nothing to install, else the layer's.

@@ -170,8 +170,11 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
     procs_per_host = int(framework.get("sagemaker_mpi_num_of_processes_per_host") or 1)
     stamp = int(record["CreationTime"])
+    region = str(sm_hps.get("sagemaker_region") or REGION)
     for index, (host, layout) in enumerate(zip(hosts, layouts, strict=True)):
-        env = _host_env(record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index)
+        env = _host_env(
+            record, host, hosts, layout, instance_type, ctx.gpus, port, environment, checkpoint_dirs, index, region
+        )
         # matplotlib builds its font cache in MPLCONFIGDIR (~1.5 s); one copy in the runtime's own cache serves every
         # job (still never the user's ~/.cache).
         env["MPLCONFIGDIR"] = str(ctx.cache_dir / "matplotlib")
@@ -338,6 +341,7 @@ def _host_env(
     environment: dict[str, str],
     checkpoint_dirs: list[Path],
     index: int,
+    region: str,
 ) -> dict[str, str]:
     name = record["TrainingJobName"]
     env = {k: v for k, v in os.environ.items() if k not in _RANK_VARIABLES and not k.startswith(("SM_", "AWS_"))}
@@ -356,7 +360,6 @@ def _host_env(
         # Local-only relocation: CheckpointConfig.LocalPath (/opt/ml/checkpoints) lives under the host's base dir.
         sm_env["SM_CHECKPOINT_DIR"] = str(checkpoint_dirs[index])
     env.update(sm_env)
-    region = str(toolkit.decode_hyperparameters(record["HyperParameters"]).get("sagemaker_region") or REGION)
     env.update(toolkit.container_home(layout))
     env.update(
         {
@@ -402,14 +405,12 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
         codes = [h.proc.poll() for h in run.hosts]
         failed = [h for h, c in zip(run.hosts, codes, strict=True) if c not in (None, 0)]
         if failed:
-            _terminate(run, ctx)
-            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            _terminate(run, ctx, objects, checkpoint_dirs)
             raise Abort("Failed", "Failed", _failure_reason(run, failed[0]))
         if all(c == 0 for c in codes):
             break
         if run.shutdown:
-            _terminate(run, ctx)
-            artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
+            _terminate(run, ctx, objects, checkpoint_dirs)
             _check_stop(run)
         if run.stop_requested.is_set():
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "Stopped")
@@ -429,8 +430,7 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
 def _stop_and_upload(
     run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path], secondary: str
 ) -> None:
-    _terminate(run, ctx)
-    artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
+    _terminate(run, ctx, objects, checkpoint_dirs)
     # SageMaker keeps what a stopped job saved in /opt/ml/model.
     if any(any(h.layout.model.iterdir()) for h in run.hosts):
         _upload(run, objects, ctx)
@@ -448,15 +448,14 @@ def _failure_reason(run: JobRun, first: Host) -> str:
     return "AlgorithmError: " + script_error(first.proc.returncode, list(first.tail), command)
 
 
-def _terminate(run: JobRun, ctx: JobContext) -> None:
-    threads = [
-        threading.Thread(target=ctx.supervisor.stop, args=(h.proc, ctx.stop_grace_s), daemon=True) for h in run.hosts
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=ctx.stop_grace_s + 10)
+def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_dirs: list[Path]) -> None:
+    """Stop every host, then sync the checkpoints, so what a host saved before it stopped reaches S3.
+
+    All hosts at once: SIGTERM, SIGKILL after the grace period; the log pumps finish before the sync.
+    """
+    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace_s)
     _wait_pumps(run)
+    artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
 
 
 def _wait_pumps(run: JobRun) -> None:

@@ -109,6 +109,28 @@ def test_concurrent_spawns_are_all_recorded(supervisor: ProcessSupervisor, recor
         supervisor.spawn(["true"], cwd=None, env=None, owner="x", kind="y")
 
 
+def test_stop_many_shares_one_grace_period_and_spares_the_others(
+    supervisor: ProcessSupervisor, record_path: Path
+) -> None:
+    """stop_many: SIGTERM to each, one grace period for all, SIGKILL for a child that ignores SIGTERM; no other."""
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(30)",
+    ]
+    procs = [supervisor.spawn(["sleep", "30"], cwd=None, env=None, owner=f"endpoint/e{i}", kind="k") for i in range(2)]
+    procs.append(supervisor.spawn(stubborn, cwd=None, env=None, owner="endpoint/e2", kind="k"))
+    bystander = supervisor.spawn(["sleep", "30"], cwd=None, env=None, owner="endpoint/other", kind="k")
+    time.sleep(0.3)  # the stubborn child has installed its handler
+    started = time.monotonic()
+    codes = supervisor.stop_many(procs, grace_s=1.0)
+    assert time.monotonic() - started < 1.0 + 2.5  # one grace period, not one per child
+    assert codes == [-signal.SIGTERM, -signal.SIGTERM, -signal.SIGKILL]
+    assert [r.pid for r in load_records(record_path)] == [bystander.pid]
+    assert bystander.poll() is None
+    assert supervisor.stop_many([], grace_s=1.0) == []
+
+
 def test_record_dropped_when_child_exits_and_its_group_is_empty(
     supervisor: ProcessSupervisor, record_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from sagemaker_helpers import REGION
+from sagemaker_helpers import ACCOUNT, REGION
 
 from tests.integration.local_aws_fixtures import Aws
 
@@ -49,3 +49,25 @@ def test_unsigned_request_never_reaches_sagemaker(local_aws: Aws) -> None:
     status, doc = post(local_aws, "SageMaker.NoSuchOp", b"{}", sign=False)
     assert status in (400, 403)
     assert "UnknownOperation" not in json.dumps(doc)
+
+
+def test_list_tags_refuses_a_garbled_next_token_as_a_client_error(local_aws: Aws) -> None:
+    """ListTags pages like the List* operations: a NextToken it never issued is a 400, not an internal failure."""
+    model = {
+        "ModelName": "wire-tags",
+        "ExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/wire",
+        "PrimaryContainer": {"Image": "local"},
+        "Tags": [{"Key": "k", "Value": "v"}],
+    }
+    status, created = post(local_aws, "SageMaker.CreateModel", json.dumps(model).encode())
+    assert status == 200, created
+    try:
+        arn = json.dumps({"ResourceArn": created["ModelArn"]}).encode()
+        assert post(local_aws, "SageMaker.ListTags", arn) == (200, {"Tags": [{"Key": "k", "Value": "v"}]})
+        garbled = json.dumps({"ResourceArn": created["ModelArn"], "NextToken": "not-a-number"}).encode()
+        assert post(local_aws, "SageMaker.ListTags", garbled) == (
+            400,
+            {"__type": "ValidationException", "message": "Invalid NextToken 'not-a-number'"},
+        )
+    finally:
+        post(local_aws, "SageMaker.DeleteModel", b'{"ModelName": "wire-tags"}')

@@ -218,3 +218,33 @@ def test_context_exposes_request_headers() -> None:
     assert context.get_request_header(0, "X-Amzn-SageMaker-Custom-Attributes") == "a=1"
     assert context.get_all_request_header(0) == {"X-Amzn-SageMaker-Custom-Attributes": "a=1"}
     assert context.system_properties["model_dir"] == "/opt/ml/model"
+
+
+GPU_ID = """
+import json
+def model_fn(model_dir):
+    return None
+def transform_fn(model, data, content_type, accept, context):
+    return json.dumps(context.system_properties["gpu_id"])
+"""
+
+
+def test_gpu_id_is_asked_of_torch_once_and_only_once_torch_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request's context has gpu_id 0 on a GPU; torch.cuda.is_available() is not asked per request."""
+    calls: list[int] = []
+
+    def available() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_available", available)
+    monkeypatch.delitem(sys.modules, "torch")  # a model whose code has not loaded torch yet
+    handler = Handler(_model(tmp_path / "gpu", GPU_ID))
+    assert handler.invoke(b"x", {"Content-Type": "text/plain"})[1] == b"null"  # no torch: no GPU, as before
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "torch", torch)  # the handler loads torch at its first request
+    for _ in range(3):
+        assert handler.invoke(b"x", {"Content-Type": "text/plain"})[1] == b"0"
+    assert len(calls) == 1

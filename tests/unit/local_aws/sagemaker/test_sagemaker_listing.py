@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local_aws.sagemaker.errors import SageMakerError
-from local_aws.sagemaker.listing import filter_records, page
+from local_aws.sagemaker.listing import filter_records, page, page_slice
 
 RECORDS: list[dict[str, Any]] = [
     {"Name": "dogbreed-dev-a", "Status": "Completed", "CreationTime": 10.0, "LastModifiedTime": 15.0},
@@ -64,3 +64,14 @@ def test_a_garbled_next_token_is_a_validation_error() -> None:
     """A NextToken the service never issued is a ValidationException naming it."""
     with pytest.raises(SageMakerError, match="Invalid NextToken 'abc'"):
         page(RECORDS, {"NextToken": "abc"}, "Items", "Name", "Status")
+
+
+def test_page_slice_keeps_the_order_and_takes_its_default_size() -> None:
+    """page_slice (ListTags' paging) pages items as given, with the caller's default page size."""
+    tags = [{"Key": f"k{i}", "Value": ""} for i in range(60)]
+    first = page_slice(tags, {}, "Tags", default_size=50)
+    assert first["Tags"] == tags[:50] and first["NextToken"] == "50"
+    assert page_slice(tags, {"NextToken": "50"}, "Tags", default_size=50) == {"Tags": tags[50:]}
+    with pytest.raises(SageMakerError, match="Invalid NextToken 'abc'") as garbled:
+        page_slice(tags, {"NextToken": "abc"}, "Tags", default_size=50)
+    assert (garbled.value.code, garbled.value.status) == ("ValidationException", 400)
