@@ -13,8 +13,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from local_aws.auth.credentials import CredentialStore
@@ -23,6 +23,7 @@ from local_aws.auth.services import guess_service, protocol_for
 from local_aws.auth.sigv4 import incoming_from_environ, verify
 from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION, S3_MAX_PUT_BYTES
 from local_aws.http.server import json_error_renderer
+from local_aws.query_protocol import query_error_body
 from local_aws.s3.responses import s3_error_renderer
 
 LOGGER = logging.getLogger("local_aws.edge")
@@ -64,22 +65,15 @@ class Edge:
                 return [payload]
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
-            if service == "s3":  # a guess from an unsigned request; a form body may name the real service
-                service = guess_service(environ, body)
         try:
             caller = verify(incoming_from_environ(environ, body), self.credentials, region=REGION)
         except AuthError as exc:
-            status, headers, payload = render_auth_error(exc, service, request_id=str(uuid.uuid4()))
-            start_response(
-                f"{status} {_REASONS.get(status, 'Error')}", [*headers, ("Content-Length", str(len(payload)))]
-            )
+            status, headers, payload = render_auth_error(exc, service)
+            start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
             return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
         environ[CALLER_KEY] = caller
         app = self.services.get(caller.service, self.fallback)
         return app(environ, start_response)
-
-
-_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
 
 
 def edge_body_limit(headers: dict[str, str]) -> int:
@@ -104,17 +98,13 @@ def _query_error(status: int, reason: str) -> tuple[list[tuple[str, str]], bytes
     code, kind = (
         ("InternalFailure", "Receiver") if status >= 500 and status != 501 else (reason.replace(" ", ""), "Sender")
     )
-    body = (
-        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{reason}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    ).encode()
-    return [("Content-Type", "text/xml")], body
+    return [("Content-Type", "text/xml")], query_error_body(code, reason, kind).encode()
 
 
 def _reply(start_response: Any, status: int, doc: dict[str, Any]) -> list[bytes]:
     body = json.dumps(doc).encode()
     start_response(
-        f"{status} {_REASONS.get(status, 'Error')}",
+        f"{status} {HTTPStatus(status).phrase}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
     return [body]

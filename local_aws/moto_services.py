@@ -20,6 +20,7 @@ from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from local_aws.constants import ACCOUNT_ID, REGION
+from local_aws.query_protocol import query_error_body
 
 LOGGER = logging.getLogger("local_aws.moto")
 NOT_FOUND_CODES = frozenset(
@@ -60,10 +61,7 @@ def _client_error(environ: dict[str, Any], start_response: Any, status: int, mes
         ]
     else:
         code = "InvalidAction" if status == 404 else "MalformedQueryString"
-        body = (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-        ).encode()
+        body = query_error_body(code, message).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", str(uuid.uuid4()))]
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]

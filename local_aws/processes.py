@@ -339,10 +339,14 @@ class ProcessSupervisor:
     def _live_pgids(self) -> set[int]:
         return {s.pgid for s in self._stats()}
 
+    def _group_members(self, record: ProcessRecord) -> list[ProcStat]:
+        """The live members of the record's group that started no earlier than its leader."""
+        return [s for s in self._stats() if s.pgid == record.pgid and s.start_time >= (record.start_time or 0)]
+
     def _tagged(self, record: ProcessRecord) -> list[ProcStat]:
         """The live members of the record's group that carry its tag, i.e. descend from our child."""
-        group = [s for s in self._stats() if s.pgid == record.pgid and s.start_time >= (record.start_time or 0)]
-        return [s for s in group if record.tag and self._reader.environ(s.pid, TAG_ENV) == record.tag]
+        members = self._group_members(record) if record.tag else []  # untracked (no tag): no scan of /proc
+        return [s for s in members if self._reader.environ(s.pid, TAG_ENV) == record.tag]
 
     def _leftover_members(self, record: ProcessRecord) -> list[ProcStat]:
         """The live members of a leftover's group, if that group is provably the one our child created; else none."""
@@ -351,7 +355,7 @@ class ProcessSupervisor:
         leader = self._reader.stat(record.pid)
         if leader is not None and leader.start_time == record.start_time:
             # Our child itself, running or a zombie: its pid pins the group id, so the group is ours.
-            return [s for s in self._stats() if s.pgid == record.pgid and s.start_time >= record.start_time]
+            return self._group_members(record)
         if leader is not None and leader.alive:
             return []  # a recycled pid: the kernel reused it only after our group was gone
         return self._tagged(record)  # the child died; grandchildren (no PDEATHSIG after fork) may live on

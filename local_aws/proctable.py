@@ -13,11 +13,12 @@ import dataclasses
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from local_aws.private_file import replace_private
 
 log = logging.getLogger("local_aws.processes")
 
@@ -154,18 +155,7 @@ def load_records(path: Path) -> list[ProcessRecord]:
 def write_records(path: Path, records: Iterable[ProcessRecord]) -> None:
     """Atomically replace ``path``, mode 0600: readers see the old file or the new one, never half of one."""
     body = json.dumps({"version": RECORD_VERSION, "processes": [r.to_json() for r in records]}, indent=2) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            os.write(fd, body.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    replace_private(path, body)
 
 
 def process_running(pid: int, reader: ProcReader | None = None) -> bool:

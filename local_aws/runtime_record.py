@@ -7,11 +7,11 @@ the services themselves.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from local_aws.constants import StateLayout
+from local_aws.private_file import replace_private
 from local_aws.proctable import process_running
 
 
@@ -39,8 +39,4 @@ def read_api_key(layout: StateLayout) -> str | None:
 def write_private(path: Path, doc: dict[str, Any]) -> None:
     """Write ``doc`` as JSON, mode 0600, replacing ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(doc, handle, indent=1)
-    tmp.replace(path)
+    replace_private(path, json.dumps(doc, indent=1))

@@ -8,15 +8,14 @@ issued the key itself, so it answers with the key's real principal, as STS does 
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from local_aws.auth.sigv4 import Caller
 from local_aws.edge import CALLER_KEY
+from local_aws.query_protocol import form_fields
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -29,12 +28,9 @@ class StsApi:
         self.moto_app = moto_app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        fields = dict(parse_qsl(raw.decode("utf-8", "replace"))) | dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        fields = form_fields(environ)
         caller: Caller | None = environ.get(CALLER_KEY)
         if fields.get("Action") != "GetCallerIdentity" or caller is None or caller.identity.session_token:
-            environ["wsgi.input"] = io.BytesIO(raw)
             return self.moto_app(environ, start_response)
         identity = caller.identity
         # An IAM user's unique id: "AIDA" + 17 characters; stable per principal.

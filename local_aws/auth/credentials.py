@@ -16,7 +16,7 @@ import shlex
 import stat
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -117,13 +117,7 @@ def issue_or_load(path: Path) -> IssuedCredentials:
         pass
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     creds = new_credentials()
-    payload = {
-        "access_key_id": creds.access_key_id,
-        "secret_access_key": creds.secret_access_key,
-        "account_id": creds.account_id,
-        "principal_arn": creds.principal_arn,
-        "user_name": creds.user_name,
-    }
+    payload = asdict(creds)  # every field, in declaration order: the file's keys
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:

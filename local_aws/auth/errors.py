@@ -64,6 +64,17 @@ MSG_SIGNATURE = (
 )
 MSG_MISSING = "Missing Authentication Token"
 MSG_HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+# Texts the verifier raises and S3's renderer repeats word for word.
+MSG_MIXED_AUTH = (
+    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
+    "parameter or the Authorization header should be specified"
+)
+MSG_UNSUPPORTED_MECHANISM = (
+    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+)
+MSG_HEADERS_NOT_SIGNED = "There were headers present in the request which were not signed"
+MSG_MISSING_CONTENT_SHA256 = "Missing required header for this request: x-amz-content-sha256"
+MSG_CONTENT_SHA256_MISMATCH = "The provided 'x-amz-content-sha256' header does not match what was computed."
 # The brief's example for query APIs is the JSON text; STS actually says this (cert-manager/aws-privateca-issuer#40).
 _MSG_MISSING_QUERY = "Request is missing Authentication Token"
 _CREDENTIAL_SHAPE = 'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
@@ -78,8 +89,6 @@ class AuthError(Exception):
         reason: Finer cause, see ``Reason``.
         access_key_id: The key id the request named, when it could be read.
         presigned: The request used query-string (presigned URL) auth.
-        service: The signing name of the service addressed, once the credential scope could be read (the edge renders
-            with it; when None, with ``guess_service``'s answer).
         facts: Values some shapes echo: ``region``, ``request_time``, ``server_time``, ``expires``,
             ``x_amz_expires``, ``string_to_sign``, ``canonical_request``, ``signature_provided``,
             ``headers_not_signed``, ``client_sha256``, ``computed_sha256``, ``argument_value``, ``service``.
@@ -93,7 +102,6 @@ class AuthError(Exception):
         reason: Reason = "",
         access_key_id: str | None = None,
         presigned: bool = False,
-        service: str | None = None,
         facts: Mapping[str, str] | None = None,
     ) -> None:
         """Record the failure; see the class attributes."""
@@ -103,7 +111,6 @@ class AuthError(Exception):
         self.reason: Reason = reason
         self.access_key_id = access_key_id
         self.presigned = presigned
-        self.service = service
         self.facts: dict[str, str] = dict(facts or {})
 
     def __repr__(self) -> str:
@@ -157,20 +164,17 @@ def render_auth_error(error: AuthError, service: str, *, request_id: str | None 
     json_code, query_code = _codes(error)
     if proto.family == "query":
         return _render_query(error, query_code, proto, rid)
-    if proto.family == "execute-api":
-        message = MSG_MISSING if error.kind == "missing" else error.message
-        if error.kind == "bad_signature" and "canonical_request" in error.facts:
+    message = MSG_MISSING if error.kind == "missing" else error.message
+    if proto.family in ("execute-api", "rest-json"):
+        # API Gateway, and rest-json services (Lambda: 403 UnrecognizedClientException, iann0036/iamlive#58), answer
+        # 403 with {"message"} and the code in x-amzn-ErrorType, which botocore's rest-json parser reads.
+        if proto.family == "execute-api" and error.kind == "bad_signature" and "canonical_request" in error.facts:
             # API Gateway spells out what it computed (mhart/aws4#33).
             message = (
                 f"{MSG_SIGNATURE}\n\nThe Canonical String for this request should have been\n"
                 f"'{error.facts['canonical_request']}'\n\nThe String-to-Sign should have been\n"
                 f"'{error.facts['string_to_sign']}'\n"
             )
-        return 403, _json_headers("application/json", json_code, rid), json.dumps({"message": message}).encode()
-    message = MSG_MISSING if error.kind == "missing" else error.message
-    if proto.family == "rest-json":
-        # rest-json services (Lambda: 403 UnrecognizedClientException, iann0036/iamlive#58) answer 403 with
-        # {"message"} and the code in x-amzn-ErrorType, which botocore's rest-json parser reads.
         return 403, _json_headers("application/json", json_code, rid), json.dumps({"message": message}).encode()
     headers = _json_headers(f"application/x-amz-json-{proto.json_version}", json_code, rid)
     if proto.query_compatible:
@@ -199,10 +203,10 @@ def _s3_malformed(error: AuthError) -> tuple[int, str, str, list[tuple[str, str]
     """(status, code, message, extra elements) of S3's answer to a malformed request."""
     f, reason, query = error.facts, error.reason, error.presigned
     if reason == "headers_not_signed":
-        msg = "There were headers present in the request which were not signed"
-        return 403, "AccessDenied", msg, [("HeadersNotSigned", f.get("headers_not_signed", "host"))]
+        extra = [("HeadersNotSigned", f.get("headers_not_signed", "host"))]
+        return 403, "AccessDenied", MSG_HEADERS_NOT_SIGNED, extra
     if reason == "missing_content_sha256":
-        return 400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256", []
+        return 400, "InvalidRequest", MSG_MISSING_CONTENT_SHA256, []
     if reason == "bad_content_sha256":  # UNCONFIRMED wording (S3's list of accepted values, as observed from S3)
         msg = (
             "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
@@ -213,14 +217,9 @@ def _s3_malformed(error: AuthError) -> tuple[int, str, str, list[tuple[str, str]
         extra = [("ArgumentName", "x-amz-content-sha256"), ("ArgumentValue", f.get("argument_value", ""))]
         return 400, "InvalidArgument", msg, extra
     if reason == "mixed_auth":
-        msg = (
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
-            "parameter or the Authorization header should be specified"
-        )
-        return 400, "InvalidArgument", msg, [("ArgumentName", "Authorization")]
+        return 400, "InvalidArgument", MSG_MIXED_AUTH, [("ArgumentName", "Authorization")]
     if reason == "unsupported_scheme":
-        msg = "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
-        return 400, "InvalidRequest", msg, []
+        return 400, "InvalidRequest", MSG_UNSUPPORTED_MECHANISM, []
     if reason == "bad_date" and not query:
         return 403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header", []
     if query:
@@ -262,8 +261,7 @@ def _render_s3(error: AuthError, rid: str) -> Rendered:
     elif error.kind == "bad_token":
         status, code, message = 400, "InvalidToken", "The provided token is malformed or otherwise invalid."
     elif error.kind == "bad_signature" and error.reason == "content_sha256_mismatch":
-        status, code = 400, "XAmzContentSHA256Mismatch"
-        message = "The provided 'x-amz-content-sha256' header does not match what was computed."
+        status, code, message = 400, "XAmzContentSHA256Mismatch", MSG_CONTENT_SHA256_MISMATCH
         extra = [
             ("ClientComputedContentSHA256", f.get("client_sha256", "")),
             ("S3ComputedContentSHA256", f.get("computed_sha256", "")),

@@ -28,9 +28,14 @@ from botocore.credentials import ReadOnlyCredentials
 
 from local_aws.auth.credentials import CredentialStore, Identity
 from local_aws.auth.errors import (
+    MSG_CONTENT_SHA256_MISMATCH,
+    MSG_HEADERS_NOT_SIGNED,
     MSG_HOST_NOT_SIGNED,
     MSG_INVALID_TOKEN,
+    MSG_MISSING_CONTENT_SHA256,
+    MSG_MIXED_AUTH,
     MSG_SIGNATURE,
+    MSG_UNSUPPORTED_MECHANISM,
     AuthError,
     AuthErrorKind,
     Reason,
@@ -136,7 +141,7 @@ def _parse_date(amz_date: str | None, http_date: str | None, presigned: bool, ak
     return when, when.strftime(SIGV4_TIMESTAMP)
 
 
-def _parse_header(request: IncomingRequest, auth: str) -> _Parsed:
+def _parse_header(request: IncomingRequest, auth: str, pairs: list[tuple[str, str]]) -> _Parsed:
     scheme, _, rest = auth.strip().partition(" ")
     amz_date, http_date = request.header("x-amz-date"), request.header("date")
     has_date = amz_date is not None or http_date is not None
@@ -172,7 +177,7 @@ def _parse_header(request: IncomingRequest, auth: str) -> _Parsed:
         when,
         None,
         request.header("x-amz-security-token"),
-        query_pairs(request.raw_query),
+        pairs,
     )
 
 
@@ -236,21 +241,16 @@ def _parse(request: IncomingRequest) -> _Parsed:
     pairs = query_pairs(request.raw_query)
     presigned = any(k in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature") for k, _ in pairs)
     if auth is not None and presigned:
-        msg = (
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
-            "parameter or the Authorization header should be specified"
-        )
-        raise AuthError("malformed", msg, reason="mixed_auth")
+        raise AuthError("malformed", MSG_MIXED_AUTH, reason="mixed_auth")
     if auth is not None:
-        return _parse_header(request, auth)
+        return _parse_header(request, auth, pairs)
     if presigned:
         return _parse_query(pairs)
     names = {k for k, _ in pairs}
     if {"AWSAccessKeyId", "Signature"} <= names:
         # A SigV2 presigned URL (botocore's S3 default for generate_presigned_url unless signature_version="s3v4"):
         # answered as S3 answers SigV2 where only SigV4 is accepted, so the user learns what to change.
-        msg = "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
-        raise AuthError("malformed", msg, reason="unsupported_scheme", presigned=True)
+        raise AuthError("malformed", MSG_UNSUPPORTED_MECHANISM, reason="unsupported_scheme", presigned=True)
     raise AuthError("missing", "Missing Authentication Token")
 
 
@@ -290,8 +290,8 @@ def _check_signed_headers(request: IncomingRequest, p: _Parsed, fail: Callable[.
             and not (p.presigned and name == "x-amz-content-sha256")
         )
         if unsigned:
-            msg = "There were headers present in the request which were not signed"
-            raise fail("malformed", msg, reason="headers_not_signed", facts={"headers_not_signed": ", ".join(unsigned)})
+            facts = {"headers_not_signed": ", ".join(unsigned)}
+            raise fail("malformed", MSG_HEADERS_NOT_SIGNED, reason="headers_not_signed", facts=facts)
     elif not p.presigned and request.header("x-amz-security-token") and "x-amz-security-token" not in p.signed_headers:
         raise fail("bad_token", MSG_INVALID_TOKEN)  # a token anyone could have swapped in
 
@@ -307,11 +307,7 @@ def _payload_hash(request: IncomingRequest, p: _Parsed, fail: Callable[..., Auth
         # A presigned URL cannot know its payload: UNSIGNED-PAYLOAD, unless the signer signed a hash header.
         return content_sha if content_sha and "x-amz-content-sha256" in p.signed_headers else UNSIGNED_PAYLOAD
     if content_sha is None:
-        raise fail(
-            "malformed",
-            "Missing required header for this request: x-amz-content-sha256",
-            reason="missing_content_sha256",
-        )
+        raise fail("malformed", MSG_MISSING_CONTENT_SHA256, reason="missing_content_sha256")
     if content_sha not in S3_PAYLOAD_KEYWORDS and not _HEX64.fullmatch(content_sha):
         msg = f"x-amz-content-sha256 must be a SHA-256 hex digest or a known keyword, not '{content_sha}'"
         raise fail("malformed", msg, reason="bad_content_sha256", facts={"argument_value": content_sha})
@@ -370,13 +366,7 @@ def verify(
     if now is None:
         now = datetime.now(UTC)
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-    try:
-        p = _parse(request)
-    except AuthError as err:
-        err.service = err.service or expected_service
-        raise
-    # The service addressed: the endpoint's when it serves one service only, else the one the client signed for.
-    addressed = expected_service or p.scope_service
+    p = _parse(request)
 
     def fail(
         kind: AuthErrorKind, message: str, *, reason: Reason = "", facts: Mapping[str, str] | None = None
@@ -387,7 +377,6 @@ def verify(
             reason=reason,
             access_key_id=p.access_key_id,
             presigned=p.presigned,
-            service=addressed,
             facts=facts,
         )
 
@@ -427,9 +416,8 @@ def verify(
     if p.scope_service == "s3" and request.body is not None and _HEX64.fullmatch(payload_hash):
         computed = hashlib.sha256(request.body).hexdigest()
         if not hmac.compare_digest(computed, payload_hash):
-            msg = "The provided 'x-amz-content-sha256' header does not match what was computed."
             facts = {"client_sha256": payload_hash, "computed_sha256": computed}
-            raise fail("bad_signature", msg, reason="content_sha256_mismatch", facts=facts)
+            raise fail("bad_signature", MSG_CONTENT_SHA256_MISMATCH, reason="content_sha256_mismatch", facts=facts)
     return Caller(
         p.access_key_id,
         p.scope_service,

@@ -9,17 +9,16 @@ Other CloudFormation operations, and other stack names, go to moto.
 
 from __future__ import annotations
 
-import io
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from local_aws.cloudformation.resolver import stack_id
+from local_aws.query_protocol import form_fields, query_error_body
 
 NAMESPACE = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
 _EXECUTE_API = re.compile(r"https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^/]+")
@@ -54,11 +53,8 @@ class StackApi:
         return arn
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        fields = dict(parse_qsl(raw.decode("utf-8", "replace") + "&" + environ.get("QUERY_STRING", "")))
+        fields = form_fields(environ)
         if fields.get("Action") != "DescribeStacks":
-            environ["wsgi.input"] = io.BytesIO(raw)
             return self.moto_app(environ, start_response)
         # StackName takes a name or a StackId; without it every stack is described.
         name = fields.get("StackName", "")
@@ -99,10 +95,7 @@ def _iso(epoch: float) -> str:
 
 
 def _error(message: str) -> str:
-    return (
-        "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
-        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
+    return query_error_body("ValidationError", message)
 
 
 def _send(start_response: Any, status: int, body: str) -> list[bytes]:

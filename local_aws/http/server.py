@@ -40,13 +40,6 @@ WsgiApp = Callable[..., Any]
 # request headers (waitress's names) -> the largest body this request may declare, plus one
 BodyLimit = Callable[[dict[str, str]], int]
 
-_REASONS = {
-    400: "Bad Request",
-    413: "Request Entity Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
 _JSON_CODES = {
     400: "SerializationException",
     413: "RequestEntityTooLargeException",
@@ -94,10 +87,15 @@ class _StrictParser(HTTPRequestParser):
             return
         # A service can take less than the server's limit (the AWS edge: S3 takes 5 GB, a JSON API 16 MB); the
         # smaller limit applies as soon as the headers say which service it is, before the body is read.
+        # NOTE: only a declared length is checked here. A limit is at least 1 (a largest body plus one), so a request
+        # without a body can never exceed it; a chunked one declares none (waitress leaves content_length 0 and sets
+        # Content-Length once it has de-chunked the body), and the service checks that length itself.
         limit_for: BodyLimit | None = getattr(self.adj, "body_limit", None)
-        if limit_for is not None and self.content_length >= limit_for(dict(self.headers)):
-            self.error = RequestEntityTooLarge(f"exceeds the service's limit of {limit_for(dict(self.headers))}")
-            self.completed = True
+        if limit_for is not None and self.content_length > 0:
+            limit = limit_for(self.headers)  # limit_for only reads the headers: no copy needed
+            if self.content_length >= limit:
+                self.error = RequestEntityTooLarge(f"exceeds the service's limit of {limit}")
+                self.completed = True
 
     def received(self, data: bytes) -> int:
         consumed: int = super().received(data)
@@ -118,7 +116,9 @@ class _ErrorTask(ErrorTask):
     def execute(self) -> None:
         error = self.request.error
         status = int(getattr(error, "code", 500))
-        reason = _REASONS.get(status, str(getattr(error, "reason", "Error")))
+        # NOTE: waitress's error classes carry the standard reason phrase of their code (BadRequest "Bad Request",
+        # RequestEntityTooLarge "Request Entity Too Large", ...).
+        reason = str(getattr(error, "reason", "Error"))
         if status >= 500:
             LOGGER.error("%s: %s", self.channel.server.service_name, getattr(error, "body", "internal error"))
         headers, body = self.channel.server.error_renderer(status, reason, dict(self.request.headers))

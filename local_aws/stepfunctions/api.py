@@ -16,6 +16,7 @@ moto's server mode speaks the Step Functions JSON 1.0 protocol and really execut
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import uuid
@@ -106,7 +107,7 @@ class StepFunctionsApi:
         if answer is None:  # pass the (possibly rewritten) request on to moto
             body = json.dumps(params).encode()
             environ["CONTENT_LENGTH"] = str(len(body))
-            environ["wsgi.input"] = _Body(body)
+            environ["wsgi.input"] = io.BytesIO(body)
             return self.moto_app(environ, start_response)
         return self._send(start_response, 200, answer)
 
@@ -136,10 +137,7 @@ class StepFunctionsApi:
         except LookupError:
             return None
         except MotoError as exc:
-            raise _Reply(
-                exc.status if 400 <= exc.status < 500 else 400,
-                {"__type": f"com.amazonaws.swf.service.v2.model#{exc.code}", "message": exc.message},
-            ) from exc
+            raise _Reply.error(exc.code, exc.message, exc.status if 400 <= exc.status < 500 else 400) from exc
 
     # ----------------------------------------------------------------------------------------------- handlers
     def _start_execution(self, params: dict[str, Any]) -> None:
@@ -154,8 +152,11 @@ class StepFunctionsApi:
 
     def _describe_execution(self, params: dict[str, Any]) -> dict[str, Any] | None:
         arn = str(params.get("executionArn", ""))
-        if self._moto("DescribeExecution", {"executionArn": arn}) is not None:
-            return None
+        # NOTE: moto's in-process answer is the one its app would send (same document, byte for byte), so a live
+        # execution is answered from it instead of being asked for twice.
+        live = self._moto("DescribeExecution", {"executionArn": arn})
+        if live is not None:
+            return live
         record = self.store.get(arn)
         if record is None:
             return None  # moto answers ExecutionDoesNotExist in its own words
@@ -185,11 +186,7 @@ class StepFunctionsApi:
             events.reverse()
         if params.get("includeExecutionData") is False:
             events = [_without_data(e) for e in events]
-        start = _offset(params.get("nextToken"))
-        answer: dict[str, Any] = {"events": events[start : start + size]}
-        if start + size < len(events):
-            answer["nextToken"] = _token(start + size)
-        return answer
+        return _page("events", events, size, params.get("nextToken"))
 
     def _list_executions(self, params: dict[str, Any]) -> dict[str, Any] | None:
         machine = params.get("stateMachineArn")
@@ -209,11 +206,16 @@ class StepFunctionsApi:
         if params.get("statusFilter"):
             items = [e for e in items if e.get("status") == params["statusFilter"]]
         size = int(params.get("maxResults") or DEFAULT_PAGE) or DEFAULT_PAGE
-        start = _offset(params.get("nextToken"))
-        answer: dict[str, Any] = {"executions": items[start : start + size]}
-        if start + size < len(items):
-            answer["nextToken"] = _token(start + size)
-        return answer
+        return _page("executions", items, size, params.get("nextToken"))
+
+
+def _page(key: str, items: list[dict[str, Any]], size: int, token: str | None) -> dict[str, Any]:
+    """``size`` items from where ``token`` left off, under ``key``, with a ``nextToken`` when more are left."""
+    start = _offset(token)
+    answer: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        answer["nextToken"] = _token(start + size)
+    return answer
 
 
 def _summary(describe: dict[str, Any]) -> dict[str, Any]:
@@ -228,20 +230,3 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
             value = {k: v for k, v in value.items() if k not in ("input", "output", "inputDetails", "outputDetails")}
         out[key] = value
     return out
-
-
-class _Body:
-    """A re-readable ``wsgi.input`` for a rewritten request body."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size is None or size < 0 else self._pos + size
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
-
-    def readline(self, size: int = -1) -> bytes:
-        return self.read(size)

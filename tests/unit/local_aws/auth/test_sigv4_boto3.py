@@ -40,7 +40,7 @@ class AuthMiddleware:
         try:
             environ["local_aws.caller"] = verify(incoming_from_environ(environ, body), STORE, region=REGION)
         except AuthError as err:
-            status, headers, payload = render_auth_error(err, err.service or guess_service(environ, body))
+            status, headers, payload = render_auth_error(err, guess_service(environ, body))
             start_response(f"{status} {HTTPStatus(status).phrase}", headers)
             return [payload]
         environ["wsgi.input"] = io.BytesIO(body)

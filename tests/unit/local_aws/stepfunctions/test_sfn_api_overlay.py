@@ -73,6 +73,7 @@ class FakeMoto:
     def __init__(self) -> None:
         self.live: dict[str, dict[str, Any]] = {}  # arn -> {"describe": ..., "events": [...]}
         self.received: list[tuple[str, dict[str, Any]]] = []
+        self.calls: list[str] = []  # the operations asked in-process
 
     def app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         operation = environ["HTTP_X_AMZ_TARGET"].split(".", 1)[1]
@@ -99,6 +100,7 @@ class FakeMoto:
         return [body]
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(operation)
         if operation == "ListExecutions":
             if params["stateMachineArn"] != MACHINE:
                 raise LookupError(params["stateMachineArn"])
@@ -263,8 +265,10 @@ def test_describe_answers_from_the_records_when_moto_forgot(sfn: Any, moto: Fake
     assert described["startDate"] == datetime.fromtimestamp(10.0, UTC)
     assert moto.received == []
     moto.live[_arn("live")] = {"describe": _describe("live", "RUNNING", 20.0), "events": _events(1)}
+    asked = len(moto.calls)
     assert sfn.describe_execution(executionArn=_arn("live"))["status"] == "RUNNING"
-    assert moto.received[-1][0] == "DescribeExecution"
+    # One in-process DescribeExecution answers it; nothing more reaches moto's app.
+    assert moto.calls[asked:] == ["DescribeExecution"] and moto.received == []
     assert _code(lambda: sfn.describe_execution(executionArn=_arn("nope")))[0] == "ExecutionDoesNotExist"
 
 
