@@ -10,7 +10,7 @@ Three layers, each for a way of ending the others cannot cover:
 3. Reaping at start-up: ``man 2 prctl`` also says the setting is cleared in the children of ``fork``, so
    grandchildren (DataLoader workers) outlive a crash. Every child is recorded (pid, pgid, start time, a tag in its
    environment) in ``StateLayout(home).processes``; :meth:`ProcessSupervisor.reap_leftovers` kills the groups a dead
-   runtime left and never a process it cannot prove is ours (a recycled pid).
+   runtime left and never a process it cannot prove is ours (a recycled pid; the proof is :mod:`local_aws.leftovers`).
 
 Pid-reuse safety rests on a kernel rule: a pid number is not handed out again while a process still uses it as its
 pid, process-group id or session id. So while our child (running or a zombie) or any member of its group lives,
@@ -40,12 +40,12 @@ from types import FrameType
 from typing import IO, Any
 
 from local_aws import pdeathsig
+from local_aws.leftovers import POLL_S, GroupProbe, signal_groups
 from local_aws.proctable import (
     TAG_ENV,
     LinuxProcReader,
     ProcessRecord,
     ProcReader,
-    ProcStat,
     ReapedProcess,
     load_records,
     write_records,
@@ -53,7 +53,6 @@ from local_aws.proctable import (
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.05
 PRUNE_INTERVAL_S = 1.0  # the idle spawner thread drops records of children whose whole group is gone
 KILL_WAIT_S = 5.0  # after SIGKILL, for the kernel to finish a process (uninterruptible sleep can delay it)
 LEFTOVER_GRACE_S = 2.0
@@ -72,9 +71,6 @@ def _leader_exited(proc: subprocess.Popen[bytes]) -> bool:
         return True  # reaped behind Popen's back
     except AttributeError:  # no waitid (macOS)
         return proc.poll() is not None
-
-
-_Found = tuple["ProcessRecord", list["ProcStat"]]  # a leftover record, the live members of its group
 
 
 @dataclass
@@ -114,6 +110,7 @@ class ProcessSupervisor:
     ) -> None:
         self.record_path = Path(record_path)
         self._reader: ProcReader = proc_reader or LinuxProcReader()
+        self._probe = GroupProbe(self._reader)
         self._killpg = killpg
         self._pid, self._id = os.getpid(), uuid.uuid4().hex
         me = self._reader.stat(self._pid)
@@ -288,7 +285,7 @@ class ProcessSupervisor:
             self._signal_group(child, signal.SIGTERM)
         deadline, pending = time.monotonic() + grace_s, children
         while True:
-            live = self._live_pgids()  # done = the child exited and nothing is left in its group
+            live = self._probe.live_pgids()  # done = the child exited and nothing is left in its group
             pending = [c for c in pending if not (_leader_exited(c.proc) and c.record.pgid not in live)]
             if not pending or time.monotonic() >= deadline:
                 break
@@ -304,7 +301,7 @@ class ProcessSupervisor:
     def _signal_group(self, child: _Child, sig: int) -> None:
         # Unreaped, the child (live or zombie) pins the group id: the group is ours. Reaped, only a live member with
         # our tag proves the group id was not recycled.
-        if child.proc.returncode is None or self._tagged(child.record):
+        if child.proc.returncode is None or self._probe.tagged(child.record):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 self._killpg(child.record.pgid, sig)
 
@@ -329,42 +326,8 @@ class ProcessSupervisor:
         with self._lock:
             exited = [c for c in self._children.values() if _leader_exited(c.proc)]
         if exited:
-            live = self._live_pgids()
+            live = self._probe.live_pgids()
             self._forget(c for c in exited if c.record.pgid not in live)
-
-    # ------------------------------------------------------------------------------------------------ process table
-    def _stats(self) -> list[ProcStat]:
-        return [s for pid in self._reader.pids() if (s := self._reader.stat(pid)) is not None and s.alive]
-
-    def _live_pgids(self) -> set[int]:
-        return {s.pgid for s in self._stats()}
-
-    def _group_members(self, record: ProcessRecord) -> list[ProcStat]:
-        """The live members of the record's group that started no earlier than its leader."""
-        return [s for s in self._stats() if s.pgid == record.pgid and s.start_time >= (record.start_time or 0)]
-
-    def _tagged(self, record: ProcessRecord) -> list[ProcStat]:
-        """The live members of the record's group that carry its tag, i.e. descend from our child."""
-        members = self._group_members(record) if record.tag else []  # untracked (no tag): no scan of /proc
-        return [s for s in members if self._reader.environ(s.pid, TAG_ENV) == record.tag]
-
-    def _leftover_members(self, record: ProcessRecord) -> list[ProcStat]:
-        """The live members of a leftover's group, if that group is provably the one our child created; else none."""
-        if record.start_time is None:
-            return []  # nothing to tell a recycled pid by: never kill
-        leader = self._reader.stat(record.pid)
-        if leader is not None and leader.start_time == record.start_time:
-            # Our child itself, running or a zombie: its pid pins the group id, so the group is ours.
-            return self._group_members(record)
-        if leader is not None and leader.alive:
-            return []  # a recycled pid: the kernel reused it only after our group was gone
-        return self._tagged(record)  # the child died; grandchildren (no PDEATHSIG after fork) may live on
-
-    def _supervisor_alive(self, record: ProcessRecord) -> bool:
-        stat = self._reader.stat(record.supervisor_pid)
-        if stat is None or not stat.alive or record.supervisor_start_time is None:
-            return False
-        return stat.start_time == record.supervisor_start_time
 
     # ------------------------------------------------------------------------------------------------------ records
     @contextlib.contextmanager
@@ -408,12 +371,12 @@ class ProcessSupervisor:
         """
         with self._file_lock():
             records = load_records(self.record_path)
-        leftovers = [r for r in records if r.supervisor_id != self._id and not self._supervisor_alive(r)]
-        found = [(r, members) for r in leftovers if (members := self._leftover_members(r))]
-        self._signal_found(found, signal.SIGTERM)
-        pending = self._wait_gone(found, grace_s)
-        self._signal_found(pending, signal.SIGKILL)
-        survivors = {r.tag for r, _ in self._wait_gone(pending, KILL_WAIT_S)}  # kept, for the next start to retry
+        leftovers = [r for r in records if r.supervisor_id != self._id and not self._probe.supervisor_alive(r)]
+        found = [(r, members) for r in leftovers if (members := self._probe.leftover_members(r))]
+        signal_groups(found, signal.SIGTERM, self._killpg)
+        pending = self._probe.wait_gone(found, grace_s)
+        signal_groups(pending, signal.SIGKILL, self._killpg)
+        survivors = {r.tag for r, _ in self._probe.wait_gone(pending, KILL_WAIT_S)}  # kept, for the next start
         done = {r.tag for r in leftovers} - survivors
         with self._file_lock():
             write_records(self.record_path, [r for r in load_records(self.record_path) if r.tag not in done])
@@ -422,25 +385,6 @@ class ProcessSupervisor:
         for item in reaped:
             log.warning("killed leftover %s of %s: pids %s", list(item.record.argv), item.record.owner, item.pids)
         return reaped
-
-    def _signal_found(self, found: list[_Found], sig: int) -> None:
-        for record, _ in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                self._killpg(record.pgid, sig)
-
-    def _wait_gone(self, found: list[_Found], timeout_s: float) -> list[_Found]:
-        """Wait up to ``timeout_s`` for the groups to end; returns those still alive.
-
-        A group counts as alive while it holds a process found at first (same pid *and* start time): that process
-        keeps the group id from being recycled, so signalling the group still reaches only ours.
-        """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            alive = {(s.pid, s.start_time, s.pgid) for s in self._stats()}
-            pending = [(r, m) for r, m in found if any((s.pid, s.start_time, r.pgid) in alive for s in m)]
-            if not pending or time.monotonic() >= deadline:
-                return pending
-            time.sleep(POLL_S)
 
     # ------------------------------------------------------------------------------------------------------ shutdown
     def install_signal_handlers(self, grace_s: float = EXIT_GRACE_S) -> None:
