@@ -22,6 +22,9 @@ Last, moto's interpreter logs at ERROR every path that an IsPresent probe or a C
 not a failure), which would bury real output; its parser logger is set to CRITICAL. Real failures still surface as
 the execution's error and cause.
 
+``apply()`` also puts moto's relative Wait states and Retry intervals on the local clock (scaled_waits.py), so a
+test that scales AWS time (``LOCAL_AWS_TIME_SCALE``) sees the ASL's waits pass at the same rate as the services'.
+
 Finally, ``route_sdk_calls`` replaces moto's ``boto_client_for``: outside ``mock_aws`` it sends every aws-sdk call to
 ``http://localhost:$MOTO_PORT`` signed with the fixed key ``ak``/``sk`` and ignores the task's role
 (local-aws-building-blocks.md §2.4). The replacement sends them to the local AWS edge, signed with the credentials the
@@ -52,6 +55,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client
+
+from local_aws.stepfunctions import scaled_waits
 
 # Every module of moto's interpreter that imported ``boto_client_for`` by name (moto 5.2.x); each gets the
 # replacement, so no aws-sdk, Map item reader/writer or optimised integration escapes to moto's own port.
@@ -140,6 +145,7 @@ def apply() -> None:
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
     _patch_parse_cache()
+    scaled_waits.apply()
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
 
@@ -186,7 +192,7 @@ def route_sdk_calls(endpoint_url: str, access_key_id: str, secret_access_key: st
 
 
 def is_applied() -> bool:
-    """True when both fixes are in place."""
+    """True when every fix is in place."""
     overrides = state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
     error_names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
     timestamps = getattr(
@@ -197,4 +203,5 @@ def is_applied() -> bool:
         and all(error_names.get(k) == v for k, v in ERROR_PREFIXES.items())
         and timestamps
         and getattr(asl_parser.AmazonStateLanguageParser.parse, "_dogbreed_patched", False)
+        and scaled_waits.is_applied()
     )
