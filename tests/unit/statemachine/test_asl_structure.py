@@ -159,11 +159,21 @@ def test_only_aws_sdk_integrations_without_sync() -> None:
         ), name
 
 
+def poll_tasks() -> set[str]:
+    """The Describe tasks inside a poll loop: the loop itself is their retry (each turn is budgeted)."""
+    return {n for loop in loops() for n in loop if STATES[n]["Type"] == "Task"}
+
+
 def test_every_task_has_timeout_transient_retry_with_jitter_and_a_final_catch_all() -> None:
+    polled = poll_tasks()
     for name, state in tasks():
         assert 0 < state["TimeoutSeconds"] <= 300, name
-        assert state["Retry"], name
-        for retrier in state["Retry"]:
+        if name in polled:
+            # No Retry: a retry inside a turn would add events the poll budget does not count.
+            assert "Retry" not in state, name
+        else:
+            assert state["Retry"], name
+        for retrier in state.get("Retry", []):
             assert retrier["JitterStrategy"] == "FULL", name
             assert retrier["MaxAttempts"] <= 5 and retrier["BackoffRate"] >= 2, name
             # Transient only: never a catch-all, never a permanent modeled error.
@@ -243,22 +253,146 @@ def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_every_loop_is_a_bounded_poll_with_interval_and_cap_from_the_input() -> None:
+def test_every_loop_is_a_budgeted_poll_with_a_growing_interval() -> None:
+    """Four loops (tuning, training, endpoint, a throttled lookup); every turn spends one poll of the shared budget.
+
+    Each loop waits, reads once, and passes a Pass that takes 1 from $.Poll.Remaining; every Choice in a loop checks
+    the budget before any rule (or its Default) that goes round again.
+    """
     found = loops()
-    assert len(found) == 3  # tuning, training, endpoint
+    assert len(found) == 4
     for loop in found:
         kinds = {STATES[n]["Type"] for n in loop}
         assert kinds == {"Wait", "Task", "Choice", "Pass"}, loop
-        (wait,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Wait"]
-        assert wait["SecondsPath"] == "$.Config.Polling.IntervalSeconds"
-        (counter,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Pass"]
-        (choice,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Choice"]
-        counter_path = counter["ResultPath"]
-        assert counter["Parameters"]["Attempt.$"] == f"States.MathAdd({counter_path}.Attempt, 1)"
-        caps = [r for r in choice["Choices"] if r.get("NumericGreaterThanEqualsPath") == "$.Config.Polling.MaxAttempts"]
-        assert caps and caps[0]["Variable"] == f"{counter_path}.Attempt" and caps[0]["Next"] not in loop
         (describe,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Task"]
         assert ":describe" in describe["Resource"]
+        for name in loop:
+            state = STATES[name]
+            if state["Type"] == "Wait":
+                assert state["SecondsPath"] in ("$.Poll.Interval", "$.Config.Polling.IntervalSeconds"), name
+            if state["Type"] == "Pass":
+                assert state["ResultPath"] == "$.Poll", name
+                assert state["Parameters"]["Remaining.$"] == "States.MathAdd($.Poll.Remaining, -1)", name
+            if state["Type"] == "Choice":
+                rules = [*state["Choices"], {"Next": state["Default"]}]
+                budget = next(
+                    i
+                    for i, r in enumerate(rules)
+                    if r.get("Variable") == "$.Poll.Remaining" and r.get("NumericLessThanEquals") == 1
+                )
+                assert rules[budget]["Next"] not in loop, name
+                assert all(r["Next"] not in loop for r in rules[:budget]), name
+    # The interval doubles (MathAdd(x, x)) up to Polling.MaxIntervalSeconds and restarts for each wait.
+    for kind in ("Tuning", "Training", "Endpoint"):
+        assert STATES[f"Count{kind}Poll"]["Parameters"]["Interval.$"] == "$.Poll.Doubled"
+        assert STATES[f"Count{kind}Poll"]["Parameters"]["Doubled.$"] == "States.MathAdd($.Poll.Doubled, $.Poll.Doubled)"
+        capped = STATES[f"Count{kind}PollAtCap"]["Parameters"]
+        assert capped["Interval.$"] == "$.Config.Polling.MaxIntervalSeconds"
+        assert STATES[f"Start{kind}Poll"]["Parameters"]["Remaining.$"] == "$.Poll.Remaining"
+        assert STATES[f"Start{kind}Poll"]["Parameters"]["Interval.$"] == "$.Config.Polling.IntervalSeconds"
+
+
+# Events Step Functions writes per state (aws-failure-behaviours.md §7): Entered + Exited; a Task adds Scheduled,
+# Started and its outcome, and each retry another Failed + Scheduled + Started; a Parallel adds Started and
+# Succeeded around its branches. The execution adds ExecutionStarted and its end. tests/integration/statemachine/
+# test_history_budget.py measures a real history against these figures.
+HISTORY_QUOTA = 25_000  # docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (execution history size)
+EXECUTION_EVENTS = 2
+
+
+def state_events(state: dict[str, Any], retries: bool = True) -> int:
+    """The most events one entry into ``state`` can write."""
+    events = 2
+    if state["Type"] == "Task":
+        events += 3 + (3 * sum(r["MaxAttempts"] for r in state.get("Retry", [])) if retries else 0)
+    if state["Type"] == "Parallel":
+        events += 2 + sum(state_events(s) for b in state["Branches"] for s in b["States"].values())
+    return events
+
+
+def turn_events() -> int:
+    """The most events one turn of any poll loop writes (the states of the loop minus the alternatives not taken)."""
+    worst = 0
+    for loop in loops():
+        wait = sum(state_events(STATES[n]) for n in loop if STATES[n]["Type"] in ("Wait", "Task"))
+        # One turn passes one Choice or two (a failed read: the read-failed Choice only), and one Pass.
+        choice = max(state_events(STATES[n]) for n in loop if STATES[n]["Type"] == "Choice")
+        count = max(state_events(STATES[n]) for n in loop if STATES[n]["Type"] == "Pass")
+        worst = max(worst, wait + choice + count)
+    return worst
+
+
+def max_polls() -> int:
+    """The largest Polling.MaxAttempts ValidateInput accepts."""
+    (rule,) = [
+        r
+        for r in all_state_maps_choices("CheckInput")
+        if r.get("Variable") == "$.Polling.MaxAttempts" and "NumericGreaterThan" in r
+    ]
+    return int(rule["NumericGreaterThan"])
+
+
+def all_state_maps_choices(name: str) -> list[dict[str, Any]]:
+    (state,) = [s for n, s in all_states() if n == name]
+    return list(state["Choices"])
+
+
+def test_the_poll_budget_keeps_every_execution_under_the_history_quota() -> None:
+    """Worst case: every state once (every retry spent), plus the largest poll budget at the worst turn's cost."""
+    once = EXECUTION_EVENTS + sum(state_events(s) for s in STATES.values())
+    assert turn_events() == 11  # Wait 2 + Describe 5 + Choice 2 + Pass 2
+    assert once + max_polls() * turn_events() <= HISTORY_QUOTA, (once, max_polls(), turn_events())
+    default = ASL["States"]["ValidateInput"]["Branches"][0]["States"]["CollectInput"]["Parameters"]["Defaults"]
+    assert default["Polling"]["MaxAttempts"] == max_polls()
+
+
+def test_the_default_budget_outlasts_the_default_spot_wait_and_a_72_hour_job() -> None:
+    """At the defaults (60 s doubling to 480 s, 2000 polls) the budget covers the 48 h spot wait and a 72 h job,
+    with the endpoint's hour-long blue/green update on top."""
+    defaults = ASL["States"]["ValidateInput"]["Branches"][0]["States"]["CollectInput"]["Parameters"]["Defaults"]
+    interval, budget = defaults["Polling"]["IntervalSeconds"], defaults["Polling"]["MaxAttempts"]
+    cap = 8 * interval  # DefaultPollCap
+    covered, polls, step = 0, 0, interval
+    while polls < budget:
+        covered, polls, step = covered + step, polls + 1, min(2 * step, cap)
+    endpoint = task("updateEndpoint")["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "MaximumExecutionTimeoutInSeconds"
+    ]
+    assert defaults["Training"]["MaxWaitSeconds"] == 48 * 3600
+    assert covered >= 72 * 3600 + endpoint
+    assert covered >= defaults["Training"]["MaxWaitSeconds"] + endpoint
+
+
+def test_a_failed_status_read_never_stops_a_job() -> None:
+    """A read that is not a throttle leaves the job running: Cleanup's stop states are skipped."""
+    assert STATES["TrainingStatusUnreadable"]["Next"] == "CleanupDeployment"
+    assert STATES["TuningStatusUnreadable"]["Next"] == "CleanupTraining"
+    for kind in ("Tuning", "Training", "Endpoint"):
+        catches = STATES[{"Tuning": "DescribeTuning", "Training": "DescribeTraining", "Endpoint": "DescribeEndpoint"}[
+            kind
+        ]]["Catch"]
+        assert [c["Next"] for c in catches] == [f"{kind}ReadFailed", f"{kind}StatusUnreadable"]
+        assert "SageMaker.ThrottlingException" in catches[0]["ErrorEquals"]
+    # Cleanup deletes this execution's config only when the endpoint was read, or is proven missing.
+    assert STATES["CheckEndpointBeforeCleanup"]["Catch"][0]["Next"] == "CleanupEndpointGone"
+    assert STATES["CleanupEndpointGone"]["Default"] == "Failed"
+
+
+def test_quota_errors_back_off_then_name_the_quota() -> None:
+    """Every Create*/UpdateEndpoint retries ResourceLimitExceeded with backoff, then fails QuotaExceeded."""
+    creators = [n for n, s in tasks() if re.search(r":(create[A-Za-z]+|updateEndpoint)$", s["Resource"])]
+    assert len(creators) == 7
+    for name in creators:
+        first = STATES[name]["Retry"][0]
+        assert first["ErrorEquals"] == ["SageMaker.ResourceLimitExceededException"], name
+        assert first["IntervalSeconds"] >= 30 and first["MaxDelaySeconds"] >= 300, name
+        assert STATES[name]["Catch"][0] == {
+            "ErrorEquals": ["SageMaker.ResourceLimitExceededException"],
+            "ResultPath": "$.Error",
+            "Next": "QuotaExceeded",
+        }, name
+    assert STATES["QuotaExceeded"]["Parameters"]["Error"] == "QuotaExceeded"
+    assert "$.Error.Cause" in STATES["QuotaExceeded"]["Parameters"]["Cause.$"]
 
 
 def test_metric_definitions_match_training_and_parse_the_contract_lines() -> None:
@@ -396,7 +530,7 @@ def test_tuning_objective_is_validation_accuracy() -> None:
 
 def test_cleanup_never_deletes_a_config_an_endpoint_references() -> None:
     into_delete = [(n, s) for n, s in all_states() if "DeleteEndpointConfig" in targets(s)]
-    assert sorted(n for n, _ in into_delete) == ["CheckEndpointBeforeCleanup", "ConfigStillReferenced"]
+    assert sorted(n for n, _ in into_delete) == ["CleanupEndpointGone", "ConfigStillReferenced"]
     guard = STATES["ConfigStillReferenced"]
     assert guard["Default"] == "DeleteEndpointConfig"
     assert guard["Choices"][0] == {
