@@ -288,7 +288,7 @@ class LocalAws:
         config = Config(retries={"max_attempts": 2, "mode": "standard"})
         return {
             name: session.client(name, endpoint_url=self._edge.url, config=config)
-            for name in ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts")
+            for name in ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts", "dynamodb")
         }
 
     @property
