@@ -412,9 +412,9 @@ def test_a_failed_status_read_never_stops_a_job() -> None:
     assert STATES["TrainingStatusUnreadable"]["Next"] == "CleanupDeployment"
     assert STATES["TuningStatusUnreadable"]["Next"] == "CleanupTraining"
     for kind in ("Tuning", "Training", "Endpoint"):
-        catches = STATES[{"Tuning": "DescribeTuning", "Training": "DescribeTraining", "Endpoint": "DescribeEndpoint"}[
-            kind
-        ]]["Catch"]
+        catches = STATES[
+            {"Tuning": "DescribeTuning", "Training": "DescribeTraining", "Endpoint": "DescribeEndpoint"}[kind]
+        ]["Catch"]
         assert [c["Next"] for c in catches] == [f"{kind}ReadFailed", f"{kind}StatusUnreadable"]
         assert "SageMaker.ThrottlingException" in catches[0]["ErrorEquals"]
     # Cleanup deletes this execution's config only when the endpoint was read, or is proven missing.
