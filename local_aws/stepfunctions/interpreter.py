@@ -14,7 +14,15 @@ moto 5.x executes ``arn:aws:states:::aws-sdk:<service>:<action>`` tasks as real 
    where AWS has JSON (ISO-8601 strings); an execution whose output carries one then cannot be described at all
    (``TypeError: Object of type datetime is not JSON serializable``).
 
-A fourth patch is for speed only: moto parses the definition with a pure-Python ANTLR parser on create and again on
+4. It hands an aws-sdk task's parameters to boto3 as the ASL spells them and returns boto3's answer as is. For a
+   service whose API is camelCase (Step Functions' own: ``aws-sdk:sfn:describeExecution``) the ASL spells the
+   parameters in PascalCase ("Parameters in Step Functions are expressed in PascalCase, even if the native service
+   API is in camelCase", docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html), which boto3
+   silently drops, and Step Functions answers in PascalCase (``Status``, ``StartDate``) where boto3 has ``status``.
+   moto already has both conversions (``_to_boto_request`` / ``_from_boto_response``, used by its optimized
+   integrations); they are applied to the camelCase services' aws-sdk tasks.
+
+A fifth patch is for speed only: moto parses the definition with a pure-Python ANTLR parser on create and again on
 every execution (seconds for this 2,600-line file). The syntax tree is cached per definition text; the evaluation
 components are still built fresh from it for each execution, so no state is shared between executions.
 
@@ -35,6 +43,7 @@ All are patched here instead of bending the ASL away from what runs on AWS. ``ap
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
@@ -43,6 +52,7 @@ from datetime import date, datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from antlr4 import CommonTokenStream, InputStream
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -83,6 +93,10 @@ BOTO_SERVICE_NAMES: dict[str, str] = {"applicationautoscaling": "application-aut
 ERROR_PREFIXES: dict[str, str] = {"sagemaker": "SageMaker", "applicationautoscaling": "ApplicationAutoScaling"}
 
 
+# aws-sdk services whose API members are camelCase (the ASL and Step Functions' answers use PascalCase for them).
+CAMEL_CASE_SERVICES = frozenset({"sfn"})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
@@ -104,6 +118,36 @@ def _patch_timestamps() -> None:
         env.stack.append(_jsonable(env.stack.pop()))
 
     _eval_service_task._dogbreed_patched = True  # type: ignore[attr-defined]
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+
+
+@functools.cache
+def _operation_model(boto_service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(boto_service)
+    return model.operation_model(action[0].upper() + action[1:])
+
+
+def _patch_camel_case_services() -> None:
+    cls = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    original = cls._eval_service_task
+    if getattr(original, "_dogbreed_cased", False):
+        return
+
+    def _eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        if self.resource.api_name not in CAMEL_CASE_SERVICES:
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        operation = _operation_model(self._get_boto_service_name(), self.resource.api_action)
+        self._to_boto_request(normalised_parameters, operation.input_shape)
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        response = env.stack.pop()
+        self._from_boto_response(response, operation.output_shape)
+        env.stack.append(response)
+
+    _eval_service_task._dogbreed_patched = True  # type: ignore[attr-defined]
+    _eval_service_task._dogbreed_cased = True  # type: ignore[attr-defined]
     cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
 
 
@@ -144,6 +188,7 @@ def apply() -> None:
     for sfn_name, prefix in ERROR_PREFIXES.items():
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
+    _patch_camel_case_services()
     _patch_parse_cache()
     scaled_waits.apply()
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
@@ -195,9 +240,8 @@ def is_applied() -> bool:
     """True when every fix is in place."""
     overrides = state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
     error_names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
-    timestamps = getattr(
-        state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task, "_dogbreed_patched", False
-    )
+    task = state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+    timestamps = getattr(task, "_dogbreed_patched", False) and getattr(task, "_dogbreed_cased", False)
     return (
         all(overrides.get(k) == v for k, v in BOTO_SERVICE_NAMES.items())
         and all(error_names.get(k) == v for k, v in ERROR_PREFIXES.items())

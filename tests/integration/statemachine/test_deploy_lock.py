@@ -57,6 +57,10 @@ def holder(stack: Stack) -> Iterator[str]:
     try:
         yield arn
     finally:
+        if lock_owner(stack) == arn:  # a failed test must not leave the next tests locked out
+            stack.aws.client("dynamodb").delete_item(
+                TableName=lock_table(stack), Key={"LockName": {"S": stack.endpoint}}
+            )
         if describe(stack.sfn, arn).status == "RUNNING":
             stack.sfn.stop_execution(executionArn=arn)
         job = stack.job_name(name)
