@@ -79,6 +79,10 @@ def test_event_fixtures_name_the_deployed_buckets(stack: Stack, name: str) -> No
         ({"Tuning": {"Strategy": "Genetic"}}, "Tuning.Strategy"),
         ({"Tuning": {"Strategy": "Grid", "CategoricalRanges": [{"Name": "arch", "Values": ["smallcnn"]}]}}, "Grid"),
         ({"PretrainedWeights": "/tmp/resnet50.pth"}, "PretrainedWeights"),
+        # The poll budget: a zero interval would spend it in seconds; past 2000 polls the history quota is at risk.
+        ({"Polling": {"IntervalSeconds": 0}}, "Polling.IntervalSeconds"),
+        ({"Polling": {"IntervalSeconds": 60, "MaxIntervalSeconds": 30}}, "Polling.MaxIntervalSeconds"),
+        ({"Polling": {"IntervalSeconds": 60, "MaxAttempts": 2001}}, "25,000-event quota"),
     ],
 )
 def test_invalid_input_fails_fast_naming_the_field(stack: Stack, patch: dict[str, Any], needle: str) -> None:
