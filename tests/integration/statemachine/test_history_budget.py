@@ -111,6 +111,7 @@ def test_a_72_hour_training_job_polls_within_the_budget(stack: Stack, monkeypatc
     assert len(events) - len(turn_lengths(events)) * EVENTS_PER_TURN < 400
     assert len(events) < 1000 < HISTORY_QUOTA
     assert events[-1]["type"] == "ExecutionFailed"
+    print(f"72 h job: {len(events)} events, {len(waits)} training polls, {sum(waits) / 3600:.1f} h of ASL waits")
 
 
 @pytest.mark.slow
@@ -137,3 +138,4 @@ def test_the_default_polling_outlasts_a_48_hour_spot_wait(stack: Stack, monkeypa
     # (Here fewer turns than on AWS: the scaled clock shrinks the waits, not the calls' own latency.)
     assert len(waits) <= 2000 and len(events) < HISTORY_QUOTA
     assert events[-1]["type"] == "ExecutionFailed"
+    print(f"48 h spot wait: {len(events)} events, {len(waits)} training polls, {sum(waits) / 3600:.1f} h of ASL waits")
