@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
-from local_aws.sagemaker.errors import arn, endpoint_not_found, no_instance, validation
+from local_aws.sagemaker import metrics
+from local_aws.sagemaker.bluegreen import Bake, Plan, RolledBack, plan
+from local_aws.sagemaker.endpoint_views import retain_variant_properties, variants_view
+from local_aws.sagemaker.errors import RuntimeApiError, arn, endpoint_not_found, no_instance, validation
 from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher, instance_count
+from local_aws.sagemaker.health import HealthMonitor
 from local_aws.sagemaker.listing import filter_records, page
-from local_aws.sagemaker.models import Models, primary_container
+from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
@@ -29,14 +34,26 @@ DRAIN_TIMEOUT_S = 90.0
 class Endpoints:
     """The endpoint operations and the fleets that serve them."""
 
-    def __init__(self, records: RecordStore, models: Models, launcher: Launcher) -> None:
+    def __init__(
+        self,
+        records: RecordStore,
+        models: Models,
+        launcher: Launcher,
+        publish: metrics.Publish = metrics.publish_to_moto,
+        alarms_in_alarm: Callable[[list[str]], list[str]] = metrics.alarms_in_alarm,
+    ) -> None:
         self.records = records
         self.models = models
         self.launcher = launcher
+        self.metrics = metrics.InvocationMetrics(publish)
+        self.alarms_in_alarm = alarms_in_alarm
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         self._fleets: dict[str, Fleet] = {}
+        # A blue/green deployment under way: the green fleet and the share of the traffic it gets.
+        self._green: dict[str, tuple[Fleet, float]] = {}
         self._threads: list[threading.Thread] = []
+        self.health = HealthMonitor(launcher, self._lock, self._all_fleets, self.metrics.flush_due)
 
     # ----------------------------------------------------------------------------------------------- API
     def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -56,17 +73,25 @@ class Endpoints:
                 "LastModifiedTime": now,
                 "_pending": snapshot,
             }
+            if params.get("DeploymentConfig"):
+                # Kept for a later UpdateEndpoint with RetainDeploymentConfig (a create itself is no blue/green).
+                record["LastDeploymentConfig"] = params["DeploymentConfig"]
             self.records.put("endpoints", name, record)
-        self._spawn(self._deploy, name, snapshot, False)
+        self.health.start()
+        self._spawn(self._deploy, name, snapshot, None)
         return {"EndpointArn": endpoint_arn}
 
     def describe_endpoint(self, name: str) -> dict[str, Any]:
-        out = self._record(name)  # ControlPlane.call drops the "_" keys
+        out = copy.deepcopy(self._record(name))  # ControlPlane.call drops the "_" keys
         with self._lock:
             fleet = self._fleets.get(name)
-            if fleet is not None and "ProductionVariants" in out:
-                for variant in out["ProductionVariants"]:
+            if fleet is not None:
+                for variant in out.get("ProductionVariants", []):
                     variant["CurrentInstanceCount"] = fleet.count(variant["VariantName"])
+            green = self._green.get(name)
+            if green is not None:
+                for variant in (out.get("PendingDeploymentSummary") or {}).get("ProductionVariants", []):
+                    variant["CurrentInstanceCount"] = green[0].count(variant["VariantName"])
         return out
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -80,8 +105,25 @@ class Endpoints:
             record = self._record(name)
             self._check_updatable(record)
             snapshot = self.models.snapshot(params["EndpointConfigName"])
-            self._set(name, EndpointStatus="Updating", _pending=snapshot)
-        self._spawn(self._deploy, name, snapshot, True)
+            if params.get("RetainAllVariantProperties"):
+                retain_variant_properties(snapshot, record, params.get("ExcludeRetainedVariantProperties") or [])
+            deployment = params.get("DeploymentConfig")
+            if deployment is None and params.get("RetainDeploymentConfig"):
+                deployment = record.get("LastDeploymentConfig")
+            variants = snapshot["config"]["ProductionVariants"]
+            steps = plan(deployment, instance_count(variants[0]))  # ValidationException before anything changes
+            self._set(
+                name,
+                EndpointStatus="Updating",
+                LastDeploymentConfig=deployment,
+                PendingDeploymentSummary={
+                    "EndpointConfigName": params["EndpointConfigName"],
+                    "ProductionVariants": variants_view(snapshot, None, "Creating"),
+                    "StartTime": time.time(),
+                },
+                _pending=snapshot,
+            )
+        self._spawn(self._deploy, name, snapshot, steps)
         return {"EndpointArn": record["EndpointArn"]}
 
     def update_weights_and_capacities(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -89,14 +131,21 @@ class Endpoints:
         with self._lock:
             record = self._record(name)
             self._check_updatable(record)
-            known = {v["VariantName"] for v in record.get("ProductionVariants", [])}
+            by_name = {v["VariantName"]: v for v in record.get("ProductionVariants", [])}
             for desired in params["DesiredWeightsAndCapacities"]:
-                if desired["VariantName"] not in known:
+                if desired["VariantName"] not in by_name:
                     raise validation(
                         f'The variant(s) "[{desired["VariantName"]}]" is/are not present in the endpoint '
                         f'"{record["EndpointArn"]}".'
                     )
-            self._set(name, EndpointStatus="Updating")
+            # DescribeEndpoint shows the request at once: Desired* differ from Current* until the change is done.
+            for desired in params["DesiredWeightsAndCapacities"]:
+                view = by_name[desired["VariantName"]]
+                if desired.get("DesiredInstanceCount") is not None:
+                    view["DesiredInstanceCount"] = int(desired["DesiredInstanceCount"])
+                if desired.get("DesiredWeight") is not None:
+                    view["DesiredWeight"] = float(desired["DesiredWeight"])
+            self._set(name, EndpointStatus="Updating", ProductionVariants=list(by_name.values()))
         self._spawn(self._rescale, name, params["DesiredWeightsAndCapacities"])
         return {"EndpointArn": record["EndpointArn"]}
 
@@ -104,8 +153,10 @@ class Endpoints:
         with self._lock:
             self._record(name)
             self._set(name, EndpointStatus="Deleting")
-            fleet = self._fleets.pop(name, None)
-        if fleet is not None:
+            fleets = [f for f in (self._fleets.pop(name, None), self._green.pop(name, (None, 0.0))[0]) if f]
+            for fleet in fleets:
+                fleet.retired = True
+        for fleet in fleets:
             self._drain_and_stop(fleet.instances)
         self.records.delete("endpoints", name)
         return {}
@@ -114,17 +165,28 @@ class Endpoints:
     def acquire(self, name: str, variant: str | None) -> Instance:
         """An instance for one invocation (its in-flight count raised); ``release`` it afterwards.
 
+        During a blue/green deployment the green fleet gets its current share of the requests.
+
         Raises:
-            RuntimeApiError: no such endpoint (ValidationError), or it has no instance yet (ServiceUnavailable).
+            RuntimeApiError: no such endpoint (ValidationError), or no instance in service (ServiceUnavailable).
         """
         with self._lock:
             fleet = self._fleets.get(name)
+            green = self._green.get(name)
+            if green is not None and green[1] > 0 and (green[1] >= 1.0 or random.random() < green[1]):
+                fleet = green[0]
             if fleet is None:
                 record = self.records.get("endpoints", name)
                 if record is None or record["EndpointStatus"] in ("Creating", "Failed"):
                     raise endpoint_not_found(name)
                 raise no_instance(name, record["EndpointStatus"])
-            instance = fleet.pick(variant)
+            try:
+                instance = fleet.pick(variant)
+            except RuntimeApiError as exc:
+                names = [variant] if variant in fleet.weights else list(fleet.weights)
+                if exc.status == 503 and len(names) == 1:
+                    self.metrics.record(name, names[0], 0, 503, None, 0.0)
+                raise
             instance.inflight += 1
             return instance
 
@@ -132,6 +194,22 @@ class Endpoints:
         with self.changed:
             instance.inflight -= 1
             self.changed.notify_all()
+
+    def record_invocation(
+        self, name: str, instance: Instance, status: int, model_us: float | None, overhead_us: float
+    ) -> None:
+        """Count one invocation in the variant's CloudWatch metrics (status: what the model answered, 0 for none)."""
+        with self._lock:
+            fleet = self._fleets.get(name)
+            green = self._green.get(name)
+            if green is not None and instance in green[0].instances:
+                fleet = green[0]
+            instances = fleet.count(instance.variant) if fleet is not None else 1
+        self.metrics.record(name, instance.variant, instances, status, model_us, overhead_us)
+
+    def _all_fleets(self) -> list[tuple[str, Fleet]]:
+        with self._lock:
+            return [*self._fleets.items(), *((n, g[0]) for n, g in self._green.items())]
 
     # ----------------------------------------------------------------------------------------------- state
     def _record(self, name: str) -> dict[str, Any]:
@@ -175,42 +253,28 @@ class Endpoints:
             self._threads.append(thread)
             thread.start()
 
-    @staticmethod
-    def _variants_view(snapshot: dict[str, Any], fleet: Fleet | None) -> list[dict[str, Any]]:
-        out = []
-        for variant in snapshot["config"]["ProductionVariants"]:
-            image = primary_container(snapshot["models"][variant["ModelName"]]).get("Image", "local")
-            weight = float(variant.get("InitialVariantWeight", 1.0))
-            out.append(
-                {
-                    "VariantName": variant["VariantName"],
-                    "DeployedImages": [
-                        {"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": time.time()}
-                    ],
-                    "CurrentWeight": weight,
-                    "DesiredWeight": weight,
-                    "CurrentInstanceCount": fleet.count(variant["VariantName"]) if fleet else 0,
-                    "DesiredInstanceCount": instance_count(variant),
-                }
-            )
-        return out
-
     # ----------------------------------------------------------------------------------------------- deployments
-    def _deploy(self, name: str, snapshot: dict[str, Any], update: bool) -> None:
+    def _deploy(self, name: str, snapshot: dict[str, Any], steps: Plan | None) -> None:
+        """Create (``steps`` None) or blue/green update: start the new fleet, shift and bake, commit or roll back."""
         try:
             fleet = self.launcher.start_fleet(name, snapshot)
         except DeployError as exc:
             if self.launcher.closing.is_set():
                 return  # the server is stopping: keep the record as is, the next server redeploys it
             reason = str(exc)[:FAILURE_REASON_MAX_CHARS]
-            if update:
+            if steps is not None:
                 LOGGER.warning("endpoint %s update failed, keeping the current deployment: %s", name, exc)
-                self._set(name, EndpointStatus="InService", FailureReason=reason, _pending=None)
+                self._set(
+                    name, EndpointStatus="InService", FailureReason=reason, PendingDeploymentSummary=None, _pending=None
+                )
             else:
                 LOGGER.warning("endpoint %s failed: %s", name, exc)
                 self._set(name, EndpointStatus="Failed", FailureReason=reason, _pending=None)
             return
+        if steps is not None and not self._bake(name, fleet, steps):
+            return
         with self._lock:
+            self._green.pop(name, None)
             if self.launcher.closing.is_set() or self.records.get("endpoints", name) is None:
                 retired: Fleet | None = fleet
             else:
@@ -220,13 +284,59 @@ class Endpoints:
                     name,
                     EndpointStatus="InService",
                     EndpointConfigName=snapshot["config"]["EndpointConfigName"],
-                    ProductionVariants=self._variants_view(snapshot, fleet),
+                    ProductionVariants=variants_view(snapshot, fleet),
                     FailureReason=None,
+                    PendingDeploymentSummary=None,
                     _deployed=snapshot,
                     _pending=None,
                 )
+            if retired is not None:
+                retired.retired = True
         if retired is not None:
             self._drain_and_stop(retired.instances)
+
+    def _bake(self, name: str, green: Fleet, steps: Plan) -> bool:
+        """Run the traffic shifting of a blue/green update; False when it rolled back (green is then stopped).
+
+        A rollback sends all traffic back to blue (EndpointStatus ``RollingBack`` while green drains), then the
+        endpoint is InService on its old config, with the reason in FailureReason and the DeploymentConfig in
+        LastDeploymentConfig, as DescribeEndpoint shows after a guardrail rollback.
+        """
+        with self._lock:
+            self._green[name] = (green, 0.0)
+
+        def shift(share: float) -> None:
+            with self._lock:
+                if name in self._green:
+                    self._green[name] = (green, share)
+
+        def status(value: str) -> None:
+            with self._lock:
+                record = self.records.get("endpoints", name)
+                pending = (record or {}).get("PendingDeploymentSummary")
+                if pending is not None:
+                    for variant in pending["ProductionVariants"]:
+                        variant["VariantStatus"] = [{"Status": value, "StartTime": time.time()}]
+                    self._set(name, PendingDeploymentSummary=pending)
+
+        try:
+            Bake(steps, shift, status, self.alarms_in_alarm, self.launcher.closing).run()
+        except RolledBack as exc:
+            LOGGER.warning("endpoint %s: %s", name, exc)
+            with self._lock:
+                self._green.pop(name, None)
+                green.retired = True
+                self._set(name, EndpointStatus="RollingBack")
+            self._drain_and_stop(green.instances)
+            self._set(
+                name,
+                EndpointStatus="InService",
+                FailureReason=str(exc)[:FAILURE_REASON_MAX_CHARS],
+                PendingDeploymentSummary=None,
+                _pending=None,
+            )
+            return False
+        return True
 
     def _rescale(self, name: str, desired: list[dict[str, Any]]) -> None:
         record = self.records.get("endpoints", name)
@@ -261,16 +371,23 @@ class Endpoints:
                     removed.extend(current[target:])
         except DeployError as exc:
             self.launcher.stop_all(added)
-            self._set(name, EndpointStatus="InService", FailureReason=str(exc)[:FAILURE_REASON_MAX_CHARS])
-            return
-        with self._lock:
-            instances = [i for i in fleet.instances if i not in removed] + added
-            new_fleet = Fleet.serving(instances, snapshot["config"]["ProductionVariants"])
-            self._fleets[name] = new_fleet
             self._set(
                 name,
                 EndpointStatus="InService",
-                ProductionVariants=self._variants_view(snapshot, new_fleet),
+                ProductionVariants=variants_view(record["_deployed"], fleet),
+                FailureReason=str(exc)[:FAILURE_REASON_MAX_CHARS],
+            )
+            return
+        with self._lock:
+            # The same fleet, changed in place: the health monitor keeps supervising it, now to the new counts.
+            fleet.instances[:] = [i for i in fleet.instances if i not in removed] + added
+            fleet.snapshot = snapshot
+            fleet.weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in by_name.values()}
+            fleet.desired = {v["VariantName"]: instance_count(v) for v in by_name.values()}
+            self._set(
+                name,
+                EndpointStatus="InService",
+                ProductionVariants=variants_view(snapshot, fleet),
                 FailureReason=None,
                 _deployed=snapshot,
             )
@@ -301,15 +418,20 @@ class Endpoints:
             # An endpoint that was in service comes back through SystemUpdating (platform maintenance) → InService.
             initial = "SystemUpdating" if record.get("_deployed") else "Creating"
             self._set(name, EndpointStatus=initial, _pending=snapshot)
-            self._spawn(self._deploy, name, snapshot, False)
+            self.health.start()
+            self._spawn(self._deploy, name, snapshot, None)
 
     def shutdown(self) -> None:
         """Stop every instance of every endpoint (state stays persisted for the next server)."""
         with self._lock:
             self.launcher.closing.set()
-            fleets = list(self._fleets.values())
+            fleets = [*self._fleets.values(), *(g[0] for g in self._green.values())]
             self._fleets.clear()
+            self._green.clear()
+            for fleet in fleets:
+                fleet.retired = True
             threads = list(self._threads)
+        self.health.stop()
         for thread in threads:
             thread.join(timeout=5)
         for fleet in fleets:
