@@ -121,7 +121,8 @@ class InvocationMetrics:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    # NOTE: naive UTC, as moto's CloudWatch keeps timestamps (it compares them with naive request times).
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # ----------------------------------------------------------------------------------------------- moto's CloudWatch

@@ -6,12 +6,14 @@ No process is started: instances are fakes whose ``poll`` and ping answers the t
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
+import time
 from pathlib import Path
 from typing import Any, cast
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from local_aws.sagemaker import bluegreen, metrics
 from local_aws.sagemaker.errors import RuntimeApiError, SageMakerError
@@ -222,39 +224,35 @@ def test_the_execution_timeout_rolls_back(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 # ----------------------------------------------------------------------------------------------- metrics
-def test_one_minute_of_invocations_as_moto_cloudwatch_returns_it() -> None:
-    from moto.cloudwatch.models import CloudWatchBackend
+def test_one_minute_of_invocations_as_cloudwatch_returns_it() -> None:
+    """Published into moto's CloudWatch backend, read back with GetMetricStatistics through boto3 (moto's mock)."""
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        collected = metrics.InvocationMetrics(metrics.publish_to_moto)
+        for status in (200, 200, 400, 500, 0):
+            collected.record("ep", "AllTraffic", 2, status, 1500.0, 100.0)
+        collected.record("ep", "Other", 1, 200, 10.0, 1.0)
+        collected.flush()
 
-    backend = CloudWatchBackend("us-east-1", "123456789012")
-    collected = metrics.InvocationMetrics(lambda ns, data: backend.put_metric_data(ns, data))
-    for status in (200, 200, 400, 500, 0):
-        collected.record("ep", "AllTraffic", 2, status, 1500.0, 100.0)
-    collected.record("ep", "Other", 1, 200, 10.0, 1.0)
-    collected.flush()
-    now = dt.datetime.now(dt.UTC)
+        def stats(name: str, variant: str = "AllTraffic") -> dict[str, Any]:
+            points = cloudwatch.get_metric_statistics(
+                Namespace="AWS/SageMaker",
+                MetricName=name,
+                Dimensions=[{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": variant}],
+                StartTime=time.time() - 300,
+                EndTime=time.time() + 60,
+                Period=60,
+                Statistics=["Sum", "SampleCount"],
+            )["Datapoints"]
+            assert len(points) == 1, (name, points)
+            point: dict[str, Any] = points[0]
+            return point
 
-    def stats(name: str, variant: str = "AllTraffic") -> dict[str, Any]:
-        points = backend.get_metric_statistics(
-            "AWS/SageMaker",
-            name,
-            now - dt.timedelta(minutes=5),
-            now + dt.timedelta(minutes=1),
-            60,
-            ["Sum", "SampleCount", "Average"],
-            [{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": variant}],
-        )
-        assert len(points) == 1, name
-        return {
-            "Sum": float(points[0].sum or 0),
-            "SampleCount": float(points[0].sample_count or 0),
-            "unit": points[0].unit,
-        }
-
-    assert stats("Invocations")["Sum"] == 5 and stats("Invocations", "Other")["Sum"] == 1
-    assert stats("InvocationsPerInstance")["Sum"] == pytest.approx(2.5)
-    assert stats("Invocation4XXErrors")["Sum"] == 1
-    assert stats("Invocation5XXErrors")["Sum"] == 2  # a 500, and a request no container answered (status 0)
-    latency = stats("ModelLatency")
-    assert latency["Sum"] == 7500 and latency["unit"] == "Microseconds"
-    collected.flush()  # an empty minute publishes nothing
-    assert stats("Invocations")["Sum"] == 5
+        assert stats("Invocations")["Sum"] == 5 and stats("Invocations", "Other")["Sum"] == 1
+        assert stats("InvocationsPerInstance")["Sum"] == pytest.approx(2.5)
+        assert stats("Invocation4XXErrors")["Sum"] == 1
+        assert stats("Invocation5XXErrors")["Sum"] == 2  # a 500, and a request no container answered (status 0)
+        latency = stats("ModelLatency")
+        assert latency["Sum"] == 7500 and latency["Unit"] == "Microseconds"
+        collected.flush()  # an empty minute publishes nothing
+        assert stats("Invocations")["SampleCount"] == 5
