@@ -120,13 +120,17 @@ class Bake:
     alarms_in_alarm: Callable[[list[str]], list[str]]
     stopping: threading.Event
 
-    def run(self) -> None:
+    def run(self, started: float | None = None) -> None:
         """Shift and bake step by step.
+
+        Args:
+            started: when the deployment began (``clock.monotonic()``; now when None): the execution timeout
+                counts the green fleet's provisioning too.
 
         Raises:
             RolledBack: an alarm tripped, or the deployment ran past MaximumExecutionTimeoutInSeconds.
         """
-        started = clock.monotonic()
+        started = clock.monotonic() if started is None else started
         for share in self.plan.shares:
             self.status("ActivatingTraffic")
             self.shift(share)

@@ -1,21 +1,24 @@
 """CreateEndpoint / UpdateEndpoint / UpdateEndpointWeightsAndCapacities / DeleteEndpoint / Describe / List.
 
-An endpoint deploys a *snapshot* of its config and models and runs a ``Fleet`` of instance processes. Updates are
-blue/green: the new fleet starts and passes its health checks while the old one serves; then traffic moves and the
-old fleet finishes its in-flight requests before it stops, so no request is dropped. A failed update rolls back
-(the old fleet keeps serving, status back to InService), as SageMaker does.
+An endpoint deploys a *snapshot* of its config and models and runs a ``Fleet`` of instance processes, one per
+instance of each variant; ``health.py`` replaces an instance that dies or stops answering ``/ping``. Updates are
+blue/green (``bluegreen.py``): the green fleet starts and passes its health checks while blue serves; then traffic
+shifts (all at once, canary or linear) and bakes while the rollback alarms are watched; blue finishes its in-flight
+requests before it stops, so no request is dropped. A failed or alarmed update rolls back (blue keeps serving, the
+endpoint InService on its old config with a FailureReason), as SageMaker does. Every invocation counts in the
+variant's CloudWatch metrics (``metrics.py``).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from local_aws import clock
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
 from local_aws.sagemaker import metrics
 from local_aws.sagemaker.bluegreen import Bake, Plan, RolledBack, plan
@@ -26,6 +29,7 @@ from local_aws.sagemaker.health import HealthMonitor
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.traffic import Traffic
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 DRAIN_TIMEOUT_S = 90.0
@@ -48,12 +52,12 @@ class Endpoints:
         self.metrics = metrics.InvocationMetrics(publish)
         self.alarms_in_alarm = alarms_in_alarm
         self._lock = threading.RLock()
-        self.changed = threading.Condition(self._lock)
-        self._fleets: dict[str, Fleet] = {}
-        # A blue/green deployment under way: the green fleet and the share of the traffic it gets.
-        self._green: dict[str, tuple[Fleet, float]] = {}
+        self.traffic = Traffic(self._lock, self.metrics)
+        self.changed = self.traffic.changed
+        self._fleets = self.traffic.blue
+        self._green = self.traffic.green
         self._threads: list[threading.Thread] = []
-        self.health = HealthMonitor(launcher, self._lock, self._all_fleets, self.metrics.flush_due)
+        self.health = HealthMonitor(launcher, self._lock, self.traffic.all_fleets, self.metrics.flush_due)
 
     # ----------------------------------------------------------------------------------------------- API
     def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -163,53 +167,26 @@ class Endpoints:
 
     # ----------------------------------------------------------------------------------------------- runtime side
     def acquire(self, name: str, variant: str | None) -> Instance:
-        """An instance for one invocation (its in-flight count raised); ``release`` it afterwards.
-
-        During a blue/green deployment the green fleet gets its current share of the requests.
+        """An instance for one invocation (``Traffic.acquire``); ``release`` it afterwards.
 
         Raises:
             RuntimeApiError: no such endpoint (ValidationError), or no instance in service (ServiceUnavailable).
         """
-        with self._lock:
-            fleet = self._fleets.get(name)
-            green = self._green.get(name)
-            if green is not None and green[1] > 0 and (green[1] >= 1.0 or random.random() < green[1]):
-                fleet = green[0]
-            if fleet is None:
-                record = self.records.get("endpoints", name)
-                if record is None or record["EndpointStatus"] in ("Creating", "Failed"):
-                    raise endpoint_not_found(name)
-                raise no_instance(name, record["EndpointStatus"])
-            try:
-                instance = fleet.pick(variant)
-            except RuntimeApiError as exc:
-                names = [variant] if variant in fleet.weights else list(fleet.weights)
-                if exc.status == 503 and len(names) == 1:
-                    self.metrics.record(name, names[0], 0, 503, None, 0.0)
-                raise
-            instance.inflight += 1
-            return instance
+        return self.traffic.acquire(name, variant, self._unavailable)
 
     def release(self, instance: Instance) -> None:
-        with self.changed:
-            instance.inflight -= 1
-            self.changed.notify_all()
+        self.traffic.release(instance)
 
     def record_invocation(
         self, name: str, instance: Instance, status: int, model_us: float | None, overhead_us: float
     ) -> None:
-        """Count one invocation in the variant's CloudWatch metrics (status: what the model answered, 0 for none)."""
-        with self._lock:
-            fleet = self._fleets.get(name)
-            green = self._green.get(name)
-            if green is not None and instance in green[0].instances:
-                fleet = green[0]
-            instances = fleet.count(instance.variant) if fleet is not None else 1
-        self.metrics.record(name, instance.variant, instances, status, model_us, overhead_us)
+        self.traffic.record(name, instance, status, model_us, overhead_us)
 
-    def _all_fleets(self) -> list[tuple[str, Fleet]]:
-        with self._lock:
-            return [*self._fleets.items(), *((n, g[0]) for n, g in self._green.items())]
+    def _unavailable(self, name: str) -> RuntimeApiError:
+        record = self.records.get("endpoints", name)
+        if record is None or record["EndpointStatus"] in ("Creating", "Failed"):
+            return endpoint_not_found(name)
+        return no_instance(name, record["EndpointStatus"])
 
     # ----------------------------------------------------------------------------------------------- state
     def _record(self, name: str) -> dict[str, Any]:
@@ -256,6 +233,7 @@ class Endpoints:
     # ----------------------------------------------------------------------------------------------- deployments
     def _deploy(self, name: str, snapshot: dict[str, Any], steps: Plan | None) -> None:
         """Create (``steps`` None) or blue/green update: start the new fleet, shift and bake, commit or roll back."""
+        started = clock.monotonic()
         try:
             fleet = self.launcher.start_fleet(name, snapshot)
         except DeployError as exc:
@@ -271,7 +249,7 @@ class Endpoints:
                 LOGGER.warning("endpoint %s failed: %s", name, exc)
                 self._set(name, EndpointStatus="Failed", FailureReason=reason, _pending=None)
             return
-        if steps is not None and not self._bake(name, fleet, steps):
+        if steps is not None and not self._bake(name, fleet, steps, started):
             return
         with self._lock:
             self._green.pop(name, None)
@@ -295,20 +273,17 @@ class Endpoints:
         if retired is not None:
             self._drain_and_stop(retired.instances)
 
-    def _bake(self, name: str, green: Fleet, steps: Plan) -> bool:
+    def _bake(self, name: str, green: Fleet, steps: Plan, started: float) -> bool:
         """Run the traffic shifting of a blue/green update; False when it rolled back (green is then stopped).
 
         A rollback sends all traffic back to blue (EndpointStatus ``RollingBack`` while green drains), then the
         endpoint is InService on its old config, with the reason in FailureReason and the DeploymentConfig in
         LastDeploymentConfig, as DescribeEndpoint shows after a guardrail rollback.
         """
-        with self._lock:
-            self._green[name] = (green, 0.0)
+        self.traffic.shift(name, green, 0.0)
 
         def shift(share: float) -> None:
-            with self._lock:
-                if name in self._green:
-                    self._green[name] = (green, share)
+            self.traffic.shift(name, green, share)
 
         def status(value: str) -> None:
             with self._lock:
@@ -320,7 +295,7 @@ class Endpoints:
                     self._set(name, PendingDeploymentSummary=pending)
 
         try:
-            Bake(steps, shift, status, self.alarms_in_alarm, self.launcher.closing).run()
+            Bake(steps, shift, status, self.alarms_in_alarm, self.launcher.closing).run(started)
         except RolledBack as exc:
             LOGGER.warning("endpoint %s: %s", name, exc)
             with self._lock:

@@ -3,8 +3,10 @@
 Error shapes follow botocore's sagemaker-runtime model and observed answers (sagemaker-contract.md §4.4): an unknown
 endpoint is ``ValidationError`` 400 "Endpoint <name> of account <id> not found."; a container answering 4xx/5xx
 becomes ``ModelError`` 424 with the container's own message (``OriginalStatusCode``, ``OriginalMessage``,
-``LogStreamArn``) and nothing of the local runtime's internals; a container that does not answer within 60 s is a
-``ModelError`` with status 0.
+``LogStreamArn``) and nothing of the local runtime's internals; a container that does not answer within 60 s, or
+whose connection breaks mid-request (its process died), is a ``ModelError`` with status 0; with no healthy instance
+to route to, ``ServiceUnavailable`` 503 (fleet.no_healthy_instance). A refused connection (the instance died since
+its last health check) marks it unhealthy and the request goes to another instance.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
-from sagemaker_helpers import wait_for
+from sagemaker_helpers import RawResponses, assert_output_shape, wait_for
 
 from tests.integration.local_aws_fixtures import Aws, untrained_artifact, wait_endpoint
 
@@ -349,6 +349,9 @@ def test_canary_sends_its_share_to_green_and_completes_while_the_alarm_stays_ok(
     )
     assert baking["EndpointStatus"] == "Updating" and baking["EndpointConfigName"] != green
     assert baking["PendingDeploymentSummary"]["EndpointConfigName"] == green
+    assert_output_shape(
+        "DescribeEndpoint", RawResponses(local_aws.client("sagemaker")).call("DescribeEndpoint", EndpointName=name)
+    )
     served = [_invoke(smr, name) for _ in range(120)]  # well inside the 5 s canary bake
     share = served.count("v2") / len(served)
     print(f"canary share of green during the bake: {share:.2f} of {len(served)} requests (CanarySize 25 %)")
@@ -384,6 +387,9 @@ def test_an_alarm_in_the_bake_rolls_back_to_blue(
         time.sleep(0.05)
     print("statuses after the alarm:", sorted(set(statuses), key=statuses.index))
     print("DescribeEndpoint after the rollback:", json.dumps(described, default=str))
+    assert_output_shape(
+        "DescribeEndpoint", RawResponses(local_aws.client("sagemaker")).call("DescribeEndpoint", EndpointName=name)
+    )
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == blue
     assert alarm in described["FailureReason"] and "rolled back" in described["FailureReason"]
     assert described["LastDeploymentConfig"] == deployment
