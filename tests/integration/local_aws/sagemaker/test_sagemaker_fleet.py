@@ -210,6 +210,37 @@ def test_instances_are_processes_scaled_by_update_weights_and_capacities(
     assert len(pids) == 2 and all(os.path.exists(f"/proc/{p}") for p in pids)
     assert {_invoke(smr, name) for _ in range(6)} == {"v1"}
 
+    # kill -9 of one of two instances under load: only the requests it was serving at that moment fail (a 424 with
+    # status 0); the rest go to the healthy one, and the fleet is back to 2 instances.
+    outcomes: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        client = local_aws.client("sagemaker-runtime", retries=1)
+        while not stop.is_set():
+            try:
+                outcomes.append(_invoke(client, name))
+            except ClientError as exc:
+                outcomes.append(f"{exc.response['Error']['Code']} {exc.response.get('OriginalStatusCode')}")
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(outcomes), lambda n: n >= 10, timeout=30, every=0.05)
+        os.kill(pids[1], signal.SIGKILL)
+        wait_for(lambda: _pids(local_aws, name), lambda p: len(p) == 2 and pids[1] not in p, timeout=90, every=0.2)
+        served = len(outcomes)
+        wait_for(lambda: len(outcomes), lambda n: n >= served + 10, timeout=30, every=0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    failed = [o for o in outcomes if o != "v1"]
+    print(f"kill -9 of 1 of 2 instances under load: {len(failed)} failed of {len(outcomes)}")
+    assert set(failed) <= {"ModelError 0"} and len(failed) <= len(threads), failed
+    pids = _pids(local_aws, name)
+
     hung = pids[0]
     os.kill(hung, signal.SIGSTOP)
     try:
