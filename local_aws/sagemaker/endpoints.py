@@ -392,7 +392,8 @@ class Endpoints:
                 continue
             # An endpoint that was in service comes back through SystemUpdating (platform maintenance) → InService.
             initial = "SystemUpdating" if record.get("_deployed") else "Creating"
-            self._set(name, EndpointStatus=initial, _pending=snapshot)
+            # NOTE: a deployment the last server did not finish is gone with it (its green fleet was stopped).
+            self._set(name, EndpointStatus=initial, PendingDeploymentSummary=None, _pending=snapshot)
             self.health.start()
             self._spawn(self._deploy, name, snapshot, None)
 

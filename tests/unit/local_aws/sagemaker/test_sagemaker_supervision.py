@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from local_aws.sagemaker import bluegreen, metrics
+from local_aws.sagemaker.endpoint_views import retain_variant_properties
 from local_aws.sagemaker.errors import RuntimeApiError, SageMakerError
 from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher, instance_count
 from local_aws.sagemaker.health import FAILURE_THRESHOLD, HealthMonitor
@@ -256,3 +257,18 @@ def test_one_minute_of_invocations_as_cloudwatch_returns_it() -> None:
         assert latency["Sum"] == 7500 and latency["Unit"] == "Microseconds"
         collected.flush()  # an empty minute publishes nothing
         assert stats("Invocations")["SampleCount"] == 5
+
+
+def test_retain_all_variant_properties_keeps_the_endpoints_counts_unless_excluded() -> None:
+    """UpdateEndpoint RetainAllVariantProperties: a scaled-out variant keeps its DesiredInstanceCount (issue 8 #1)."""
+    record = {"ProductionVariants": [{"VariantName": "A", "DesiredInstanceCount": 3, "DesiredWeight": 2.0}]}
+    kept: dict[str, Any] = {"config": {"ProductionVariants": [{"VariantName": "A", "InitialInstanceCount": 1}]}}
+    retain_variant_properties(kept, record, [])
+    assert kept["config"]["ProductionVariants"][0] == {
+        "VariantName": "A",
+        "InitialInstanceCount": 3,
+        "InitialVariantWeight": 2.0,
+    }
+    excluded: dict[str, Any] = {"config": {"ProductionVariants": [{"VariantName": "A", "InitialInstanceCount": 1}]}}
+    retain_variant_properties(excluded, record, [{"VariantPropertyType": "DesiredInstanceCount"}])
+    assert excluded["config"]["ProductionVariants"][0]["InitialInstanceCount"] == 1
