@@ -12,6 +12,7 @@ from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.endpoints import Endpoints
 from local_aws.sagemaker.errors import arn, validation
 from local_aws.sagemaker.fleet import Launcher
+from local_aws.sagemaker.instance_faults import InstanceFaults
 from local_aws.sagemaker.listing import page_slice
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
@@ -57,7 +58,7 @@ class ControlPlane:
         self.tuning = TuningJobs(self.records, self.training)
         self.models = Models(self.records, deps.objects)
         launcher = Launcher(layout.endpoints, layout.logs / "Endpoints", deps.objects, deps.supervisor)
-        self.endpoints = Endpoints(self.records, self.models, launcher)
+        self.endpoints = Endpoints(self.records, self.models, launcher, faults=InstanceFaults(layout.home))
         t, m, e = self.training, self.models, self.endpoints
         self.operations: dict[str, Operation] = {
             "CreateTrainingJob": self._tagged(t.create, "TrainingJobArn"),
