@@ -15,6 +15,7 @@ from local_aws.sagemaker.fleet import Launcher
 from local_aws.sagemaker.listing import page_slice
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.throttle import Throttle
 from local_aws.sagemaker.training.jobs import TrainingJobs
 from local_aws.sagemaker.training.runner import JobContext, LogWriter
 from local_aws.sagemaker.tuning import TuningJobs
@@ -49,6 +50,7 @@ class ControlPlane:
     def __init__(self, deps: SageMakerDeps) -> None:
         layout = deps.layout
         self.records = RecordStore(layout.sagemaker)
+        self.throttle = Throttle(layout.home)
         self.objects = deps.objects
         context = JobContext(
             jobs_dir=layout.jobs, cache_dir=layout.cache, supervisor=deps.supervisor, logs=deps.logs, echo=deps.echo
@@ -101,7 +103,9 @@ class ControlPlane:
 
         Raises:
             SageMakerError: the service error to return to the client.
+            ChaosConfigError: the ``[chaos]`` config this call consults is not valid.
         """
+        self.throttle.check(op_name)  # before validation: a throttled request is refused unread
         validate_input(op_name, params)
         operation = self.operations.get(op_name)
         if operation is None:
