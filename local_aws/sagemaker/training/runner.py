@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import shutil
 import socket
 import subprocess
@@ -29,8 +28,9 @@ from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
 from local_aws.sagemaker.failure import script_error
 from local_aws.sagemaker.training import artifacts, toolkit
+from local_aws.sagemaker.training.entry import Entry, container_python, model_trainer_requirements
 from local_aws.sagemaker.training.metrics import MetricParser
-from local_aws.sagemaker.training.requirements import JobPython, RequirementsError, job_python
+from local_aws.sagemaker.training.requirements import RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 CHECKPOINT_SYNC_S = 5.0
@@ -157,14 +157,14 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     try:
         if entry.container is not None:
             # The container form runs its own interpreter lookup and pip (see _container_python).
-            python = job_python(_model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
+            python = job_python(model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
         elif entry.is_python:
             python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir, ctx.supervisor)
         else:
             python = None
     except RequirementsError as exc:
         raise Abort("Failed", "Failed", f"AlgorithmError: InstallRequirementsError: {exc}") from exc
-    shims = _container_python(job_dir, python) if entry.container is not None and python is not None else None
+    shims = container_python(job_dir, python) if entry.container is not None and python is not None else None
     update(run, secondary="Training")
     port = free_port()
     torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
@@ -205,58 +205,6 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     _monitor(run, ctx, objects, update, checkpoint_dirs)
 
 
-@dataclass(frozen=True)
-class Entry:
-    """How a host starts its code: the toolkit's entry-point rules, or an explicit ContainerEntrypoint."""
-
-    program: str | None
-    container: list[str] | None = None
-
-    @property
-    def is_python(self) -> bool:
-        return self.program is not None and self.program.endswith(".py")
-
-    def command(
-        self,
-        python: str,
-        user_args: list[str],
-        torchrun: bool,
-        hosts: int,
-        procs: int,
-        index: int,
-        port: int,
-        base: Path,
-    ) -> list[str]:
-        if self.container is not None:
-            # Each host's /opt/ml is its own base dir, also inside a "bash -c" string: the SDK v3 ModelTrainer sends
-            # ["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/..."] (sagemaker-train 1.27.0
-            # sagemaker/train/constants.py DEFAULT_CONTAINER_ARGUMENTS, model_trainer.py:819), which ``relocate``
-            # (whole-value paths only) left pointing at the real /opt/ml.
-            return [toolkit.relocate_text(arg, base) for arg in self.container]
-        assert self.program is not None
-        if self.program.endswith(".sh"):
-            return ["/bin/sh", "-c", " ".join([f"./{self.program}", *user_args])]
-        if torchrun:
-            return [
-                python,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes",
-                str(hosts),
-                "--nproc_per_node",
-                str(procs),
-                "--node_rank",
-                str(index),
-                "--master_addr",
-                "127.0.0.1",
-                "--master_port",
-                str(port),
-                self.program,
-                *user_args,
-            ]
-        return [python, self.program, *user_args]
-
-
 def _prepare_entry(
     record: dict[str, Any],
     sm_hps: dict[str, Any],
@@ -291,43 +239,6 @@ def _prepare_entry(
             "Failed", "Failed", f"ClientError: entry point {program!r} not found in sagemaker_submit_directory."
         )
     return Entry(program)
-
-
-def _model_trainer_requirements(layout: toolkit.HostLayout) -> Path:
-    """The requirements file the SDK v3 ModelTrainer's ``sm_train.sh`` will pip-install, if it names one.
-
-    ``SourceCode(requirements=...)`` makes sm_train.sh run ``$SM_PYTHON_CMD .../install_requirements.py <file>`` from
-    the code channel (sagemaker-train 1.27.0 sagemaker/train/templates.py INSTALL_REQUIREMENTS, model_trainer.py:1356);
-    the name is also in ``sm_drivers/sourcecode.json``. A path that names nothing returns a missing file.
-    """
-    try:
-        source = json.loads((layout.data / "sm_drivers" / "sourcecode.json").read_text())
-    except (OSError, ValueError):
-        source = {}
-    name = source.get("requirements") if isinstance(source, dict) else None
-    return layout.data / "code" / str(name) if name else layout.data / "code" / ".no-requirements"
-
-
-def _container_python(job_dir: Path, python: JobPython) -> Path:
-    """A bin dir whose ``python``/``python3``/``pip``/``pip3`` are the job's interpreter (the "image's" Python).
-
-    The ModelTrainer's sm_train.sh picks ``$(command -v python3 || command -v python)`` and fails without
-    ``pip3``/``pip`` on PATH (sagemaker-train 1.27.0 sagemaker/train/templates.py ``check_python``). Locally the image
-    is the runtime's environment, as for the toolkit form (which runs ``sys.executable`` or the requirements layer
-    directly); a bare PATH lookup could find another interpreter without the runtime's packages, and its pip would
-    install into the wrong environment. With requirements, ``python`` is their layer, so install_requirements.py
-    finds them installed and never touches the runtime's own site-packages.
-    """
-    shims = job_dir / ".bin"
-    shims.mkdir(parents=True, exist_ok=True)
-    # NOTE: exec wrappers, not symlinks: a venv's interpreter finds its pyvenv.cfg next to the path it was started
-    # by, so a symlink elsewhere would start the base interpreter without the venv's packages.
-    commands = {"python": "", "python3": "", "pip": " -m pip", "pip3": " -m pip"}
-    for name, module in commands.items():
-        script = shims / name
-        script.write_text(f'#!/bin/sh\nexec {shlex.quote(python.executable)}{module} "$@"\n')
-        script.chmod(0o755)
-    return shims
 
 
 def _host_env(
