@@ -56,7 +56,12 @@ class ControlPlane:
         self.throttle = Throttle(layout.home)
         self.objects = deps.objects
         context = JobContext(
-            jobs_dir=layout.jobs, cache_dir=layout.cache, supervisor=deps.supervisor, logs=deps.logs, echo=deps.echo
+            jobs_dir=layout.jobs,
+            cache_dir=layout.cache,
+            supervisor=deps.supervisor,
+            logs=deps.logs,
+            echo=deps.echo,
+            home=layout.home,
         )
         self.training = TrainingJobs(self.records, deps.objects, context)
         self.tuning = TuningJobs(self.records, self.training)

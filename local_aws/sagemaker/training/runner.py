@@ -23,17 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from local_aws.constants import REGION, TRAINING_LOG_GROUP
+from local_aws import clock
+from local_aws.chaos import ChaosConfigError
+from local_aws.constants import REGION, TRAINING_DEFAULT_MAX_RUNTIME_S, TRAINING_LOG_GROUP
+from local_aws.constants import TRAINING_STOP_GRACE_S as STOP_S
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
 from local_aws.sagemaker.failure import script_error
-from local_aws.sagemaker.training import artifacts, toolkit
+from local_aws.sagemaker.training import artifacts, spot, toolkit
 from local_aws.sagemaker.training.entry import Entry, container_python, model_trainer_requirements
 from local_aws.sagemaker.training.metrics import MetricParser
 from local_aws.sagemaker.training.requirements import RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 CHECKPOINT_SYNC_S = 5.0
+ENV_STOP_GRACE = "LOCAL_SAGEMAKER_STOP_GRACE"
 # A parent launched by torchrun (or a test) must not leak its own rank into the hosts.
 _RANK_VARIABLES = frozenset(
     {
@@ -64,9 +68,27 @@ class JobContext:
     cache_dir: Path
     supervisor: ProcessSupervisor
     logs: LogWriter
-    stop_grace_s: float = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", "10"))
+    stop_grace_s: float | None = None  # real seconds; None = $LOCAL_SAGEMAKER_STOP_GRACE, else AWS's 120 s, scaled
     echo: Callable[[str], None] | None = None
     gpus: int | None = None
+    home: Path | None = None  # where config.toml ([chaos.spot]) is
+
+    def stop_grace(self) -> float:
+        """Real seconds between SIGTERM and SIGKILL when a job's hosts are stopped.
+
+        StopTrainingJob: "SageMaker sends the algorithm the SIGTERM signal, which delays job termination for 120
+        seconds" (API reference), so by default 120 AWS seconds through ``local_aws/clock.py``;
+        ``LOCAL_SAGEMAKER_STOP_GRACE`` (real seconds) overrides it, e.g. to keep tests fast.
+        """
+        if self.stop_grace_s is not None:
+            return self.stop_grace_s
+        raw = os.environ.get(ENV_STOP_GRACE)
+        if raw:
+            try:
+                return max(0.0, float(raw))
+            except ValueError:
+                LOGGER.warning("%s=%r is not a number of seconds; using AWS's %g s", ENV_STOP_GRACE, raw, STOP_S)
+        return clock.real_seconds(STOP_S)
 
 
 class Abort(Exception):
@@ -101,6 +123,14 @@ class JobRun:
     shutdown: bool = False
     hosts: list[Host] = field(default_factory=list)
     thread: threading.Thread | None = None
+    attempt_started: float | None = None  # time.time() of this attempt's Downloading (its instances run from here)
+    ran_real_s: float = 0.0  # real seconds earlier attempts' instances ran (billable)
+    interruptions: int = 0
+
+    def billable_real_s(self, now: float) -> float:
+        """Real seconds the job's instances have run, over every attempt (the Interrupted waits left out)."""
+        current = now - self.attempt_started if self.attempt_started is not None else 0.0
+        return self.ran_real_s + max(0.0, current)
 
     def kill_all(self, supervisor: ProcessSupervisor) -> None:
         """Kill every host's process group (DataLoader workers and torchrun agents included)."""
@@ -126,7 +156,37 @@ def _check_stop(run: JobRun) -> None:
 
 
 def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) -> None:
-    """Run the job to completion (returns) or raise ``Abort`` with its terminal status."""
+    """Run the job to completion (returns) or raise ``Abort`` with its terminal status.
+
+    A managed-spot job whose instances are reclaimed (``spot.py``) waits Interrupted for capacity and runs again on
+    fresh hosts, from the checkpoints synced to S3.
+    """
+    try:
+        while True:
+            try:
+                _attempt(run, ctx, objects, update)
+                return
+            except spot.Interrupted:
+                _await_capacity(run, ctx, update)
+    except ChaosConfigError as exc:
+        raise Abort("Failed", "Failed", f"ClientError: local runtime chaos config: {exc}") from exc
+
+
+def _await_capacity(run: JobRun, ctx: JobContext, update: Update) -> None:
+    """Stay Interrupted for the capacity wait (a stop, a shutdown or MaxWaitTimeInSeconds ends it), then Starting."""
+    deadline = time.monotonic() + clock.real_seconds(spot.capacity_wait_s(ctx.home))
+    while time.monotonic() < deadline:
+        _check_stop(run)
+        if spot.max_wait_exceeded(run.record, time.time()):
+            update(run, status="Stopping", secondary="Stopping")
+            raise Abort("Stopped", "MaxWaitTimeExceeded", None)
+        run.stop_requested.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+    _check_stop(run)
+    update(run, secondary="Starting")
+
+
+def _attempt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) -> None:
+    """One run of the job on fresh hosts: Downloading, Training, Uploading (or ``spot.Interrupted``)."""
     record = run.record
     name = record["TrainingJobName"]
     count = int(record["ResourceConfig"].get("InstanceCount", 1))
@@ -146,7 +206,9 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
         layout.create()
         toolkit.write_input_config(layout, host, hosts, instance_type, raw_hps, channels)
     _check_stop(run)
-    update(run, secondary="Downloading", TrainingStartTime=time.time())
+    run.attempt_started = time.time()
+    first = {} if "TrainingStartTime" in record else {"TrainingStartTime": run.attempt_started}
+    update(run, secondary="Downloading", **first)
     try:
         artifacts.download_channels(objects, channels, layouts)
     except (S3Error, OSError) as exc:
@@ -309,8 +371,8 @@ def _pump(run: JobRun, host: Host, ctx: JobContext) -> None:
 
 def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
     record = run.record
-    max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or 86400)
-    started = record.get("TrainingStartTime", record["CreationTime"])
+    max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or TRAINING_DEFAULT_MAX_RUNTIME_S)
+    training_since = time.monotonic()  # this attempt's hosts have just started
     last_sync = time.monotonic()
     while True:
         codes = [h.proc.poll() for h in run.hosts]
@@ -325,9 +387,17 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
             _check_stop(run)
         if run.stop_requested.is_set():
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "Stopped")
-        if time.time() - started > max_runtime:
+        # Limits in AWS seconds (local_aws/clock.py): the instances' running time, and a spot job's whole wait.
+        if clock.aws_seconds(run.billable_real_s(time.time())) > max_runtime:
             update(run, status="Stopping", secondary="Stopping")
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "MaxRuntimeExceeded")
+        if spot.max_wait_exceeded(record, time.time()):
+            update(run, status="Stopping", secondary="Stopping")
+            _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "MaxWaitTimeExceeded")
+        if spot.interruption_due(
+            record, run.interruptions, clock.aws_seconds(time.monotonic() - training_since), ctx.home
+        ):
+            _interrupt(run, ctx, objects, update, checkpoint_dirs)
         if checkpoint_dirs and time.monotonic() - last_sync > CHECKPOINT_SYNC_S:
             artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
             last_sync = time.monotonic()
@@ -348,6 +418,20 @@ def _stop_and_upload(
     raise Abort("Stopped", secondary, None)
 
 
+def _interrupt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
+    """The spot instances are reclaimed: stop the hosts (their checkpoints synced), stop billing, go Interrupted."""
+    LOGGER.info("training job %s: spot interruption", run.record["TrainingJobName"])
+    _terminate(run, ctx, objects, checkpoint_dirs)
+    run.kill_all(ctx.supervisor)
+    now = time.time()
+    run.ran_real_s = run.billable_real_s(now)
+    run.attempt_started = None
+    run.interruptions += 1
+    run.hosts = []
+    update(run, secondary="Interrupted")
+    raise spot.Interrupted
+
+
 def _failure_reason(run: JobRun, first: Host) -> str:
     for host in [first] + [h for h in run.hosts if h is not first]:
         if host.layout.failure.is_file():
@@ -364,7 +448,7 @@ def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_di
 
     All hosts at once: SIGTERM, SIGKILL after the grace period; the log pumps finish before the sync.
     """
-    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace_s)
+    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace())
     _wait_pumps(run)
     artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
 
