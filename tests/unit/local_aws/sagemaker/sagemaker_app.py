@@ -29,6 +29,20 @@ from tests.unit.local_aws.wsgi_boto3 import (
     wsgi_client,
 )
 
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def training_job_request(name: str, instance_type: str = "ml.m5.large", count: int = 1) -> dict[str, Any]:
+    """A valid CreateTrainingJob request (it never gets far locally: no code, no data)."""
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "local", "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "OutputDataConfig": {"S3OutputPath": "s3://artifacts/out"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }
+
 
 class LocalSageMaker:
     """The app, its home, and a way to rewrite ``config.toml``."""

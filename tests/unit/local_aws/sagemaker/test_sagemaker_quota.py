@@ -15,28 +15,16 @@ from botocore.exceptions import ClientError
 
 from local_aws import chaos
 from local_aws.sagemaker import quota
-from tests.unit.local_aws.sagemaker.sagemaker_app import LocalSageMaker
+from tests.unit.local_aws.sagemaker.sagemaker_app import ROLE, LocalSageMaker, training_job_request
 
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 TAIL = (
     "Please use AWS Service Quotas to request an increase for this quota. If AWS Service Quotas is not available, "
     "contact AWS support to request an increase for this quota."
 )
 
 
-def _job(name: str, instance_type: str = "ml.m5.large", count: int = 1) -> dict[str, Any]:
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "local", "TrainingInputMode": "File"},
-        "RoleArn": ROLE,
-        "OutputDataConfig": {"S3OutputPath": "s3://artifacts/out"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    }
-
-
 def _running(app: LocalSageMaker, name: str, status: str = "InProgress", count: int = 1) -> None:
-    record = {**_job(name, count=count), "TrainingJobStatus": status, "SecondaryStatus": "Training"}
+    record = {**training_job_request(name, count=count), "TrainingJobStatus": status, "SecondaryStatus": "Training"}
     app.control.records.put("training-jobs", name, record)
 
 
@@ -72,13 +60,13 @@ def test_create_training_job_past_the_quota_is_refused_naming_it(local_sagemaker
     sm = local_sagemaker.client()
     local_sagemaker.chaos('[chaos.quota.training]\n"ml.m5.large" = 1\n')
     _running(local_sagemaker, "busy")
-    message = _refused(sm.create_training_job, **_job("second"))
+    message = _refused(sm.create_training_job, **training_job_request("second"))
     assert message == (
         "The account-level service limit 'ml.m5.large for training job usage' is 1 Instances, with current "
         f"utilization of 1 Instances and a request delta of 1 Instances. {TAIL}"
     )
     with pytest.raises(sm.exceptions.ResourceLimitExceeded):  # botocore's modeled exception class
-        sm.create_training_job(**_job("third"))
+        sm.create_training_job(**training_job_request("third"))
     with pytest.raises(ClientError, match="ValidationException"):
         sm.describe_training_job(TrainingJobName="second")  # refused: never created
 
@@ -88,22 +76,22 @@ def test_finished_jobs_and_other_instance_types_use_no_quota(local_sagemaker: Lo
     local_sagemaker.chaos('[chaos.quota.training]\n"ml.m5.large" = 1\n"ml.c5.xlarge" = 0\n')
     _running(local_sagemaker, "done", status="Completed")
     _running(local_sagemaker, "stopped", status="Stopped")
-    sm.create_training_job(**_job("admitted"))  # 0 in use + 1 <= 1
-    sm.create_training_job(**_job("no-quota", instance_type="ml.m5.xlarge"))  # no entry: no local quota
-    message = _refused(sm.create_training_job, **_job("zero", instance_type="ml.c5.xlarge"))
+    sm.create_training_job(**training_job_request("admitted"))  # 0 in use + 1 <= 1
+    sm.create_training_job(**training_job_request("no-quota", instance_type="ml.m5.xlarge"))  # no entry: no local quota
+    message = _refused(sm.create_training_job, **training_job_request("zero", instance_type="ml.c5.xlarge"))
     assert "'ml.c5.xlarge for training job usage' is 0 Instances" in message
 
 
 def test_a_stopping_job_still_holds_its_instances(local_sagemaker: LocalSageMaker) -> None:
     local_sagemaker.chaos('[chaos.quota.training]\n"ml.m5.large" = 2\n')
     _running(local_sagemaker, "stopping", status="Stopping", count=2)
-    message = _refused(local_sagemaker.client().create_training_job, **_job("next"))
+    message = _refused(local_sagemaker.client().create_training_job, **training_job_request("next"))
     assert "current utilization of 2 Instances and a request delta of 1 Instances" in message
 
 
 def test_a_tuning_job_asks_for_its_parallel_jobs_instances(local_sagemaker: LocalSageMaker) -> None:
     local_sagemaker.chaos('[chaos.quota.training]\n"ml.m5.large" = 3\n')
-    job = _job("unused", count=2)
+    job = training_job_request("unused", count=2)
     definition = {k: job[k] for k in ("AlgorithmSpecification", "RoleArn", "OutputDataConfig", "ResourceConfig")}
     definition["StoppingCondition"] = job["StoppingCondition"]
     message = _refused(
@@ -168,6 +156,6 @@ def test_a_bad_section_names_the_key_and_the_valid_values(body: str, named: str)
 def test_a_bad_section_is_a_400_naming_it(local_sagemaker: LocalSageMaker) -> None:
     local_sagemaker.chaos('[chaos.quota.training]\n"ml.m5.large" = "one"\n')
     with pytest.raises(ClientError) as caught:
-        local_sagemaker.client().create_training_job(**_job("x"))
+        local_sagemaker.client().create_training_job(**training_job_request("x"))
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "[chaos.quota.training] 'ml.m5.large' = 'one' is not valid" in caught.value.response["Error"]["Message"]
