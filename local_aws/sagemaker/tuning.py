@@ -356,7 +356,8 @@ class TuningJobs:
                     "ResourceConfig": definition.get("ResourceConfig") or {},
                     "StoppingCondition": definition["StoppingCondition"],
                 }
-                for key in ("CheckpointConfig", "Environment", "VpcConfig", "EnableNetworkIsolation"):
+                forwarded = ("CheckpointConfig", "Environment", "VpcConfig", "EnableNetworkIsolation")
+                for key in (*forwarded, "EnableManagedSpotTraining"):  # a tuning job's trials can be spot jobs
                     if definition.get(key) is not None:
                         params[key] = definition[key]
                 with self._lock:
