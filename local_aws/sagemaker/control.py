@@ -19,8 +19,9 @@ from local_aws.sagemaker.quota import OPERATIONS as QUOTA_OPERATIONS
 from local_aws.sagemaker.quota import Quotas
 from local_aws.sagemaker.records import RecordStore
 from local_aws.sagemaker.throttle import Throttle
+from local_aws.sagemaker.training.hosts import LogWriter
 from local_aws.sagemaker.training.jobs import TrainingJobs
-from local_aws.sagemaker.training.runner import JobContext, LogWriter
+from local_aws.sagemaker.training.runner import JobContext
 from local_aws.sagemaker.tuning import TuningJobs
 from local_aws.sagemaker.validate import validate_input
 

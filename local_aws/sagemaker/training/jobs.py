@@ -22,8 +22,9 @@ from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
 from local_aws.sagemaker.training import spot
 from local_aws.sagemaker.training.artifacts import model_artifact_uri
+from local_aws.sagemaker.training.hosts import JobRun
 from local_aws.sagemaker.training.metrics import MetricParser
-from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
+from local_aws.sagemaker.training.runner import Abort, JobContext, run_job
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 

@@ -17,11 +17,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 
 from local_aws import clock
 from local_aws.chaos import ChaosConfigError
@@ -29,10 +28,9 @@ from local_aws.constants import REGION, TRAINING_DEFAULT_MAX_RUNTIME_S, TRAINING
 from local_aws.constants import TRAINING_STOP_GRACE_S as STOP_S
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
-from local_aws.sagemaker.failure import script_error
 from local_aws.sagemaker.training import artifacts, spot, toolkit
 from local_aws.sagemaker.training.entry import Entry, container_python, model_trainer_requirements
-from local_aws.sagemaker.training.metrics import MetricParser
+from local_aws.sagemaker.training.hosts import Host, JobRun, LogWriter, failure_reason, pump, wait_pumps
 from local_aws.sagemaker.training.requirements import RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
@@ -52,12 +50,6 @@ _RANK_VARIABLES = frozenset(
         "VIRTUAL_ENV",
     }
 )
-
-
-class LogWriter(Protocol):
-    """Appends events to a CloudWatch-style log stream (the local Logs service's store)."""
-
-    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
 
 
 @dataclass
@@ -99,43 +91,6 @@ class Abort(Exception):
         self.status = status
         self.secondary = secondary
         self.reason = reason
-
-
-@dataclass
-class Host:
-    """One training host: its /opt/ml tree, its process and its log stream."""
-
-    name: str
-    layout: toolkit.HostLayout
-    proc: subprocess.Popen[bytes]
-    stream: str
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=200))
-    pump: threading.Thread | None = None
-
-
-@dataclass
-class JobRun:
-    """In-memory companion of a persisted job record: processes, stop flags, the metric parser."""
-
-    record: dict[str, Any]
-    metrics: MetricParser
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-    shutdown: bool = False
-    hosts: list[Host] = field(default_factory=list)
-    thread: threading.Thread | None = None
-    attempt_started: float | None = None  # time.time() of this attempt's Downloading (its instances run from here)
-    ran_real_s: float = 0.0  # real seconds earlier attempts' instances ran (billable)
-    interruptions: int = 0
-
-    def billable_real_s(self, now: float) -> float:
-        """Real seconds the job's instances have run, over every attempt (the Interrupted waits left out)."""
-        current = now - self.attempt_started if self.attempt_started is not None else 0.0
-        return self.ran_real_s + max(0.0, current)
-
-    def kill_all(self, supervisor: ProcessSupervisor) -> None:
-        """Kill every host's process group (DataLoader workers and torchrun agents included)."""
-        for host in self.hosts:
-            supervisor.kill_group(host.proc)
 
 
 Update = Callable[..., None]
@@ -260,7 +215,7 @@ def _attempt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update)
         # SageMaker gives every host its stream when it starts, whether or not the host ever writes a line.
         ctx.logs.append(TRAINING_LOG_GROUP, host_run.stream, [])  # no events: creates the stream
         host_run.pump = threading.Thread(
-            target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}"
+            target=pump, args=(run, host_run, ctx.logs, ctx.echo), daemon=True, name=f"log-{name}-{host}"
         )
         host_run.pump.start()
         run.hosts.append(host_run)
@@ -354,21 +309,6 @@ def _host_env(
     return env
 
 
-def _pump(run: JobRun, host: Host, ctx: JobContext) -> None:
-    stream: IO[bytes] | None = host.proc.stdout
-    if stream is None:
-        return
-    name = run.record["TrainingJobName"]
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip("\n")
-        now = time.time()
-        ctx.logs.append(TRAINING_LOG_GROUP, host.stream, [(int(now * 1000), line)])
-        host.tail.append(line)
-        run.metrics.feed(line, now)
-        if ctx.echo is not None:
-            ctx.echo(f"{name} {host.name} | {line}")
-
-
 def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
     record = run.record
     max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or TRAINING_DEFAULT_MAX_RUNTIME_S)
@@ -379,7 +319,7 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
         failed = [h for h, c in zip(run.hosts, codes, strict=True) if c not in (None, 0)]
         if failed:
             _terminate(run, ctx, objects, checkpoint_dirs)
-            raise Abort("Failed", "Failed", _failure_reason(run, failed[0]))
+            raise Abort("Failed", "Failed", failure_reason(run, failed[0]))
         if all(c == 0 for c in codes):
             break
         if run.shutdown:
@@ -402,7 +342,7 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
             artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
             last_sync = time.monotonic()
         time.sleep(0.2)
-    _wait_pumps(run)
+    wait_pumps(run)
     artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
     update(run, secondary="Uploading")
     _upload(run, objects, ctx)
@@ -432,31 +372,14 @@ def _interrupt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Updat
     raise spot.Interrupted
 
 
-def _failure_reason(run: JobRun, first: Host) -> str:
-    for host in [first] + [h for h in run.hosts if h is not first]:
-        if host.layout.failure.is_file():
-            text = host.layout.failure.read_text(errors="replace").strip()
-            if text:
-                return f"AlgorithmError: {text}"
-    args = first.proc.args
-    command = " ".join(str(a) for a in args) if isinstance(args, list) else str(args)
-    return "AlgorithmError: " + script_error(first.proc.returncode, list(first.tail), command)
-
-
 def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_dirs: list[Path]) -> None:
     """Stop every host, then sync the checkpoints, so what a host saved before it stopped reaches S3.
 
     All hosts at once: SIGTERM, SIGKILL after the grace period; the log pumps finish before the sync.
     """
     ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace())
-    _wait_pumps(run)
+    wait_pumps(run)
     artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
-
-
-def _wait_pumps(run: JobRun) -> None:
-    for host in run.hosts:
-        if host.pump is not None:
-            host.pump.join(timeout=10)
 
 
 def _upload(run: JobRun, objects: ObjectStore, ctx: JobContext) -> None:
