@@ -181,3 +181,22 @@ def test_an_on_demand_job_is_never_interrupted(
 def wait_job_after_create(sm: Any, request: dict[str, Any]) -> dict[str, Any]:
     sm.create_training_job(**request)
     return wait_job(sm, request["TrainingJobName"])
+
+
+def test_stop_training_job_while_interrupted_stops_it_without_a_restart(
+    sm: Any, stack: Stack, tiny_source: str, tiny_data: str, chaos_file: ChaosFile
+) -> None:
+    chaos_file.write("[chaos.spot]\nafter_seconds = 1\ntimes = 1\ncapacity_wait_seconds = 600\n")
+    name = f"spot-stop-{int(time.time())}"
+    request = job_request(stack, name, tiny_source, tiny_data, epochs="30", sleep="1")
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 1200}
+    request["EnableManagedSpotTraining"] = True
+    sm.create_training_job(**request)
+    wait_for(lambda: sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"], lambda s: s == "Interrupted")
+    sm.stop_training_job(TrainingJobName=name)
+    job = wait_for(
+        lambda: sm.describe_training_job(TrainingJobName=name),
+        lambda j: j["TrainingJobStatus"] == "Stopped",
+        timeout=30,
+    )
+    assert _statuses(job) == ["Starting", "Downloading", "Training", "Interrupted", "Stopping", "Stopped"]
