@@ -71,3 +71,34 @@ def test_the_stop_grace_is_aws_120_seconds_in_scaled_time(
     took = time.monotonic() - started
     assert job["SecondaryStatus"] == "Stopped"
     assert 2.0 <= took < 8.0  # 120 AWS s scaled; not the old fixed 10 real seconds
+
+
+def test_a_tuning_jobs_max_runtime_is_aws_seconds(
+    sm: Any, stack: Stack, tiny_source: str, tiny_data: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResourceLimits.MaxRuntimeInSeconds = 120 (botocore's minimum) lasts 2 real seconds at 60 AWS seconds each."""
+    monkeypatch.setenv(ENV_TIME_SCALE, "60")
+    name = f"scaled-tune-{int(time.time())}"
+    definition = job_request(stack, "unused", tiny_source, tiny_data, epochs="30", sleep="1")
+    definition.pop("TrainingJobName")
+    definition["StaticHyperParameters"] = definition.pop("HyperParameters")
+    definition["StoppingCondition"] = {"MaxRuntimeInSeconds": 86_400}
+    started = time.monotonic()
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Grid",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "valid:top1"},
+            "ResourceLimits": {"MaxParallelTrainingJobs": 1, "MaxRuntimeInSeconds": 120},
+            "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "scale", "Values": ["0.5", "2"]}]},
+        },
+        TrainingJobDefinition=definition,
+    )
+    done = wait_for(
+        lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        lambda d: d["HyperParameterTuningJobStatus"] != "InProgress",
+        timeout=60,
+        every=0.5,
+    )
+    assert time.monotonic() - started < 20  # 2 real seconds plus the trial's stop, not 120 s
+    assert done["TrainingJobStatusCounters"]["Stopped"] >= 1
