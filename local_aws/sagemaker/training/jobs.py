@@ -1,7 +1,11 @@
 """CreateTrainingJob / DescribeTrainingJob / StopTrainingJob / ListTrainingJobs: the records and their status machine.
 
 A job walks SageMaker's status machine in real time (InProgress: Starting → Downloading → Training → Uploading; then
-Completed, Failed or Stopped) and persists every transition; ``runner.py`` does the work of each phase. The answers
+Completed, Failed or Stopped) and persists every transition; ``runner.py`` does the work of each phase. A managed-spot
+job may pass Interrupted → Starting → ... again, or end Stopped/MaxWaitTimeExceeded (``spot.py``, switch
+``[chaos.spot]``). Durations it reports and limits it enforces are AWS seconds (``local_aws/clock.py``,
+``LOCAL_AWS_TIME_SCALE``): TrainingTimeInSeconds, BillableTimeInSeconds, MaxRuntimeInSeconds, MaxWaitTimeInSeconds
+and StopTrainingJob's 120-s grace (``LOCAL_SAGEMAKER_STOP_GRACE`` overrides the grace, in real seconds). The answers
 keep botocore's output shapes in every status (``tests`` check them against the service model).
 """
 

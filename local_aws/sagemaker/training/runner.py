@@ -173,7 +173,7 @@ def _attempt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update)
     _check_stop(run)
     try:
         if entry.container is not None:
-            # The container form runs its own interpreter lookup and pip (see _container_python).
+            # The container form runs its own interpreter lookup and pip (see entry.container_python).
             python = job_python(model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
         elif entry.is_python:
             python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir, ctx.supervisor)
