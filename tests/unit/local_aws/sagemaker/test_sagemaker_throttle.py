@@ -50,7 +50,6 @@ def test_botocore_retries_the_throttle_in_both_retry_modes(local_sagemaker: Loca
     """Standard mode matches the code; legacy mode needs code ThrottlingException *and* HTTP 400."""
     local_sagemaker.chaos(BURST_2)
     sm = local_sagemaker.client(retries={"mode": mode, "total_max_attempts": 3})
-    sm.meta.events.register("before-sleep", lambda **_: None)
     response = sm.list_training_jobs()
     assert response["ResponseMetadata"]["RetryAttempts"] == 2
 
