@@ -51,6 +51,11 @@ API_INTEGRATION_TIMEOUT_S = 29.0
 # SageMaker returns the first 1024 characters of /opt/ml/output/failure as FailureReason
 # (docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html); botocore: FailureReason max 1024.
 FAILURE_REASON_MAX_CHARS = 1024
+# StopTrainingJob: "SageMaker sends the algorithm the SIGTERM signal, which delays job termination for 120 seconds"
+# (StopTrainingJob API reference; botocore's sagemaker model). In AWS seconds: the local runtime scales it.
+TRAINING_STOP_GRACE_S = 120.0
+# "MaxRuntimeInSeconds ... The default value is 1 day" (StoppingCondition API reference).
+TRAINING_DEFAULT_MAX_RUNTIME_S = 86_400
 # S3 single PUT: 5 GB (docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html). The local HTTP layer
 # refuses larger bodies before reading them.
 S3_MAX_PUT_BYTES = 5 * 1024**3
