@@ -55,6 +55,7 @@ from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from local_aws.auth.role_sessions import RoleSessions
+from local_aws.stepfunctions import history_quota
 
 # Every module of moto's interpreter that imported ``boto_client_for`` by name (moto 5.2.x); each gets the
 # replacement, so no aws-sdk, Map item reader/writer or optimised integration escapes to moto's own port.
@@ -143,6 +144,7 @@ def apply() -> None:
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
     _patch_parse_cache()
+    history_quota.apply()  # the 25,000-event execution-history quota
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
 
