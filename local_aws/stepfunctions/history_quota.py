@@ -73,7 +73,7 @@ def apply() -> None:
                     self,
                     context,
                     HistoryEventType.ExecutionFailed,
-                    EventDetails(executionFailedEventDetails=details),
+                    EventDetails(executionFailedEventDetails=details),  # type: ignore[typeddict-item]
                 )
             )
             self.quota_closed_at = event_id
