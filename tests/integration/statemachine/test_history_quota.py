@@ -20,9 +20,7 @@ from tests.integration.statemachine.sfn_helpers import Stack, history, quick, ru
 QUOTA = 400
 
 
-def test_an_unbudgeted_poll_loop_fails_at_the_quota(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unbudgeted_poll_loop_fails_at_the_quota(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "SFN_HISTORY_MAX_EVENTS", QUOTA)
     payload = quick(stack, gate=0.0)
     payload["Hyperparameters"] = {**payload["Hyperparameters"], "epochs": "3", "max-steps": "200"}
