@@ -69,16 +69,14 @@ class AssumedRoleStore:
     """The credential store of role sessions: every key moto's STS issued (by the runtime or a user's AssumeRole)."""
 
     def lookup(self, access_key_id: str) -> Identity | None:
-        """The session's identity, or None when STS did not issue the key or the session has expired."""
+        """The session's identity (with its expiry, which the verifier enforces), or None when STS did not issue it."""
         if not access_key_id.startswith("ASIA"):  # temporary keys only (IAM unique-id prefixes)
             return None
         role = _sts().get_assumed_role_from_access_key(access_key_id)  # type: ignore[attr-defined]
         if role is None:
             return None
-        if role.expiration.replace(tzinfo=dt.UTC) <= dt.datetime.now(dt.UTC):
-            # UNCONFIRMED code: AWS answers ExpiredToken(Exception); an unknown key's answer is the safe stand-in.
-            return None
-        return Identity(access_key_id, role.secret_access_key, ACCOUNT_ID, role.arn, role.session_token)
+        expiration = role.expiration.replace(tzinfo=dt.UTC)
+        return Identity(access_key_id, role.secret_access_key, ACCOUNT_ID, role.arn, role.session_token, expiration)
 
 
 class RoleSessions:

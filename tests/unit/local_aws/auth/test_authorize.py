@@ -7,6 +7,7 @@ token and reach the edge in-process; the service behind it only records what got
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -228,10 +229,25 @@ def test_a_role_the_template_did_not_create_cannot_be_assumed() -> None:
         assume_role(f"arn:aws:iam::{ACCOUNT_ID}:role/never-created", "s")
 
 
-def test_an_expired_or_unknown_session_key_is_not_recognised(edge: Edge, make_role: Callable[..., str]) -> None:
+def test_an_expired_session_is_expired_token(edge: Edge, make_role: Callable[..., str]) -> None:
     session = assume_role(make_role("StateMachineRole"), "exec-6", duration_s=0)
     with pytest.raises(ClientError) as exc:
         _client("sagemaker", edge, session).describe_endpoint(EndpointName=PREFIX)
+    error = exc.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+    with pytest.raises(ClientError) as exc:
+        _client("sts", edge, session).get_caller_identity()
+    assert exc.value.response["Error"]["Code"] == "ExpiredToken"
+
+
+def test_a_key_sts_never_issued_is_not_recognised(edge: Edge) -> None:
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    forged = RoleCredentials("ASIAFORGED0000000000", "s" * 40, "token", expiry, "arn:aws:sts::1:assumed-role/r/s")
+    with pytest.raises(ClientError) as exc:
+        _client("sagemaker", edge, forged).describe_endpoint(EndpointName=PREFIX)
     assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
 
 
