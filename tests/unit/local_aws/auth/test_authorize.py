@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -20,10 +21,11 @@ from botocore.exceptions import ClientError
 from moto.iam.models import iam_backends
 from werkzeug.test import Client
 
+from local_aws.auth import actions
 from local_aws.auth.credentials import ChainCredentialStore, IssuedCredentials, StaticCredentialStore
 from local_aws.auth.role_sessions import AssumedRoleStore, RoleCredentials, RoleNotAssumable, assume_role
 from local_aws.cloudformation import load_template, make_resolver
-from local_aws.constants import ACCOUNT_ID, PARTITION, TEMPLATE_PATH
+from local_aws.constants import ACCOUNT_ID, ASL_PATH, PARTITION, TEMPLATE_PATH
 from local_aws.edge import Edge
 from tests.unit.local_aws.wsgi_boto3 import ACCESS_KEY_ID, ENDPOINT, REGION, SECRET_ACCESS_KEY, route_to_app
 
@@ -262,3 +264,13 @@ def test_an_unsigned_sts_form_post_gets_sts_error_shape(edge: Edge) -> None:
     body = response.get_data(as_text=True)
     assert "<ErrorResponse" in body and "<Code>MissingAuthenticationToken</Code>" in body
     assert "https://sts.amazonaws.com/doc/2011-06-15/" in body
+
+
+def test_every_sagemaker_call_of_the_asl_is_authorised_on_its_resource() -> None:
+    """A SageMaker operation without a resource entry is checked against ``*``, which the template's resource-scoped
+    grants never match: a new call in the ASL must come with its entry in local_aws/auth/actions.py."""
+    called = set(re.findall(r"arn:aws:states:::aws-sdk:sagemaker:(\w+)", ASL_PATH.read_text(encoding="utf-8")))
+    operations = {name[0].upper() + name[1:] for name in called}
+    assert operations, "the ASL calls SageMaker"
+    known = set(actions._SAGEMAKER_RESOURCES) | set(actions._SAGEMAKER_ARN_PARAM)
+    assert operations <= known, sorted(operations - known)
