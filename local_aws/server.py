@@ -31,7 +31,7 @@ from local_aws.auth.credentials import (
     StaticCredentialStore,
     issue_or_load,
 )
-from local_aws.auth.role_sessions import AssumedRoleStore, RoleSessions
+from local_aws.auth.role_sessions import LAMBDA_SERVICE, STATES_SERVICE, AssumedRoleStore, RoleSessions
 from local_aws.cloudformation.api import StackApi, localize_outputs
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
@@ -202,7 +202,10 @@ class LocalAws:
         ).start()
         aws_url = self._edge.url
         interpreter.route_sdk_calls(
-            aws_url, self.credentials.access_key_id, self.credentials.secret_access_key, RoleSessions()
+            aws_url,
+            self.credentials.access_key_id,
+            self.credentials.secret_access_key,
+            RoleSessions(service=STATES_SERVICE),
         )
         self._control.start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
@@ -259,7 +262,9 @@ class LocalAws:
 
         role = None
         if spec.function.role_arn:
-            role = RoleSessions(session_name=spec.function.function_name).refresher(spec.function.role_arn)
+            # Lambda names the session after the function: assumed-role/<role>/<function name>.
+            sessions = RoleSessions(session_name=spec.function.function_name, service=LAMBDA_SERVICE)
+            role = sessions.refresher(spec.function.role_arn)
         else:
             LOGGER.warning("%s has no Role: it runs with the runtime's own key", spec.function.logical_id)
         function = LocalFunction(spec.function, function_env, sink, stream, role)

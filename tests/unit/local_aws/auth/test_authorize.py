@@ -23,7 +23,15 @@ from werkzeug.test import Client
 
 from local_aws.auth import actions
 from local_aws.auth.credentials import ChainCredentialStore, IssuedCredentials, StaticCredentialStore
-from local_aws.auth.role_sessions import AssumedRoleStore, RoleCredentials, RoleNotAssumable, assume_role
+from local_aws.auth.role_sessions import (
+    LAMBDA_SERVICE,
+    STATES_SERVICE,
+    AssumedRoleStore,
+    RoleCredentials,
+    RoleNotAssumable,
+    RoleSessions,
+    assume_role,
+)
 from local_aws.cloudformation import load_template, make_resolver
 from local_aws.constants import ACCOUNT_ID, ASL_PATH, PARTITION, TEMPLATE_PATH
 from local_aws.edge import Edge
@@ -274,3 +282,22 @@ def test_every_sagemaker_call_of_the_asl_is_authorised_on_its_resource() -> None
     assert operations, "the ASL calls SageMaker"
     known = set(actions._SAGEMAKER_RESOURCES) | set(actions._SAGEMAKER_ARN_PARAM)
     assert operations <= known, sorted(operations - known)
+
+
+def test_a_service_assumes_only_a_role_whose_trust_policy_names_it(make_role: Callable[..., str]) -> None:
+    """The template's state machine role trusts states.amazonaws.com (in this account), the function's role Lambda."""
+    machine, function = make_role("StateMachineRole"), make_role("InferenceFunctionRole")
+    assert (
+        RoleSessions(service=STATES_SERVICE)
+        .credentials(machine)
+        .session_arn.startswith(f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{machine.rsplit('/', 1)[1]}/")
+    )
+    assert RoleSessions("fn", service=LAMBDA_SERVICE).credentials(function).session_arn.endswith("/fn")
+    with pytest.raises(RoleNotAssumable) as exc:
+        RoleSessions(service=STATES_SERVICE).credentials(function)
+    assert str(exc.value) == (
+        "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume "
+        "the provided role."
+    )
+    with pytest.raises(RoleNotAssumable, match="cannot be assumed by Lambda"):
+        RoleSessions(service=LAMBDA_SERVICE).credentials(machine)
