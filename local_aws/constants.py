@@ -66,6 +66,16 @@ SIGV4_MAX_SKEW_S = 15 * 60
 # Idle keep-alive connections and stalled uploads are closed after this many seconds without traffic.
 HTTP_IDLE_TIMEOUT_S = int(os.environ.get("LOCAL_HTTP_IDLE_TIMEOUT", "30"))
 
+# STS AssumeRole: "DurationSeconds ... default value of 3600 seconds" (AssumeRole API reference; botocore's sts
+# model: roleDurationSecondsType min 900). Sessions are renewed 15 minutes before expiry, botocore's own advisory
+# refresh window for temporary credentials (botocore/credentials.py, RefreshableCredentials._advisory_refresh_timeout).
+ROLE_SESSION_DURATION_S = 3600
+ROLE_SESSION_REFRESH_S = 15 * 60
+# Step Functions: "Maximum execution history size: 25,000 events in a single state machine execution history"
+# (docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html, hard quota; bp-history-limit.html). Read at each
+# event, so a unit test may lower it on this module; nothing else should.
+SFN_HISTORY_MAX_EVENTS = 25_000
+
 # ---------------------------------------------------------------------------------------------------------- statuses
 EXECUTION_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 TRAINING_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
