@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from ops.console.reader import ConsoleReader
 from ops.console.reader import NotFound as ReadNotFound
+from ops.console.serving import ServingReader
 from ops.predict import MAX_TOP_K, predict
 from ops.target import OpsError
 
@@ -67,13 +68,15 @@ class ConsoleApp:
     """The WSGI callable.
 
     Args:
-        reader: the AWS reads.
+        reader: the pipeline and training reads.
+        serving: the endpoint reads.
         api_key: the REST API's key (API_KEY auth mode); None signs the predict call with SigV4 instead.
         allowed_hosts: ``Host`` values this console answers to (set by the server once its port is known).
     """
 
-    def __init__(self, reader: ConsoleReader, api_key: str | None) -> None:
+    def __init__(self, reader: ConsoleReader, serving: ServingReader, api_key: str | None) -> None:
         self.reader = reader
+        self.serving = serving
         self.api_key = api_key
         self.allowed_hosts: set[str] = set()
         self._handlers: dict[str, Callable[..., Response]] = {
@@ -85,7 +88,7 @@ class ConsoleApp:
             "training_job": lambda request, name: _json(self.reader.training_job(name)),
             "confusion": self._confusion,
             "endpoints": lambda request: _json(
-                {"endpoints": self.reader.endpoints(), "invocations": self.reader.recent_invocations()}
+                {"endpoints": self.serving.endpoints(), "invocations": self.serving.recent_invocations()}
             ),
             "predict": self._predict,
         }

@@ -1,9 +1,9 @@
-"""What the console shows, read through the stack's own AWS APIs with boto3, as any user's tool would.
+"""The pipeline and training views' data, read through the stack's own AWS APIs with boto3, as any user's tool would.
 
 Step Functions (DescribeStateMachine for the ASL itself, ListExecutions, DescribeExecution, GetExecutionHistory),
-SageMaker (ListTrainingJobs, DescribeTrainingJob, ListEndpoints, DescribeEndpoint), CloudWatch Logs (the training
-hosts' streams, the inference function's EMF lines), CloudWatch (GetMetricData) and S3 (the job's output.tar.gz for
-the confusion matrix). Nothing here reaches into the local runtime's internals, so the same reader works on AWS.
+SageMaker (ListTrainingJobs, DescribeTrainingJob), CloudWatch Logs (the training hosts' streams) and S3 (the job's
+output.tar.gz for the confusion matrix). Nothing here reaches into the local runtime's internals, so the same reader
+works on AWS. The endpoints view's reads are in ``ops.console.serving``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import io
 import json
 import re
 import tarfile
-import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +26,6 @@ _METRIC = re.compile(r"METRIC split=(?P<split>\w+) epoch=(?P<epoch>\d+)(?P<rest>
 _PAIR = re.compile(r"(\w+)=([0-9.eE+-]+)")
 MAX_LOG_PAGES = 50  # per stream and request: a 6-epoch demo job writes one or two pages
 LOG_TAIL_LINES = 200
-SAMPLES_KEPT = 720  # instance-count samples per endpoint (an hour at one poll each 5 s)
 
 
 class NotFound(Exception):
@@ -80,7 +78,6 @@ class ConsoleReader:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._instances: dict[str, deque[list[float]]] = {}
 
     def _client(self, service: str) -> Any:
         return self.target.client(service, retries=3)
@@ -101,8 +98,8 @@ class ConsoleReader:
                     "executionArn": e["executionArn"],
                     "name": e["name"],
                     "status": e["status"],
-                    "startDate": _epoch(e.get("startDate")),
-                    "stopDate": _epoch(e.get("stopDate")),
+                    "startDate": epoch(e.get("startDate")),
+                    "stopDate": epoch(e.get("stopDate")),
                 }
                 for e in executions
             ],
@@ -129,8 +126,8 @@ class ConsoleReader:
             "executionArn": arn,
             "name": described["name"],
             "status": described["status"],
-            "startDate": _epoch(described.get("startDate")),
-            "stopDate": _epoch(described.get("stopDate")),
+            "startDate": epoch(described.get("startDate")),
+            "stopDate": epoch(described.get("stopDate")),
             "input": _json_or_text(described.get("input")),
             "output": _json_or_text(described.get("output")),
             "error": described.get("error"),
@@ -147,7 +144,7 @@ class ConsoleReader:
                 "name": j["TrainingJobName"],
                 "status": j["TrainingJobStatus"],
                 "secondaryStatus": j.get("SecondaryStatus"),
-                "created": _epoch(j.get("CreationTime")),
+                "created": epoch(j.get("CreationTime")),
             }
             for j in jobs.get("TrainingJobSummaries", [])
         ]
@@ -177,7 +174,7 @@ class ConsoleReader:
             "hyperParameters": job.get("HyperParameters", {}),
             "finalMetrics": {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
             "transitions": [
-                {"status": t["Status"], "start": _epoch(t.get("StartTime")), "message": t.get("StatusMessage")}
+                {"status": t["Status"], "start": epoch(t.get("StartTime")), "message": t.get("StatusMessage")}
                 for t in job.get("SecondaryStatusTransitions", [])
             ],
             "hosts": hosts,
@@ -226,108 +223,9 @@ class ConsoleReader:
                         return extracted.read()
         raise NotFound(f"{name}'s output.tar.gz has no confusion_matrix.png (matplotlib missing in the job?)")
 
-    # --------------------------------------------------------------------------------------------- endpoints
-    def endpoints(self) -> list[dict[str, Any]]:
-        """Every endpoint with its variants, the instance counts this console has seen, and CloudWatch's figures."""
-        sm = self._client("sagemaker")
-        out = []
-        now = time.time()
-        for summary in sm.list_endpoints(SortBy="CreationTime", SortOrder="Descending", MaxResults=20)["Endpoints"]:
-            name = summary["EndpointName"]
-            try:
-                endpoint = sm.describe_endpoint(EndpointName=name)
-            except ClientError:  # deleted between the list and the describe
-                continue
-            variants = [
-                {
-                    "name": v["VariantName"],
-                    "currentInstanceCount": v.get("CurrentInstanceCount"),
-                    "desiredInstanceCount": v.get("DesiredInstanceCount"),
-                    "currentWeight": v.get("CurrentWeight"),
-                }
-                for v in endpoint.get("ProductionVariants", [])
-            ]
-            samples = self._instances.setdefault(name, deque(maxlen=SAMPLES_KEPT))
-            samples.append([now, float(sum(v["currentInstanceCount"] or 0 for v in variants))])
-            out.append(
-                {
-                    "name": name,
-                    "status": endpoint["EndpointStatus"],
-                    "config": endpoint.get("EndpointConfigName"),
-                    "failureReason": endpoint.get("FailureReason"),
-                    "created": _epoch(endpoint.get("CreationTime")),
-                    "modified": _epoch(endpoint.get("LastModifiedTime")),
-                    "variants": variants,
-                    "instanceSamples": list(samples),
-                    "metrics": self._variant_metrics(name, [v["name"] for v in variants]),
-                }
-            )
-        return out
 
-    def _variant_metrics(self, endpoint: str, variants: list[str]) -> dict[str, Any]:
-        """AWS/SageMaker Invocations (Sum) and ModelLatency (Average, µs) per minute, over the last hour."""
-        queries = []
-        for index, variant in enumerate(variants):
-            dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-            for metric, stat in (("Invocations", "Sum"), ("ModelLatency", "Average")):
-                queries.append(
-                    {
-                        "Id": f"{metric.lower()}{index}",
-                        "Label": f"{variant} {metric}",
-                        "MetricStat": {
-                            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dims},
-                            "Period": 60,
-                            "Stat": stat,
-                        },
-                    }
-                )
-        if not queries:
-            return {}
-        end = time.time()
-        try:
-            answer = self._client("cloudwatch").get_metric_data(
-                MetricDataQueries=queries, StartTime=end - 3600, EndTime=end
-            )
-        except ClientError as exc:
-            return {"error": exc.response["Error"].get("Message", "GetMetricData failed")}
-        return {
-            r["Label"]: [[_epoch(t), v] for t, v in zip(r["Timestamps"], r["Values"], strict=False)]
-            for r in answer.get("MetricDataResults", [])
-        }
-
-    def recent_invocations(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The inference function's last requests, from its EMF log lines (what CloudWatch turns into metrics)."""
-        group = f"/aws/lambda/{self.target.output('InferenceFunctionName')}"
-        logs = self._client("logs")
-        try:
-            page = logs.filter_log_events(logGroupName=group, startTime=int((time.time() - 3600) * 1000))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return []
-            raise
-        found = []
-        for event in page.get("events", []):
-            message = event.get("message", "")
-            if '"_aws"' not in message:
-                continue
-            try:
-                doc = json.loads(message)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(doc, dict) or ("EndpointLatency" not in doc and "Prediction" not in doc):
-                continue
-            found.append(
-                {
-                    "timestamp": event.get("timestamp", 0) / 1000,
-                    "latencyMs": doc.get("EndpointLatency"),
-                    "ok": "Prediction" in doc,
-                    "coldStart": bool(doc.get("ColdStart")),
-                }
-            )
-        return found[-limit:]
-
-
-def _epoch(value: Any) -> float | None:
+def epoch(value: Any) -> float | None:
+    """A boto3 datetime as epoch seconds (what the page's charts and clocks take)."""
     return value.timestamp() if hasattr(value, "timestamp") else None
 
 

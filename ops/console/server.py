@@ -8,6 +8,7 @@ from local_aws.constants import API_GATEWAY_MAX_BYTES, HOST
 from local_aws.http.server import HttpServer, message_error_renderer
 from ops.console.app import ConsoleApp
 from ops.console.reader import ConsoleReader
+from ops.console.serving import ServingReader
 from ops.target import OpsError, Target
 
 
@@ -29,7 +30,7 @@ def _free(port: int, explicit: bool) -> int:
 
 def start_console(target: Target, api_key: str | None, port: int, explicit: bool = False) -> HttpServer:
     """Start the console for ``target`` in a background thread; ``.url`` says where, ``.stop()`` ends it."""
-    app = ConsoleApp(ConsoleReader(target), api_key)
+    app = ConsoleApp(ConsoleReader(target), ServingReader(target), api_key)
     server = HttpServer(
         app,
         name="console",

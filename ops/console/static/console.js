@@ -87,13 +87,17 @@ async function loadExecution(scroll) {
 function focusGraph() {
   const doc = state.execution;
   const focus = (doc && (doc.failed_state || (doc.status === "RUNNING" ? doc.current : null))) || "__start";
-  const node = document.querySelector(`#graph [data-state="${CSS.escape(focus)}"]`);
-  const pane = $("#graph");
+  centerOn($("#graph"), focus);
+}
+
+function centerOn(pane, id) {
+  const node = pane.querySelector(`[data-state="${CSS.escape(id)}"]`);
+  const focus = id;
   if (!node) return;
   const box = node.getBoundingClientRect();
   const frame = pane.getBoundingClientRect();
   pane.scrollLeft += box.left + box.width / 2 - (frame.left + frame.width / 2);
-  pane.scrollTop += focus === "__start" ? box.top - frame.top - 8 : box.top + box.height / 2 - (frame.top + frame.height / 2);
+  pane.scrollTop += id === "__start" ? box.top - frame.top - 8 : box.top + box.height / 2 - (frame.top + frame.height / 2);
 }
 
 function drawPipeline() {
@@ -116,6 +120,7 @@ function showBranch(name) {
   const path = state.execution ? { ...state.execution } : null;
   if (path) path.status = path.entered.includes(name) ? path.status : "NOT_ENTERED";
   AslGraph.drawLevel($("#branch"), branches[0], path, state.scale * 0.9, null, $("#hide-pass").checked);
+  centerOn($("#branch"), "__start");
 }
 
 // ------------------------------------------------------------------------------------------------------ training
@@ -133,7 +138,7 @@ async function loadTraining() {
   state.tabChanged = false;
 }
 
-function lineChart(title, series, xLabel, width) {
+function lineChart(title, series, xLabel, width, dots) {
   // series: [{label, xs, ys}] (each may have its own x values): uPlot wants one x array, so join them.
   const xs = [...new Set(series.flatMap((s) => s.xs))].sort((a, b) => a - b);
   const data = [xs, ...series.map((s) => xs.map((x) => { const i = s.xs.indexOf(x); return i < 0 ? null : s.ys[i]; }))];
@@ -142,7 +147,10 @@ function lineChart(title, series, xLabel, width) {
   const chart = new uPlot({
     title, width: width || 420, height: 220, scales: { x: { time: xLabel === "time" } },
     axes: [xLabel === "epoch" ? { label: "epoch", incrs: [1, 2, 5, 10, 20, 50] } : {}, {}],
-    series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: colors[i % 4], width: 2, spanGaps: true, points: { show: true } }))],
+    series: [{ label: xLabel }, ...series.map((s, i) => ({
+      label: s.label, stroke: colors[i % 4], width: 2, spanGaps: true, points: { show: true, size: dots ? 7 : 5, fill: dots ? colors[i % 4] : undefined },
+      paths: dots ? () => null : undefined,
+    }))],
   }, data, box);
   state.charts.push(chart);
   return box;
@@ -203,14 +211,18 @@ async function loadEndpoints() {
       h("div", { class: "charts" },
         lineChart("instances (DescribeEndpoint, sampled)", [{ label: "instances", xs: e.instanceSamples.map((s) => s[0]), ys: e.instanceSamples.map((s) => s[1]) }], "time"),
         ...cw.map(([label, points]) => lineChart(`${label} (CloudWatch)`, [{ label, xs: points.map((p) => p[0]), ys: points.map((p) => p[1]) }], "time"))),
-      cw.length ? null : h("p", { class: "muted" }, "CloudWatch has no AWS/SageMaker datapoints for this endpoint in the last hour."));
+      cw.length ? null : h("p", { class: "muted" }, "CloudWatch has no AWS/SageMaker datapoints for this endpoint in the last hour."),
+      h("h3", {}, "Scaling activities (Application Auto Scaling)"),
+      e.scaling.length
+        ? h("table", {}, ...e.scaling.map((a) => h("tr", {}, h("td", {}, when(a.start)), h("td", {}, a.variant), h("td", {}, a.status), h("td", {}, a.description))))
+        : h("p", { class: "muted" }, "none recorded"));
   });
   fill(box, 
     ...(cards.length ? cards : [h("p", { class: "muted" }, "No endpoints.")]),
     h("div", { class: "card" }, h("h2", {}, "Recent invocations (the inference function's EMF metrics)"),
-      inv.length ? lineChart("EndpointLatency ms", [{ label: "ms", xs: inv.map((i) => i.timestamp), ys: inv.map((i) => i.latencyMs) }], "time", 860) : null,
+      inv.length ? lineChart("EndpointLatency ms", [{ label: "ms", xs: inv.map((i) => i.timestamp), ys: inv.map((i) => i.latencyMs) }], "time", 860, true) : null,
       h("table", { id: "invocations" }, h("tr", {}, h("th", {}, "time"), h("th", {}, "result"), h("th", {}, "latency ms")),
-        ...inv.slice(-12).reverse().map((i) => h("tr", {}, h("td", {}, when(i.timestamp)), h("td", {}, i.ok ? "prediction" : "error"), h("td", { class: "num" }, i.latencyMs == null ? "—" : i.latencyMs.toFixed(1))))))
+        ...inv.slice(-12).reverse().map((i) => h("tr", {}, h("td", {}, when(i.timestamp)), h("td", {}, i.outcome), h("td", { class: "num" }, i.latencyMs == null ? "—" : i.latencyMs.toFixed(1))))))
   );
 }
 

@@ -11,6 +11,7 @@ from werkzeug.test import Client
 from metrics import format_metric_line  # training/metrics.py: the one METRIC line format train.py writes
 from ops.console.app import ConsoleApp
 from ops.console.reader import ConsoleReader, execution_path, metric_points
+from ops.console.serving import ServingReader, emf_metrics
 
 
 def test_metric_points_read_what_train_py_writes() -> None:
@@ -75,14 +76,14 @@ class _Reader(ConsoleReader):
         self.target = _Target()  # type: ignore[assignment]
 
     def __getattribute__(self, name: str) -> Any:
-        if name in ("pipeline", "execution", "training_job", "endpoints"):
+        if name in ("pipeline", "execution", "training_job", "endpoints", "recent_invocations"):
             raise AssertionError(f"{name} was called")
         return super().__getattribute__(name)
 
 
 @pytest.fixture
 def client() -> Client:
-    app = ConsoleApp(_Reader(), api_key=None)
+    app = ConsoleApp(_Reader(), ServingReader(_Target()), api_key=None)  # type: ignore[arg-type]
     app.allowed_hosts = {"127.0.0.1:3001"}
     return Client(app)
 
@@ -139,3 +140,22 @@ def test_the_page_and_its_vendored_libraries_are_served(client: Client) -> None:
         )
     # Nothing is fetched from elsewhere at run time.
     assert "http://" not in html and "https://" not in html
+
+
+# One line the inference function wrote (Powertools' EMF: every value an array), and lines that are not EMF.
+EMF_LINE = (
+    '{"_aws":{"Timestamp":1796177073331,"CloudWatchMetrics":[{"Namespace":"dogbreed","Dimensions":[["service"]],'
+    '"Metrics":[{"Name":"EndpointLatency","Unit":"Milliseconds"},{"Name":"Prediction","Unit":"Count"}]}]},'
+    '"service":"dogbreed-inference","EndpointLatency":[179.5630499982508],"Prediction":[1.0]}'
+)
+
+
+def test_emf_metrics_reads_arrays_and_numbers() -> None:
+    assert emf_metrics(EMF_LINE) == {"EndpointLatency": [179.5630499982508], "Prediction": [1.0]}
+    scalar = EMF_LINE.replace("[179.5630499982508]", "12.5")
+    assert emf_metrics(scalar)["EndpointLatency"] == [12.5]
+
+
+@pytest.mark.parametrize("line", ["START RequestId: 1", '{"_aws": 1}', '{"_aws": {"CloudWatchMetrics": [{}]}}', "{"])
+def test_emf_metrics_ignores_other_lines(line: str) -> None:
+    assert emf_metrics(line) == {}

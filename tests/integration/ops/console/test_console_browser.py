@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from local_aws.http.server import HttpServer
 from ops.predict import predict
 from ops.target import local_target_at
 from tests.integration.local_aws_fixtures import Aws
-from tests.integration.statemachine.sfn_helpers import Execution, Stack, history, states
+from tests.integration.statemachine.sfn_helpers import Execution, Stack, history, run, sfn_event, states
 from tools.dataset import sample_photo
 
 pytestmark = pytest.mark.slow
@@ -147,3 +148,23 @@ def test_a_gif_shows_the_apis_error(
     shown = browser.find_element("css selector", "#predict-error").text
     assert f"HTTP {status}" in shown and doc["message"] in shown
     browser.save_screenshot(str(screenshots / "console-predict-gif.png"))
+
+
+def test_a_failed_execution_shows_its_error_and_where_it_failed(
+    browser: Any, console: HttpServer, console_stack: Stack
+) -> None:
+    # Training must be an object (docs/CONTRACTS.md §6): the ASL's validation fails this input before any job starts.
+    payload = {**sfn_event("local_small", console_stack), "Training": "two instances please"}
+    failed = run(console_stack, payload, f"console-bad-{uuid.uuid4().hex[:8]}")
+    assert failed.status == "FAILED"
+    _open(browser, console, "pipeline")
+    browser.find_element("css selector", f'#executions li[data-arn="{failed.arn}"]').click()
+    _wait(browser, _heading_is("#execution h2", failed.name))
+    shown = browser.find_element("css selector", "#execution .failure").text
+    assert failed.error is not None and failed.error in shown
+    assert failed.cause is not None and failed.cause.splitlines()[0] in shown
+    top_level = [name for name in states(history(console_stack.sfn, failed.arn)) if name in ASL["States"]]
+    marked = browser.execute_script(
+        "return [...document.querySelectorAll('#graph .node.failedstate')].map(n => n.dataset.state)"
+    )
+    assert marked == [top_level[-1]]
