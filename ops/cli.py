@@ -236,7 +236,7 @@ def cmd_console(args: argparse.Namespace, target: Target, layout: StateLayout) -
 
     api_key = args.api_key or (read_api_key(layout) if target.is_local else None)
     port = DEFAULT_CONSOLE_PORT if args.port is None else args.port
-    server = start_console(target, api_key, port, explicit=args.port is not None)
+    server = start_console(target, api_key, port, explicit=args.port is not None, flag="--port")
     print(f"console: {server.url}/ (Ctrl-C to stop)")
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())

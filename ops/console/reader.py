@@ -151,13 +151,7 @@ class ConsoleReader:
 
     def training_job(self, name: str) -> dict[str, Any]:
         """Status, final metrics, per-host curves from the METRIC lines of each host's log stream, and a log tail."""
-        sm = self._client("sagemaker")
-        try:
-            job = sm.describe_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ValidationException":
-                raise NotFound(exc.response["Error"].get("Message") or f"no training job {name}") from None
-            raise
+        job = self._describe_job(name)
         hosts: dict[str, dict[str, list[dict[str, float]]]] = {}
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         for stream, lines in self._host_logs(name):
@@ -181,6 +175,16 @@ class ConsoleReader:
             "logTail": list(tail),
             "hasOutput": job["TrainingJobStatus"] == "Completed",
         }
+
+    def _describe_job(self, name: str) -> dict[str, Any]:
+        try:
+            job: dict[str, Any] = self._client("sagemaker").describe_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            # SageMaker answers an unknown job with ValidationException "Requested resource not found."
+            if exc.response["Error"]["Code"] == "ValidationException":
+                raise NotFound(f"training job {name!r}: {exc.response['Error'].get('Message', 'not found')}") from None
+            raise
+        return job
 
     def _host_logs(self, job: str) -> Iterator[tuple[str, list[str]]]:
         logs = self._client("logs")
@@ -206,7 +210,7 @@ class ConsoleReader:
 
     def confusion_matrix_png(self, name: str) -> bytes:
         """``confusion_matrix.png`` from the job's ``output.tar.gz`` (train.py writes it to SM_OUTPUT_DATA_DIR)."""
-        job = self._client("sagemaker").describe_training_job(TrainingJobName=name)
+        job = self._describe_job(name)
         path = job.get("OutputDataConfig", {}).get("S3OutputPath", "").rstrip("/")
         bucket, _, prefix = path.removeprefix("s3://").partition("/")
         key = f"{prefix}/{name}/output/output.tar.gz".lstrip("/")

@@ -12,7 +12,7 @@ from ops.console.serving import ServingReader
 from ops.target import OpsError, Target
 
 
-def _free(port: int, explicit: bool) -> int:
+def _free(port: int, explicit: bool, flag: str) -> int:
     """``port`` when it is free; a busy default falls back to an ephemeral one, a busy explicit one is an error.
 
     NOTE: probed first, as local_aws.server does: a waitress server that fails to bind leaves its threads behind.
@@ -23,18 +23,20 @@ def _free(port: int, explicit: bool) -> int:
             sock.bind((HOST, port))
         except OSError:
             if explicit:
-                raise OpsError(f"--console-port {port} is in use on {HOST}; pick a free port") from None
+                raise OpsError(f"{flag} {port} is in use on {HOST}; pick a free port") from None
             return 0
     return port
 
 
-def start_console(target: Target, api_key: str | None, port: int, explicit: bool = False) -> HttpServer:
+def start_console(
+    target: Target, api_key: str | None, port: int, explicit: bool = False, flag: str = "--console-port"
+) -> HttpServer:
     """Start the console for ``target`` in a background thread; ``.url`` says where, ``.stop()`` ends it."""
     app = ConsoleApp(ConsoleReader(target), ServingReader(target), api_key)
     server = HttpServer(
         app,
         name="console",
-        port=_free(port, explicit),
+        port=_free(port, explicit, flag),
         error_renderer=message_error_renderer,
         # The predict view forwards a file to the REST API, which takes 10 MB; a larger one is refused unread.
         max_body_bytes=API_GATEWAY_MAX_BYTES + 1,
