@@ -15,6 +15,8 @@ from ops.console.reader import epoch as _epoch
 from ops.target import Target
 
 SAMPLES_KEPT = 720  # instance-count samples per endpoint (an hour at one poll each 5 s)
+INVOCATION_WINDOW_S = 900  # the invocations table and chart look back 15 minutes
+MAX_FILTER_PAGES = 5  # FilterLogEvents pages (up to 10,000 events each) read per refresh
 
 
 def emf_metrics(message: str) -> dict[str, list[float]]:
@@ -146,14 +148,21 @@ class ServingReader:
         """The inference function's last requests, from its EMF log lines (what CloudWatch turns into metrics)."""
         group = f"/aws/lambda/{self.target.output('InferenceFunctionName')}"
         logs = self._client("logs")
+        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": int((time.time() - INVOCATION_WINDOW_S) * 1000)}
+        events: deque[dict[str, Any]] = deque(maxlen=limit * 4)  # FilterLogEvents pages oldest first: keep the end
         try:
-            page = logs.filter_log_events(logGroupName=group, startTime=int((time.time() - 3600) * 1000))
+            for _ in range(MAX_FILTER_PAGES):
+                page = logs.filter_log_events(**kwargs)
+                events.extend(page.get("events", []))
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 return []
             raise
         found = []
-        for event in page.get("events", []):
+        for event in events:
             metrics = emf_metrics(event.get("message", ""))
             if not metrics or metrics.keys() <= {"ColdStart"}:
                 continue

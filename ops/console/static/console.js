@@ -145,7 +145,9 @@ function lineChart(title, series, xLabel, width, dots) {
   const colors = ["#2563eb", "#ea580c", "#16a34a", "#9333ea"];
   const box = h("div", { class: "chart" });
   const chart = new uPlot({
-    title, width: width || 420, height: 220, scales: { x: { time: xLabel === "time" } },
+    title, width: width || 420, height: 220,
+    // A few seconds of samples would get uPlot's default range (years for one sample): show at least a minute.
+    scales: { x: xLabel === "time" ? { time: true, range: (u, min, max) => (max - min < 60 ? [max - 60, max + 2] : [min, max]) } : { time: false } },
     axes: [xLabel === "epoch" ? { label: "epoch", incrs: [1, 2, 5, 10, 20, 50] } : {}, {}],
     series: [{ label: xLabel }, ...series.map((s, i) => ({
       label: s.label, stroke: colors[i % 4], width: 2, spanGaps: true, points: { show: true, size: dots ? 7 : 5, fill: dots ? colors[i % 4] : undefined },
@@ -219,7 +221,7 @@ async function loadEndpoints() {
   });
   fill(box, 
     ...(cards.length ? cards : [h("p", { class: "muted" }, "No endpoints.")]),
-    h("div", { class: "card" }, h("h2", {}, "Recent invocations (the inference function's EMF metrics)"),
+    h("div", { class: "card" }, h("h2", {}, "Recent invocations (last 15 minutes, from the inference function's EMF metrics)"),
       inv.length ? lineChart("EndpointLatency ms", [{ label: "ms", xs: inv.map((i) => i.timestamp), ys: inv.map((i) => i.latencyMs) }], "time", 860, true) : null,
       h("table", { id: "invocations" }, h("tr", {}, h("th", {}, "time"), h("th", {}, "result"), h("th", {}, "latency ms")),
         ...inv.slice(-12).reverse().map((i) => h("tr", {}, h("td", {}, when(i.timestamp)), h("td", {}, i.outcome), h("td", { class: "num" }, i.latencyMs == null ? "—" : i.latencyMs.toFixed(1))))))

@@ -96,19 +96,6 @@ def test_the_training_job_shows_curves_per_host_and_the_confusion_matrix(
     browser.save_screenshot(str(screenshots / "console-training.png"))
 
 
-def test_the_endpoint_shows_its_variant_and_instances(
-    browser: Any, console: HttpServer, execution: Execution, console_stack: Stack, screenshots: Path
-) -> None:
-    described = console_stack.sm.describe_endpoint(EndpointName=console_stack.endpoint)
-    _open(browser, console, "endpoints")
-    text = browser.find_element("css selector", "#endpoint-list").text
-    assert console_stack.endpoint in text and described["EndpointStatus"] in text
-    for variant in described["ProductionVariants"]:
-        current = variant["CurrentInstanceCount"]
-        assert f"{current} / {variant.get('DesiredInstanceCount', current)}" in text
-    browser.save_screenshot(str(screenshots / "console-endpoints.png"))
-
-
 def _api_answer(aws: Aws, data: bytes, content_type: str) -> tuple[int, Any]:
     stack = aws.runtime.stack
     assert stack is not None
@@ -168,3 +155,23 @@ def test_a_failed_execution_shows_its_error_and_where_it_failed(
         "return [...document.querySelectorAll('#graph .node.failedstate')].map(n => n.dataset.state)"
     )
     assert marked == [top_level[-1]]
+
+
+def test_the_endpoint_shows_its_variant_instances_and_recent_invocations(
+    browser: Any, console: HttpServer, execution: Execution, console_stack: Stack, screenshots: Path, tmp_path: Path
+) -> None:
+    status, _ = _api_answer(
+        console_stack.aws, sample_photo(tmp_path / "flower.jpg", name="flower.jpg").read_bytes(), "image/jpeg"
+    )
+    assert status == 200
+    described = console_stack.sm.describe_endpoint(EndpointName=console_stack.endpoint)
+    _open(browser, console, "endpoints")
+    text = browser.find_element("css selector", "#endpoint-list").text
+    assert console_stack.endpoint in text and described["EndpointStatus"] in text
+    for variant in described["ProductionVariants"]:
+        current = variant["CurrentInstanceCount"]
+        assert f"{current} / {variant.get('DesiredInstanceCount', current)}" in text
+    # That prediction went through the function: its EMF line is in the invocations table.
+    _wait(browser, "[...document.querySelectorAll('#invocations td')].some(td => td.textContent === 'Prediction')")
+    _wait(browser, "state.charts.length > 0 && state.charts[0].data[0].length >= 2")  # instance samples over time
+    browser.save_screenshot(str(screenshots / "console-endpoints.png"))
