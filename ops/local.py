@@ -128,7 +128,7 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         if options.serve:
             say(
                 "serving; from another shell: `python -m ops predict IMAGE`, `start`, `status`, `logs`, `down` "
-                "(or Ctrl-C here)"
+                f"(or Ctrl-C here); console: {console.url}/"
             )
             stop.wait()
         return 0
