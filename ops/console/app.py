@@ -57,11 +57,12 @@ class ClientFault(Exception):
         self.status = status
 
 
+# Every answer is live state (never cache it) and is exactly the type it says (no sniffing a JSON body as HTML).
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
 def _json(doc: Any, status: int = 200) -> Response:
     return Response(json.dumps(doc), status=status, content_type="application/json", headers=_NO_STORE)
-
-
-_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class ConsoleApp:
@@ -71,7 +72,8 @@ class ConsoleApp:
         reader: the pipeline and training reads.
         serving: the endpoint reads.
         api_key: the REST API's key (API_KEY auth mode); None signs the predict call with SigV4 instead.
-        allowed_hosts: ``Host`` values this console answers to (set by the server once its port is known).
+
+    ``allowed_hosts`` holds the ``Host`` values it answers to; the server sets it once its port is known.
     """
 
     def __init__(self, reader: ConsoleReader, serving: ServingReader, api_key: str | None) -> None:
@@ -80,7 +82,7 @@ class ConsoleApp:
         self.api_key = api_key
         self.allowed_hosts: set[str] = set()
         self._handlers: dict[str, Callable[..., Response]] = {
-            "index": lambda request: self._file("index.html"),
+            "index": lambda request: self._page(),
             "static": lambda request, name: self._file(name),
             "pipeline": lambda request: _json(self.reader.pipeline()),
             "execution": self._execution,
@@ -118,6 +120,14 @@ class ConsoleApp:
         except Exception:
             LOGGER.exception("console request %s %s failed", request.method, request.path)
             return _json({"message": "the console failed to answer; its log has the details"}, 500)
+
+    def _page(self) -> Response:
+        """index.html, allowed to load only this console's own files and never to be framed by another site."""
+        response = self._file("index.html")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+        )
+        return response
 
     def _file(self, name: str) -> Response:
         path = safe_join(str(STATIC), name)

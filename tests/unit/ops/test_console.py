@@ -138,8 +138,9 @@ def test_the_page_and_its_vendored_libraries_are_served(client: Client) -> None:
         assert served.status_code == 200 and served.content_type.startswith(
             ("text/javascript", "application/javascript")
         )
-    # Nothing is fetched from elsewhere at run time.
+    # Nothing is fetched from elsewhere at run time, and the browser is told so.
     assert "http://" not in html and "https://" not in html
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
 
 
 # One line the inference function wrote (Powertools' EMF: every value an array), and lines that are not EMF.
