@@ -36,6 +36,7 @@ ENV_HOME = "LOCAL_RUNTIME_HOME"
 HOST = "127.0.0.1"  # every local service binds loopback only
 DEFAULT_AWS_PORT = 4566  # the one AWS endpoint (all services, like LocalStack's edge port)
 DEFAULT_API_PORT = 3000  # the REST API, as `sam local start-api` serves it
+DEFAULT_CONSOLE_PORT = 3001  # the local console (ops/console): the pipeline, training jobs, endpoints, predict
 
 # ---------------------------------------------------------------------------------------------------------- limits
 # InvokeEndpoint: "Maximum payload size 6 MB" (docs.aws.amazon.com/sagemaker/latest/dg/realtime-endpoints.html);
