@@ -22,9 +22,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws.clock import ENV_TIME_SCALE
+from local_aws.constants import SFN_HISTORY_MAX_EVENTS
 from tests.integration.statemachine.sfn_helpers import Stack, describe, history, sfn_event, start, wait
 
-HISTORY_QUOTA = 25_000
+HISTORY_QUOTA = SFN_HISTORY_MAX_EVENTS  # enforced by the local Step Functions too (history_quota.py)
 # tests/unit/statemachine/test_asl_structure.py::turn_events: Wait 2 + Describe 5 + Choice 2 + Pass 2.
 EVENTS_PER_TURN = 11
 DEADLINE_S = 600.0

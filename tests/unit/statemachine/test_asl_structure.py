@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from local_aws.constants import SFN_HISTORY_MAX_EVENTS
+
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "train_and_deploy.asl.json"
 ASL = json.loads(ASL_PATH.read_text())
@@ -323,7 +325,7 @@ def test_every_loop_is_a_budgeted_poll_with_a_growing_interval() -> None:
 # Started and its outcome, and each retry another Failed + Scheduled + Started; a Parallel adds Started and
 # Succeeded around its branches. The execution adds ExecutionStarted and its end. tests/integration/statemachine/
 # test_history_budget.py measures a real history against these figures.
-HISTORY_QUOTA = 25_000  # docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (execution history size)
+HISTORY_QUOTA = SFN_HISTORY_MAX_EVENTS  # docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
 EXECUTION_EVENTS = 2
 
 
