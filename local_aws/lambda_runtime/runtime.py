@@ -283,10 +283,16 @@ class LocalFunction:
             PayloadTooLarge: the event or the response is over 6,291,456 bytes.
             FunctionError: the handler raised, returned something not JSON-serialisable, or timed out.
         """
-        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only.
-        payload = json.dumps(event)
-        if len(payload) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
-            raise PayloadTooLarge(f"event is {len(payload)} bytes; the limit is {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}")
+        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only. The size
+        # is the compact UTF-8 JSON's, as the invoker sends it; json.dumps' default ", " and ": " would add 2 bytes
+        # per key and make the limit bite a few kilobytes early.
+        payload = json.dumps(event, separators=(",", ":"))
+        size = len(payload.encode())
+        if size > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"{size} byte payload is too large for the RequestResponse invocation type "
+                f"(limit {LAMBDA_SYNC_PAYLOAD_MAX_BYTES} bytes)"
+            )
         if self.spec.reserved_concurrency == 0 or (self._slots is not None and not self._slots.acquire(blocking=False)):
             self.throttled += 1
             raise Throttled("Rate Exceeded.")

@@ -278,6 +278,21 @@ def test_event_over_the_sync_payload_limit_is_refused_before_the_handler(
     assert "".join(sink).count("START RequestId") == 1
 
 
+def test_the_payload_limit_counts_the_compact_json_event_exactly(
+    tmp_path: Path, module_name: str, fallback_stdout: None
+) -> None:
+    """The limit is on the event as the invoker sends it (compact JSON): exactly 6,291,456 bytes still runs."""
+    function = _function(tmp_path, module_name, "def handler(e, c):\n    return len(e['body'])\n", [])
+    envelope = len('{"body":""}')
+    try:
+        fits = "x" * (LAMBDA_SYNC_PAYLOAD_MAX_BYTES - envelope)
+        assert function.invoke({"body": fits}) == len(fits)
+        with pytest.raises(PayloadTooLarge, match=r"is too large for the RequestResponse invocation type"):
+            function.invoke({"body": fits + "x"})
+    finally:
+        function.close()
+
+
 def test_response_over_the_payload_limit_is_a_function_error(
     tmp_path: Path, module_name: str, fallback_stdout: None
 ) -> None:
