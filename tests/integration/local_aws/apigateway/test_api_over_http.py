@@ -9,6 +9,7 @@ import base64
 import http.client
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -175,6 +176,27 @@ def test_a_100000_deep_json_array_is_400_not_502(local_aws: Aws, credentials: Cr
     assert status == 400, doc
     assert "nested too deeply" in doc["message"]
     assert "retry-after" not in headers
+
+
+def test_the_functions_metric_lines_go_to_its_log_group_not_the_terminal(
+    local_aws: Aws, credentials: Credentials, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda sends what the function prints (Powertools' EMF metric JSON, its structured logs) to its log group;
+    the runtime's terminal stays quiet. Read back through the Logs API, as ``aws logs`` would."""
+    capfd.readouterr()
+    marker = f"[{uuid.uuid4().hex}]"
+    status, _, doc = call(
+        local_aws.api_url, "POST", "/predict", credentials, marker.encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 400, doc
+    out, _ = capfd.readouterr()
+    assert '"_aws"' not in out and "JSON body must be an object" not in out
+    logs = local_aws.client("logs")
+    group = local_aws.runtime.api_spec.function.log_group
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert any(doc["request_id"] in m and '"level":"WARNING"' in m for m in messages), messages[-6:]
+    emf = [json.loads(m) for m in messages if m.startswith('{"_aws"')]
+    assert any("ClientError" in m for m in emf)
 
 
 def test_unknown_route_is_403_missing_authentication_token(local_aws: Aws, credentials: Credentials) -> None:
