@@ -199,6 +199,8 @@ def input_fn(input_data: bytes | bytearray | str, content_type: str) -> dict[str
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InferenceClientError(400, "body is not valid JSON") from None
+    except RecursionError:  # json recurses per nesting level: [[[...]]] 100,000 deep is a client fault, not a 500
+        raise InferenceClientError(400, "body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise InferenceClientError(400, 'JSON body must be an object like {"image": "<base64>"}')
     if ("image" in body) == ("images" in body):

@@ -170,3 +170,8 @@ def test_raw_image_takes_top_k_from_the_media_type_parameter(content_type: str, 
 def test_a_bad_top_k_parameter_is_400(content_type: str) -> None:
     err = client_error(PNG if "png" in content_type else JPEG, content_type)
     assert err.status_code == 400 and "top_k" in err.message
+
+
+def test_deeply_nested_json_is_400_not_a_server_error() -> None:
+    err = client_error("[" * 100_000 + "]" * 100_000, "application/json")
+    assert err.status_code == 400 and "nested too deeply" in err.message
