@@ -122,6 +122,7 @@ BAD_INPUTS = [
     ("apigw_predict_tiny_image", 400, "at least 8 px"),
     ("apigw_predict_decompression_bomb", 413, "100000x100000"),
     ("apigw_predict_not_base64_encoded", 400, "did not arrive base64-encoded"),
+    ("apigw_predict_deep_json", 400, "nested too deeply"),
 ]
 
 
