@@ -132,10 +132,9 @@ def _adopt_stdout_log_handlers(router: _RoutedStdout) -> None:
     while isinstance(stream, _RoutedStdout):
         stream = stream.fallback
         wrapped.append(stream)
-    loggers = [
-        logging.getLogger(),
-        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
-    ]
+    # NOTE: list() copies the registry in one step; another thread may create a logger meanwhile.
+    registered = list(logging.Logger.manager.loggerDict.values())
+    loggers = [logging.getLogger(), *(v for v in registered if isinstance(v, logging.Logger))]
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and any(handler.stream is w for w in wrapped):
