@@ -67,15 +67,22 @@ def summary(target: Target, execution_arn: str, job: str | None, say: Callable[[
         if event["type"] == "TaskFailed":
             cause = str(event_details(event).get("cause", ""))
             throttled += "Rate exceeded" in cause or "ThrottlingException" in cause
-    say(f"chaos: {throttled} throttled SageMaker call(s) in the execution's history, each handled by the ASL")
+    say(f"chaos: {throttled} throttled SageMaker call(s) in the execution's history")
     if job:
         detail = target.client("sagemaker").describe_training_job(TrainingJobName=job)
         interrupted = sum(t["Status"] == "Interrupted" for t in detail.get("SecondaryStatusTransitions", []))
         say(
-            f"chaos: training job interrupted {interrupted} time(s) on spot, resumed from its checkpoint; "
+            f"chaos: training job interrupted {interrupted} time(s) on spot and restarted from its last checkpoint; "
             f"trained {detail.get('TrainingTimeInSeconds')} s, billed {detail.get('BillableTimeInSeconds')} s"
         )
-    say("chaos: one endpoint instance killed after its 3rd answer; requests went to the other while it was replaced")
+
+
+def predictions_line(total: int, failed: int) -> str:
+    """The instance kill's outcome, as the client saw it."""
+    return (
+        f"chaos: [chaos.endpoint] killed one of {INSTANCES} endpoint instances after its 3rd answer; "
+        f"{total - failed} of {total} predictions answered"
+    )
 
 
 def describe_config(path: Path) -> str:

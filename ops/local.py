@@ -129,6 +129,8 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         if options.chaos:
             images = images * 2  # the instance kill comes after the 3rd answer: later requests must still succeed
         failed = demo.predictions(target, images, say, api_key=runtime.api_key)
+        if options.chaos:
+            say(chaos.predictions_line(len(images), failed))
         if failed:
             raise OpsError(f"{failed} demo prediction(s) failed")
         if options.serve:
@@ -182,7 +184,7 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
             folder = next(iter(reports.values())).parent
             say(f"training report: {folder}/ ({', '.join(reports)})")
         say(f"training logs: python -m ops logs --job {job}")
-    if options.chaos:
+    if options.chaos and final["status"] == "SUCCEEDED":
         chaos.summary(target, arn, next(reversed(progress.jobs), None), say)
     if final["status"] != "SUCCEEDED":
         raise OpsError(f"execution {final['status']}: {final.get('error', '')} {final.get('cause', '')}".strip())
