@@ -28,8 +28,6 @@ from tests.integration.statemachine.sfn_helpers import (
     wait,
 )
 
-pytest.importorskip("local_aws.sagemaker.throttle", reason="[chaos.throttle] and [chaos.quota] are not merged yet")
-
 ChaosWriter = Callable[[str], None]
 
 
