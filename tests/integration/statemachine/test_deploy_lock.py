@@ -109,3 +109,46 @@ def test_a_second_execution_waits_for_the_owner_then_takes_over_when_it_ends(sta
     assert order.count("AcquireDeployLock") >= 3  # refused while the owner ran, then taken over
     assert "ReleaseDeployLockAfterFailure" in order
     assert lock_owner(stack) is None  # released on the way out
+
+
+def lock_times(events: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
+    """(first AcquireDeployLock entered, the successful one's exit, ReleaseDeployLock's exit) of one execution."""
+    entered = [
+        e["timestamp"]
+        for e in events
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "AcquireDeployLock"
+    ]
+    exited = {
+        name: [
+            e["timestamp"]
+            for e in events
+            if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == name
+        ]
+        for name in ("AcquireDeployLock", "ReleaseDeployLock")
+    }
+    assert entered and exited["AcquireDeployLock"] and exited["ReleaseDeployLock"]
+    return entered[0], exited["AcquireDeployLock"][-1], exited["ReleaseDeployLock"][-1]
+
+
+@pytest.mark.slow
+def test_two_executions_deploy_one_after_the_other(serving: Any, stack: Stack) -> None:
+    """Two real runs started together: both deploy, never at the same time; the later one deploys over the first."""
+    names = [f"race-{i}-{uuid.uuid4().hex[:6]}" for i in (1, 2)]
+    arns = [start(stack.sfn, stack.machine_arn, sfn_event("local_small", stack), name) for name in names]
+    records = [wait(stack.sfn, arn, 2 * DEADLINE_S) for arn in arns]
+
+    assert [r.status for r in records] == ["SUCCEEDED", "SUCCEEDED"], [r.why for r in records]
+    runs = sorted(
+        ((lock_times(history(stack.sfn, arn)), name, arn) for name, arn in zip(names, arns, strict=True)),
+        key=lambda run: run[0][1],  # by when each took the lock
+    )
+    (_, first_held, first_released), _, _ = runs[0]
+    assert first_held < first_released
+    (second_tried, second_held, _), second_name, second_arn = runs[1]
+    assert first_released <= second_held  # the lock passed from one to the other: never both deploying
+    # The second reached the deploy stage while the first held the lock exactly when it had to wait for it.
+    waited = states(history(stack.sfn, second_arn)).count("WaitForDeployLock")
+    assert (second_tried < first_released) == (waited >= 1), (second_tried, first_released, waited)
+    endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+    assert endpoint["EndpointConfigName"] == stack.job_name(second_name)
+    assert lock_owner(stack) is None
