@@ -184,26 +184,28 @@ class Report:
     def missing(self, kind: str) -> list[Edge]:
         return [edge for edge in self.graph.all_edges(kind) if edge not in self.taken.edges]
 
+    def count(self, kind: str) -> tuple[int, int]:
+        """(covered, total) of "State", "Catch" or "Retry"."""
+        if kind == "State":
+            return len(self.graph.states) - len(self.missing_states()), len(self.graph.states)
+        total = len(self.graph.all_edges(kind))
+        return total - len(self.missing(kind)), total
+
     def ratio(self, kind: str) -> float:
         """Fraction covered: "State", "Catch" or "Retry" (1.0 when the ASL has none of that kind)."""
-        if kind == "State":
-            total, missing = len(self.graph.states), len(self.missing_states())
-        else:
-            total, missing = len(self.graph.all_edges(kind)), len(self.missing(kind))
-        return 1.0 if total == 0 else (total - missing) / total
+        covered, total = self.count(kind)
+        return 1.0 if total == 0 else covered / total
 
     def lines(self) -> list[str]:
         """The report as printed: the summary lines first (``asl_state_coverage=<x.xx>``, ...), then what is missing."""
-        graph, taken = self.graph, self.taken
-        counts = {
-            "State": (len(graph.states) - len(self.missing_states()), len(graph.states)),
-            **{k: (len(graph.all_edges(k)) - len(self.missing(k)), len(graph.all_edges(k))) for k in ("Catch", "Retry")},
-        }
-        out = [f"asl_{kind.lower()}_coverage={floor2(self.ratio(kind)):.2f}" for kind in ("State", "Catch", "Retry")]
+        taken = self.taken
+        counts = {kind: self.count(kind) for kind in ("State", "Catch", "Retry")}
+        out = [f"asl_{kind.lower()}_coverage={floor2(self.ratio(kind)):.2f}" for kind in counts]
+        (states, all_states), (catches, all_catches), (retries, all_retries) = counts.values()
         out.append(
-            f"{counts['State'][0]}/{counts['State'][1]} states entered, {counts['Catch'][0]}/{counts['Catch'][1]} "
-            f"Catch edges and {counts['Retry'][0]}/{counts['Retry'][1]} Retry edges taken, by {taken.executions} "
-            f"executions" + (f" ({taken.foreign} of other state machines ignored)" if taken.foreign else "")
+            f"{states}/{all_states} states entered, {catches}/{all_catches} Catch edges and {retries}/{all_retries} "
+            f"Retry edges taken, by {taken.executions} executions"
+            + (f" ({taken.foreign} of other state machines ignored)" if taken.foreign else "")
         )
         missing_states = self.missing_states()
         out.append(f"states never entered ({len(missing_states)}):" + ("" if missing_states else " none"))
