@@ -44,7 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="also read the execution records (executions/*.json) under DIR; may be repeated",
+        help="also read the execution records in DIR (*.json) and under it (**/executions/*.json); may be repeated",
     )
     group.addoption(
         "--asl-coverage-json",
@@ -54,16 +54,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def record_files(roots: list[Path]) -> Iterator[Path]:
-    """Every execution record under the given roots (``**/executions/*.json``), each once."""
+def record_files(roots: list[Path], saved: list[Path]) -> Iterator[Path]:
+    """Every execution record (``**/executions/*.json``) under ``roots``, and every ``*.json`` in ``saved``, once."""
     seen: set[Path] = set()
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in sorted(root.glob("**/executions/*.json")):
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
-                yield path
+    paths = [p for r in roots if r.is_dir() for p in sorted(r.glob("**/executions/*.json"))]
+    paths += [p for d in saved if d.is_dir() for p in sorted(d.glob("*.json"))]
+    for path in paths:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            yield path
 
 
 def histories(paths: Iterator[Path]) -> Iterator[list[dict[str, Any]]]:
@@ -91,7 +90,8 @@ def _session_roots(config: pytest.Config) -> list[Path]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     target = config.getoption("--asl-coverage-target")
-    found = report(json.loads(ASL_PATH.read_text()), histories(record_files(_session_roots(config))))
+    saved = [Path(p) for p in config.getoption("--asl-coverage-from")]
+    found = report(json.loads(ASL_PATH.read_text()), histories(record_files(_session_roots(config), saved)))
     if found.taken.executions == 0 and target is None:
         return
     config.stash[_REPORT] = found
