@@ -3,9 +3,11 @@
 Each test reaches one state of the ASL for real, through StartExecution on the session's local AWS: a poll budget
 that a running job outlives (TrainingTimedOut, TuningTimedOut), a training script that reports no test metric
 (TestMetricMissing, TuningFoundNoBestJob), jobs that all fail or are stopped by someone else (TuningFailedWithReason,
-TuningFailed, TrainingFailed), an endpoint left Failed (EndpointNotUpdatable). The ASL coverage report
-(tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low: every job is stopped, fails
-at its argument check, or runs a script that does no training; only the EndpointNotUpdatable test trains (2 steps).
+TuningFailed, TrainingFailed), an endpoint left Failed (EndpointNotUpdatable), and an endpoint deployed by hand
+(ServingWithoutRecord, the DeleteScalingPolicy Catch) moving to local storage (CreateEndpointConfigLocalStorage).
+The ASL coverage report (tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low:
+every job is stopped, fails at its argument check, or runs a script that does no training; only the last two tests
+train (2 steps).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.local_aws_fixtures import untrained_artifact, wait_endpoint
+from tests.integration.local_aws_fixtures import serving_endpoint, untrained_artifact, wait_endpoint
 from tests.integration.statemachine.sfn_helpers import (
     Stack,
     history,
@@ -29,6 +31,8 @@ from tests.integration.statemachine.sfn_helpers import (
     remove_endpoint,
     resources,
     run,
+    scalable_targets,
+    scaling_policies,
     sfn_event,
     start,
     states,
@@ -284,3 +288,44 @@ def test_failed_endpoint_is_not_updated(stack: Stack, failed_endpoint: dict[str,
         "Failed",
         failed_endpoint["EndpointConfigName"],
     )
+
+
+@pytest.mark.slow
+def test_unrecorded_endpoint_with_a_bare_scaling_target_moves_to_local_storage(fresh: Stack) -> None:
+    """An endpoint deployed by hand (no accuracy record; a scalable target but no policy) moves to local NVMe.
+
+    The gate has no serving record to compare against; the instance-type change deregisters the target, and the
+    policy it never had is AWS's ObjectNotFoundException, which the ASL catches; the new config carries no volume
+    KMS key (SageMaker refuses one on local-storage instance types).
+    """
+    stack = fresh
+    with serving_endpoint(stack.aws, stack.endpoint, "by-hand") as created:
+        assert created
+        stack.autoscaling.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=stack.resource_id,
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=1,
+            MaxCapacity=2,
+        )
+        assert scaling_policies(stack) == []
+        payload = quick(stack, gate=0.0)
+        payload["Deploy"] = {**payload["Deploy"], "InstanceType": "ml.m5d.large"}
+        record = run(stack, payload, "by-hand-to-nvme")
+
+        assert record.status == "SUCCEEDED", record.why
+        name = stack.job_name("by-hand-to-nvme")
+        order = entered(stack, record.arn)
+        assert order[order.index("HasServingTags") :][:3] == ["HasServingTags", "ServingWithoutRecord", "Gate"]
+        assert "CreateEndpointConfigLocalStorage" in order and "CreateEndpointConfig" not in order
+        assert (
+            order.index("DeleteScalingPolicy") < order.index("DeregisterScalableTarget") < order.index("UpdateEndpoint")
+        )
+        config = stack.sm.describe_endpoint_config(EndpointConfigName=name)
+        assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5d.large" and "KmsKeyId" not in config
+        endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+        assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", name)
+        deployed = read_deployment(stack)
+        assert deployed is not None and deployed.training_job == name  # the record is written now
+        (target,) = scalable_targets(stack)
+        assert target["ResourceId"] == stack.resource_id and len(scaling_policies(stack)) == 1
