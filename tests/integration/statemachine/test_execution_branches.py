@@ -4,10 +4,11 @@ Each test reaches one state of the ASL for real, through StartExecution on the s
 that a running job outlives (TrainingTimedOut, TuningTimedOut), a training script that reports no test metric
 (TestMetricMissing, TuningFoundNoBestJob), jobs that all fail or are stopped by someone else (TuningFailedWithReason,
 TuningFailed, TrainingFailed), an endpoint left Failed (EndpointNotUpdatable), and an endpoint deployed by hand
-(ServingWithoutRecord, the DeleteScalingPolicy Catch) moving to local storage (CreateEndpointConfigLocalStorage).
-The ASL coverage report (tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low:
-every job is stopped, fails at its argument check, or runs a script that does no training; only the last two tests
-train (2 steps).
+(ServingWithoutRecord, the DeleteScalingPolicy Catch) moving to local storage (CreateEndpointConfigLocalStorage),
+and names already taken by resources made outside the pipeline (the Retry and Catch edges of CreateTrainingJob,
+CreateModel and CreateEndpointConfig: SageMaker refuses a duplicate name). The ASL coverage report
+(tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low: every job is stopped, fails
+at its argument check, or runs a script that does no training; the tests that need a trained model train 2 steps.
 """
 
 from __future__ import annotations
@@ -329,3 +330,90 @@ def test_unrecorded_endpoint_with_a_bare_scaling_target_moves_to_local_storage(f
         assert deployed is not None and deployed.training_job == name  # the record is written now
         (target,) = scalable_targets(stack)
         assert target["ResourceId"] == stack.resource_id and len(scaling_policies(stack)) == 1
+
+
+def by_hand_model(stack: Stack, name: str) -> None:
+    """A model called ``name`` created outside the pipeline (the untrained artifact, real serving code)."""
+    bucket = stack.outputs["ArtifactBucketName"]
+    key = f"by-hand/{name}/model.tar.gz"
+    stack.s3.put_object(Bucket=bucket, Key=key, Body=untrained_artifact())
+    stack.sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=stack.outputs["SageMakerExecutionRoleArn"],
+        PrimaryContainer={"Image": "local", "ModelDataUrl": f"s3://{bucket}/{key}"},
+    )
+
+
+def attempts(stack: Stack, arn: str, resource: str) -> int:
+    """How many times the execution scheduled the ``aws-sdk`` task ``resource`` (1 + its retries)."""
+    return sum(1 for e in history(stack.sfn, arn) if e.get("taskScheduledEventDetails", {}).get("resource") == resource)
+
+
+def test_a_taken_training_job_name_fails_without_touching_that_job(stack: Stack, no_test_metric_source: str) -> None:
+    """A training job of the same name made outside the pipeline: CreateTrainingJob fails, and Cleanup leaves it be."""
+    name = stack.job_name("job-name-taken")
+    subs = stack.substitutions
+    stack.sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": subs["TrainingImageUri"], "TrainingInputMode": "File"},
+        RoleArn=subs["SageMakerRoleArn"],
+        HyperParameters={"sagemaker_program": "train.py", "sagemaker_submit_directory": no_test_metric_source},
+        OutputDataConfig={"S3OutputPath": f"s3://{subs['ArtifactBucket']}/by-hand/"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    record = run(stack, quick(stack, gate=0.0), "job-name-taken")
+
+    assert record.status == "FAILED" and record.error is not None and record.error.startswith("SageMaker."), record.why
+    assert record.cause is not None and "a training job with this name already exists" in record.cause
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateTrainingJob") :] == [
+        "CreateTrainingJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+    ]  # fmt: skip
+    # Not this execution's job: never stopped, it runs to its own end.
+    assert settled_training(stack, name)["TrainingJobStatus"] == "Completed"
+
+
+def test_a_taken_model_name_is_retried_then_fails_keeping_that_model(fresh: Stack) -> None:
+    """A model of the same name made outside the pipeline: CreateModel is retried, fails, and that model is kept."""
+    stack = fresh
+    name = stack.job_name("model-name-taken")
+    by_hand_model(stack, name)
+    record = run(stack, quick(stack, gate=0.0), "model-name-taken")
+
+    assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
+    assert record.cause is not None and "Cannot create already existing model" in record.cause
+    assert attempts(stack, record.arn, "createModel") == 4  # the first call and the Retry's 3 attempts
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateModel") :] == ["CreateModel", "Cleanup", "CleanupTraining", "CleanupDeployment",
+                                                   "Failed"]  # fmt: skip
+    assert resources(stack.sm, name) == (True, False)  # the model it did not create is still there
+    stack.sm.delete_model(ModelName=name)
+
+
+def test_a_taken_endpoint_config_name_fails_and_deletes_only_the_new_model(fresh: Stack) -> None:
+    """An endpoint config of the same name made outside the pipeline: the execution deletes its own model only."""
+    stack = fresh
+    name = stack.job_name("config-name-taken")
+    other = f"{name[:50]}-other"
+    by_hand_model(stack, other)
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": other,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+    }
+    stack.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    record = run(stack, quick(stack, gate=0.0), "config-name-taken")
+
+    assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
+    assert record.cause is not None and "Cannot create already existing endpoint configuration" in record.cause
+    assert attempts(stack, record.arn, "createEndpointConfig") == 4
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateEndpointConfig") :] == [
+        "CreateEndpointConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel", "Failed",
+    ]  # fmt: skip
+    assert resources(stack.sm, name) == (False, True)  # its own model is deleted, the config it did not make is kept
+    assert stack.sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]["ModelName"] == other
+    stack.sm.delete_endpoint_config(EndpointConfigName=name)
+    stack.sm.delete_model(ModelName=other)
