@@ -417,3 +417,23 @@ def test_a_taken_endpoint_config_name_fails_and_deletes_only_the_new_model(fresh
     assert stack.sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]["ModelName"] == other
     stack.sm.delete_endpoint_config(EndpointConfigName=name)
     stack.sm.delete_model(ModelName=other)
+
+
+def test_an_unknown_local_storage_instance_type_fails_at_its_endpoint_config(fresh: Stack) -> None:
+    """Deploy.InstanceType passes the ASL's ``ml.*`` check, but SageMaker's enum refuses it at CreateEndpointConfig.
+
+    The typo costs a training run (the ASL cannot list SageMaker's instance types); the model it made is deleted.
+    """
+    stack = fresh
+    payload = quick(stack, gate=0.0)
+    payload["Deploy"] = {**payload["Deploy"], "InstanceType": "ml.m5d.huge"}
+    record = run(stack, payload, "nvme-typo")
+
+    name = stack.job_name("nvme-typo")
+    assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
+    assert record.cause is not None and "ml.m5d.huge" in record.cause and "enum value set" in record.cause
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateEndpointConfigLocalStorage") :] == [
+        "CreateEndpointConfigLocalStorage", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel", "Failed",
+    ]  # fmt: skip
+    assert resources(stack.sm, name) == (False, False)
