@@ -437,3 +437,46 @@ def test_an_unknown_local_storage_instance_type_fails_at_its_endpoint_config(fre
         "CreateEndpointConfigLocalStorage", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, False)
+
+
+def test_an_empty_tuning_range_is_refused_by_sagemaker_before_any_job(stack: Stack) -> None:
+    """A ContinuousRange with MinValue above MaxValue passes the ASL's checks; SageMaker's CreateTuningJob refuses."""
+    payload = small_tuning(
+        stack,
+        Strategy="Random",
+        CategoricalRanges=[],
+        ContinuousRanges=[{"Name": "learning-rate", "MinValue": "0.2", "MaxValue": "0.01"}],
+    )
+    record = run(stack, payload, "tune-empty-range")
+
+    assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
+    assert record.cause is not None and "learning-rate: MinValue 0.2 is greater than MaxValue 0.01" in record.cause
+    assert attempts(stack, record.arn, "createHyperParameterTuningJob") == 4  # the first call and 3 retries
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateTuningJob") :] == [
+        "CreateTuningJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_serving_endpoint_whose_config_was_deleted_stops_the_deploy(fresh: Stack) -> None:
+    """The serving endpoint's config was deleted (SageMaker allows it): the pipeline cannot read the variant it
+    would keep, so it fails with SageMaker's error instead of guessing, and the endpoint keeps serving."""
+    stack = fresh
+    with serving_endpoint(stack.aws, stack.endpoint, "config-gone") as created:
+        assert created
+        serving = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+        stack.sm.delete_endpoint_config(EndpointConfigName=serving["EndpointConfigName"])
+        record = run(stack, quick(stack, gate=0.0), "serving-config-gone")
+
+        name = stack.job_name("serving-config-gone")
+        assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
+        assert record.cause is not None and "Could not find endpoint configuration" in record.cause
+        assert attempts(stack, record.arn, "describeEndpointConfig") == 4
+        order = entered(stack, record.arn)
+        assert order[order.index("DescribeServingConfig") :] == [
+            "DescribeServingConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+        ]  # fmt: skip
+        assert resources(stack.sm, name) == (False, False)
+        after = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+        assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", serving["EndpointConfigName"])
