@@ -135,7 +135,7 @@ def trace(graph: AslGraph, events: list[dict[str, Any]], taken: Taken) -> None:
     """Add what one execution history took to ``taken``."""
     ordered = sorted(events, key=lambda e: int(e["id"]))
     entered = {_details(e)["name"] for e in ordered if e["type"].endswith("StateEntered")}
-    if not entered <= graph.states.keys():
+    if not entered or not entered <= graph.states.keys():  # no state of this ASL, or one it does not have
         taken.foreign += 1
         return
     taken.executions += 1

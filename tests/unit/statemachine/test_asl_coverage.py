@@ -165,6 +165,8 @@ def test_a_history_of_another_state_machine_is_ignored() -> None:
     found = report(ASL, [events, history("invalid_gate")])
     assert (found.taken.executions, found.taken.foreign) == (1, 1)
     assert "NotInThisAsl" not in found.taken.states
+    # A record of a machine that entered no state at all is not one of ours either.
+    assert report(ASL, [[event(1, "ExecutionStarted"), event(2, "ExecutionSucceeded")]]).taken.executions == 0
 
 
 def test_figures_round_down() -> None:
