@@ -79,7 +79,7 @@ def histories(paths: Iterator[Path]) -> Iterator[list[dict[str, Any]]]:
 def _session_roots(config: pytest.Config) -> list[Path]:
     roots = [Path(p) for p in config.getoption("--asl-coverage-from")]
     # NOTE: pytest exposes the session's TempPathFactory to fixtures only; the tmpdir plugin stores it on the config
-    # (pytest 8), which is the one way to find the base directory after the fixtures are gone.
+    # (pytest 8 and 9), which is the one way to find the base directory after the fixtures are gone.
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is not None:
         roots.append(factory.getbasetemp())
