@@ -1,17 +1,19 @@
 """Execution tests for the branches the happy-path and failure tests never take (issue 8: every state is executed).
 
 Each test reaches its states for real, through StartExecution on the session's local AWS: a poll budget that a
-running job outlives (TrainingTimedOut, TuningTimedOut, then StopTrainingJob/StopTuningJob), a training script that
-reports no test metric (TestMetricMissing, TuningFoundNoBestJob), and jobs that all fail or are stopped by someone
-else (TuningFailedWithReason, TuningFailed, TrainingFailed). test_execution_refusals.py has the branches SageMaker's
-refusals take. The ASL coverage report (tests/asl_coverage_plugin.py) reads these executions with the others. CPU is
-kept low: every job here is stopped, fails at its argument check, or runs a script that does no training.
+running job outlives (TrainingTimedOut, TuningTimedOut, then StopTrainingJob/StopTuningJob) or a blue/green bake
+outlasts (EndpointTimedOut), a training script that reports no test metric (TestMetricMissing,
+TuningFoundNoBestJob), and jobs that all fail or are stopped by someone else (TuningFailedWithReason, TuningFailed,
+TrainingFailed). test_execution_refusals.py has the branches that SageMaker's refusals take. The ASL coverage report
+(tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low: every job here is stopped,
+fails at its argument check, or runs a script that does no training, except the bake test's 2-step training.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from tests.integration.local_aws_fixtures import serving_endpoint, wait_endpoint
 from tests.integration.statemachine.sfn_helpers import (
     Stack,
     metrics,
@@ -19,6 +21,7 @@ from tests.integration.statemachine.sfn_helpers import (
     read_deployment,
     resources,
     run,
+    scalable_targets,
     start,
     wait,
 )
@@ -168,3 +171,38 @@ def test_training_stopped_by_someone_else_fails_the_execution(stack: Stack) -> N
     order = entered(stack, arn)
     assert "TrainingFailed" in order and "StopTrainingJob" not in order and "CreateModel" not in order
     assert resources(stack.sm, name) == (False, False)
+
+
+@pytest.mark.slow
+def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: Stack) -> None:
+    """A blue/green update that bakes longer than the poll budget fails EndpointTimedOut; SageMaker finishes it anyway.
+
+    The endpoint is Updating through the whole bake (SageMaker's deployment guardrails), so the last poll still reads
+    Updating; Cleanup keeps the config the endpoint is moving to. Nothing stops the deployment: once the bake is over
+    the endpoint serves the new model, with no autoscaling and no accuracy record, which the cause warns about only
+    by naming the budget. The budget (12 polls of 10 s) leaves room for the 2-step training job (40-55 s measured
+    with the 2 cores busy); the bake (180 s) outlasts the endpoint's 120 s of polls.
+    """
+    stack = fresh
+    with serving_endpoint(stack.aws, stack.endpoint, "baking") as created:
+        assert created
+        blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
+        payload = quick(stack, gate=0.0)
+        payload["Deploy"] = {**payload["Deploy"], "BakeSeconds": 180}
+        payload["Polling"] = {"IntervalSeconds": 10, "MaxAttempts": 11}
+        record = run(stack, payload, "bake-outlives-budget", timeout=600)
+
+        name = stack.job_name("bake-outlives-budget")
+        assert stack.sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
+        assert record.status == "FAILED" and record.error == "EndpointTimedOut", record.why
+        assert record.cause is not None and "Polling.MaxAttempts=11" in record.cause
+        order = entered(stack, record.arn)
+        assert "UpdateEndpoint" in order and "RegisterScalableTarget" not in order
+        assert order[order.index("EndpointTimedOut") :][-3:] == ["RestoreScalingNeeded", "ConfigStillReferenced",
+                                                                 "Failed"]  # fmt: skip
+        during = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+        assert (during["EndpointStatus"], during["EndpointConfigName"]) == ("Updating", blue)
+        assert resources(stack.sm, name) == (True, True)  # the endpoint is moving onto them: kept
+        after = wait_endpoint(stack.sm, stack.endpoint, timeout_s=300)
+        assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", name)
+        assert read_deployment(stack) is None and scalable_targets(stack) == []
