@@ -5,7 +5,8 @@ left Failed (EndpointNotUpdatable); an endpoint deployed by hand with a bare sca
 (ServingWithoutRecord, the DeleteScalingPolicy ObjectNotFound Catch, CreateEndpointConfigLocalStorage); names already
 taken (SageMaker refuses a duplicate training job, model or endpoint config: the Retry and Catch edges of the create
 tasks); an instance type or a tuning range SageMaker refuses; the serving endpoint's config deleted; an endpoint with
-no room left for the record's tags. Jobs that must complete train 2 steps (or run a script that does no training).
+no room left for the record's tags; a throttled endpoint lookup (LookupFailed, from ``[chaos.throttle]``). Jobs that
+must complete train 2 steps (or run a script that does no training).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.local_aws.sagemaker.chaos_helpers import ChaosFile
 from tests.integration.local_aws_fixtures import serving_endpoint, untrained_artifact, wait_endpoint
 from tests.integration.statemachine.sfn_helpers import (
     Stack,
@@ -295,3 +297,24 @@ def test_an_endpoint_with_no_room_for_the_record_serves_the_new_model_but_fails(
         assert resources(stack.sm, name) == (True, True)  # what the endpoint runs on is never deleted
         tags = stack.sm.list_tags(ResourceArn=endpoint_arn)["Tags"]
         assert sorted(t["Key"] for t in tags) == [t["Key"] for t in team_tags]  # no record: the next gate has none
+
+
+def test_a_throttled_endpoint_lookup_fails_with_the_throttle_as_its_reason(stack: Stack) -> None:
+    """DescribeEndpoint throttled at every call ([chaos.throttle]): the lookup error is not "Could not find endpoint",
+    so the pipeline cannot tell whether an endpoint serves, and stops with SageMaker's message instead of guessing."""
+    chaos = ChaosFile(stack.aws.home)
+    chaos.write('[chaos.throttle]\noperations = ["DescribeEndpoint"]\nrate = 1.0\n')
+    try:
+        record = run(stack, quick(stack, gate=0.0), "lookup-throttled")
+    finally:
+        chaos.remove()
+
+    name = stack.job_name("lookup-throttled")
+    assert stack.sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
+    assert record.status == "FAILED" and record.error == "EndpointLookupFailed", record.why
+    assert record.cause is not None and record.cause.startswith("Rate exceeded")
+    order = entered(stack, record.arn)
+    assert order[order.index("LookupEndpoint") :] == [
+        "LookupEndpoint", "EndpointFound", "LookupFailed", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+    ]  # fmt: skip
+    assert resources(stack.sm, name) == (False, False)
