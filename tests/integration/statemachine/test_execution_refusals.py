@@ -5,8 +5,9 @@ left Failed (EndpointNotUpdatable); an endpoint deployed by hand with a bare sca
 (ServingWithoutRecord, the DeleteScalingPolicy ObjectNotFound Catch, CreateEndpointConfigLocalStorage); names already
 taken (SageMaker refuses a duplicate training job, model or endpoint config: the Retry and Catch edges of the create
 tasks); an instance type or a tuning range SageMaker refuses; the serving endpoint's config deleted; an endpoint with
-no room left for the record's tags; a throttled endpoint lookup (LookupFailed, from ``[chaos.throttle]``). Jobs that
-must complete train 2 steps (or run a script that does no training).
+no room left for the record's tags; a throttled endpoint lookup (LookupFailed, from ``[chaos.throttle]``); no
+instance quota left for the endpoint ([chaos.quota]). Jobs that must complete train 2 steps (or run a script that
+does no training).
 """
 
 from __future__ import annotations
@@ -304,8 +305,10 @@ def test_a_throttled_endpoint_lookup_fails_with_the_throttle_as_its_reason(stack
     so the pipeline cannot tell whether an endpoint serves, and stops with SageMaker's message instead of guessing."""
     chaos = ChaosFile(stack.aws.home)
     chaos.write('[chaos.throttle]\noperations = ["DescribeEndpoint"]\nrate = 1.0\n')
+    payload = quick(stack, gate=0.0)
+    payload["Polling"] = {"IntervalSeconds": 5, "MaxAttempts": 30}  # bounded, should a throttled lookup be polled
     try:
-        record = run(stack, quick(stack, gate=0.0), "lookup-throttled")
+        record = run(stack, payload, "lookup-throttled")
     finally:
         chaos.remove()
 
@@ -318,3 +321,52 @@ def test_a_throttled_endpoint_lookup_fails_with_the_throttle_as_its_reason(stack
         "LookupEndpoint", "EndpointFound", "LookupFailed", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, False)
+
+
+def test_an_endpoint_quota_of_zero_refuses_the_new_endpoint_and_cleans_up(fresh: Stack) -> None:
+    """No instance quota left for endpoints ([chaos.quota]): CreateEndpoint is refused with SageMaker's quota text,
+    and Cleanup finds no endpoint, so it deletes the config and the model this execution made."""
+    stack = fresh
+    chaos = ChaosFile(stack.aws.home)
+    chaos.write('[chaos.quota.endpoint]\n"ml.m5.large" = 0\n')
+    try:
+        record = run(stack, quick(stack, gate=0.0), "endpoint-quota")
+    finally:
+        chaos.remove()
+
+    name = stack.job_name("endpoint-quota")
+    assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+    assert record.cause is not None and "'ml.m5.large for endpoint usage' is 0 Instances" in record.cause
+    order = entered(stack, record.arn)
+    assert order[order.index("CreateEndpoint") :] == [
+        "CreateEndpoint", "Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup",
+        "DeleteEndpointConfig", "DeleteModel", "Failed",
+    ]  # fmt: skip
+    assert resources(stack.sm, name) == (False, False)
+    assert not scalable_targets(stack)
+
+
+def test_an_update_past_the_endpoint_quota_is_refused_and_the_old_fleet_serves(fresh: Stack, test_image: bytes) -> None:
+    """A blue/green update needs the new fleet beside the old one: with a quota of 1 instance it is refused, the old
+    fleet keeps serving, and Cleanup deletes only what this execution made."""
+    stack = fresh
+    with serving_endpoint(stack.aws, stack.endpoint, "quota") as created:
+        assert created
+        blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
+        chaos = ChaosFile(stack.aws.home)
+        chaos.write('[chaos.quota.endpoint]\n"ml.m5.large" = 1\n')
+        try:
+            record = run(stack, quick(stack, gate=0.0), "update-quota")
+        finally:
+            chaos.remove()
+
+        name = stack.job_name("update-quota")
+        assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+        assert record.cause is not None and "current utilization of 1 Instances" in record.cause
+        order = entered(stack, record.arn)
+        assert order[order.index("UpdateEndpoint") :][:2] == ["UpdateEndpoint", "Cleanup"]
+        assert order[-3:] == ["DeleteEndpointConfig", "DeleteModel", "Failed"]
+        endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
+        assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", blue)
+        assert predict_version(stack.runtime, stack.endpoint, test_image) == "probe-v1"  # the untrained model
+        assert resources(stack.sm, name) == (False, False)
