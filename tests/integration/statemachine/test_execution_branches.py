@@ -3,8 +3,9 @@
 Each test reaches its states for real, through StartExecution on the session's local AWS: a poll budget that a
 running job outlives (TrainingTimedOut, TuningTimedOut, then StopTrainingJob/StopTuningJob) or a blue/green bake
 outlasts (EndpointTimedOut), a training script that reports no test metric (TestMetricMissing,
-TuningFoundNoBestJob), and jobs that all fail or are stopped by someone else (TuningFailedWithReason, TuningFailed,
-TrainingFailed). test_execution_refusals.py has the branches that SageMaker's refusals take. The ASL coverage report
+TuningFoundNoBestJob), jobs that all fail or are stopped by someone else (TuningFailedWithReason, TuningFailed,
+TrainingFailed), and a Stop that Cleanup cannot make ([chaos.throttle]: the Stop tasks' Retry and Catch edges).
+test_execution_refusals.py has the branches that SageMaker's refusals take. The ASL coverage report
 (tests/asl_coverage_plugin.py) reads these executions with the others. CPU is kept low: every job here is stopped,
 fails at its argument check, or runs a script that does no training, except the bake test's 2-step training.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.local_aws.sagemaker.chaos_helpers import ChaosFile
 from tests.integration.local_aws_fixtures import serving_endpoint, wait_endpoint
 from tests.integration.statemachine.sfn_helpers import (
     Stack,
@@ -27,6 +29,7 @@ from tests.integration.statemachine.sfn_helpers import (
 )
 from tests.integration.statemachine.sfn_probes import (
     TIGHT_POLLING,
+    attempts,
     entered,
     scheduled_parameters,
     settled_training,
@@ -206,3 +209,40 @@ def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: S
         after = wait_endpoint(stack.sm, stack.endpoint, timeout_s=300)
         assert (after["EndpointStatus"], after["EndpointConfigName"]) == ("InService", name)
         assert read_deployment(stack) is None and scalable_targets(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation", "stop_state"),
+    [("training", "StopTrainingJob", "StopTrainingJob"), ("tuning", "StopHyperParameterTuningJob", "StopTuningJob")],
+)
+def test_a_throttled_stop_is_given_up_and_the_job_keeps_running(
+    stack: Stack, kind: str, operation: str, stop_state: str
+) -> None:
+    """Cleanup's Stop call throttled at every try ([chaos.throttle]): retried, then given up; the execution still
+    fails with the timeout that sent it to Cleanup, and the job it could not stop is still running."""
+    payload = quick(stack, gate=1.0) if kind == "training" else small_tuning(stack)
+    payload["Polling"] = TIGHT_POLLING
+    execution = f"{kind}-stop-throttled"
+    chaos = ChaosFile(stack.aws.home)
+    chaos.write(f'[chaos.throttle]\noperations = ["{operation}"]\nrate = 1.0\n')
+    try:
+        record = run(stack, payload, execution)
+    finally:
+        chaos.remove()
+
+    assert record.status == "FAILED" and record.error == f"{kind.capitalize()}TimedOut", record.why
+    assert attempts(stack, record.arn, f"{operation[0].lower()}{operation[1:]}") == 4  # the call and 3 retries
+    order = entered(stack, record.arn)
+    assert order[order.index(stop_state) :][:2] == [stop_state, "CleanupTraining" if kind == "tuning" else
+                                                    "CleanupDeployment"]  # fmt: skip
+    if kind == "training":
+        name = stack.job_name(execution)
+        assert stack.sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "InProgress"
+        stack.sm.stop_training_job(TrainingJobName=name)  # the throttle is over: stop it by hand
+        assert settled_training(stack, name)["TrainingJobStatus"] == "Stopped"
+    else:
+        tuning = tuning_job_of(stack, record.arn)
+        assert stack.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)[
+            "HyperParameterTuningJobStatus"] == "InProgress"  # fmt: skip
+        stack.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning)
+        assert settled_tuning(stack, tuning)["HyperParameterTuningJobStatus"] == "Stopped"
