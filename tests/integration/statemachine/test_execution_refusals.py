@@ -6,8 +6,8 @@ left Failed (EndpointNotUpdatable); an endpoint deployed by hand with a bare sca
 taken (SageMaker refuses a duplicate training job, model or endpoint config: the Retry and Catch edges of the create
 tasks); an instance type or a tuning range SageMaker refuses; the serving endpoint's config deleted; an endpoint with
 no room left for the record's tags; a throttled endpoint lookup (LookupFailed, from ``[chaos.throttle]``); no
-instance quota left for the endpoint ([chaos.quota]). Jobs that must complete train 2 steps (or run a script that
-does no training).
+instance quota left for the endpoint ([chaos.quota]), also with Cleanup's deletes throttled. Jobs that must complete
+train 2 steps (or run a script that does no training).
 """
 
 from __future__ import annotations
@@ -370,3 +370,27 @@ def test_an_update_past_the_endpoint_quota_is_refused_and_the_old_fleet_serves(f
         assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", blue)
         assert predict_version(stack.runtime, stack.endpoint, test_image) == "probe-v1"  # the untrained model
         assert resources(stack.sm, name) == (False, False)
+
+
+def test_a_throttled_cleanup_leaves_the_config_and_model_behind(fresh: Stack) -> None:
+    """The endpoint quota refuses the endpoint and Cleanup's deletes are throttled at every try: each is retried,
+    then given up; the execution still fails with the quota, and the config and model it made are left behind."""
+    stack = fresh
+    chaos = ChaosFile(stack.aws.home)
+    chaos.write(
+        '[chaos.quota.endpoint]\n"ml.m5.large" = 0\n'
+        '[chaos.throttle]\noperations = ["DeleteEndpointConfig", "DeleteModel"]\nrate = 1.0\n'
+    )
+    try:
+        record = run(stack, quick(stack, gate=0.0), "cleanup-throttled")
+    finally:
+        chaos.remove()
+
+    name = stack.job_name("cleanup-throttled")
+    assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+    assert attempts(stack, record.arn, "deleteEndpointConfig") == 4 and attempts(stack, record.arn, "deleteModel") == 4
+    order = entered(stack, record.arn)
+    assert order[-4:] == ["CheckEndpointBeforeCleanup", "DeleteEndpointConfig", "DeleteModel", "Failed"]
+    assert resources(stack.sm, name) == (True, True)  # left behind under their deterministic names
+    stack.sm.delete_endpoint_config(EndpointConfigName=name)
+    stack.sm.delete_model(ModelName=name)
