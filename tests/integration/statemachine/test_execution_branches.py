@@ -187,7 +187,8 @@ def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: S
     with the 2 cores busy); the bake (180 s) outlasts the endpoint's 120 s of polls.
     """
     stack = fresh
-    with serving_endpoint(stack.aws, stack.endpoint, "baking") as created:
+    # Named under the stack's prefix: the state machine role may read only those (template.yaml, IAM enforced).
+    with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-baking") as created:
         assert created
         blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
         payload = quick(stack, gate=0.0)

@@ -101,7 +101,8 @@ def test_unrecorded_endpoint_with_a_bare_scaling_target_moves_to_local_storage(f
     KMS key (SageMaker refuses one on local-storage instance types).
     """
     stack = fresh
-    with serving_endpoint(stack.aws, stack.endpoint, "by-hand") as created:
+    # Named under the stack's prefix: the state machine role may read only those (template.yaml, IAM enforced).
+    with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-by-hand") as created:
         assert created
         stack.autoscaling.register_scalable_target(
             ServiceNamespace="sagemaker",
@@ -247,7 +248,7 @@ def test_a_serving_endpoint_whose_config_was_deleted_stops_the_deploy(fresh: Sta
     """The serving endpoint's config was deleted (SageMaker allows it): the pipeline cannot read the variant it
     would keep, so it fails with SageMaker's error instead of guessing, and the endpoint keeps serving."""
     stack = fresh
-    with serving_endpoint(stack.aws, stack.endpoint, "config-gone") as created:
+    with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-config-gone") as created:
         assert created
         serving = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
         stack.sm.delete_endpoint_config(EndpointConfigName=serving["EndpointConfigName"])
@@ -276,7 +277,7 @@ def test_an_endpoint_with_no_room_for_the_record_serves_the_new_model_but_fails(
     model it runs on are kept, and no accuracy record is written for the next gate to read.
     """
     stack = fresh
-    with serving_endpoint(stack.aws, stack.endpoint, "tagged") as created:
+    with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-tagged") as created:
         assert created
         endpoint_arn = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointArn"]
         team_tags = [{"Key": f"team:{i:02d}", "Value": "x"} for i in range(48)]
@@ -350,7 +351,7 @@ def test_an_update_past_the_endpoint_quota_is_refused_and_the_old_fleet_serves(f
     """A blue/green update needs the new fleet beside the old one: with a quota of 1 instance it is refused, the old
     fleet keeps serving, and Cleanup deletes only what this execution made."""
     stack = fresh
-    with serving_endpoint(stack.aws, stack.endpoint, "quota") as created:
+    with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-quota") as created:
         assert created
         blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
         chaos = ChaosFile(stack.aws.home)
