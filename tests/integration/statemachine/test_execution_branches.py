@@ -187,7 +187,7 @@ def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: S
     the endpoint serves the new model, with no autoscaling and no accuracy record, which the cause warns about only
     by naming the budget. The budget (18 polls of 10 s, shared by the training and the endpoint waits) leaves room for
     the 2-step training job (40-55 s measured with the 2 cores busy); the bake (300 s) outlasts what is left (at
-    most 17 polls, measured 170-200 s with the calls' latency).
+    most 17 polls of 10 s, plus the calls' own latency; a 180 s bake was seen to end before the test could read it).
     """
     stack = fresh
     # Named under the stack's prefix: the state machine role may read only those (template.yaml, IAM enforced).
