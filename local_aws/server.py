@@ -25,7 +25,9 @@ from botocore.config import Config
 from local_aws.apigateway.gateway import ApiGateway, api_error_renderer
 from local_aws.apigateway.spec import ApiSpec, api_spec_from_template
 from local_aws.auth.credentials import IssuedCredentials, StaticCredentialStore, issue_or_load
+from local_aws.autoscaling.scaler import TargetTracker
 from local_aws.cloudformation.api import StackApi, localize_outputs
+from local_aws.cloudwatch.alarms import AlarmEvaluator
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
     DEFAULT_API_PORT,
@@ -56,6 +58,7 @@ from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
 from local_aws.sts import StsApi
 
 LOGGER = logging.getLogger("local_aws")
+CLIENT_SERVICES = ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts", "cloudwatch", "application-autoscaling")
 
 
 class RuntimeBusy(RuntimeError):
@@ -133,6 +136,8 @@ class LocalAws:
         self._control: ControlPlane | None = None
         self._recorder: ExecutionRecorder | None = None
         self._supervisor: ProcessSupervisor | None = None
+        self._alarms: AlarmEvaluator | None = None
+        self._scaler: TargetTracker | None = None
         self._stopped = threading.Event()
 
     # ----------------------------------------------------------------------------------------------- lifecycle
@@ -159,6 +164,8 @@ class LocalAws:
         logs = LogStore(layout.logs)
         moto = MotoServices()
         interpreter.apply()
+        # Before the deployment: the template's alarms start INSUFFICIENT_DATA and are evaluated from then on.
+        self._alarms = AlarmEvaluator()
         executions = ExecutionStore(layout.executions)
         for arn in executions.close_interrupted():
             LOGGER.warning("execution %s was interrupted by the last stop; it is now ABORTED", arn)
@@ -195,6 +202,9 @@ class LocalAws:
         aws_url = self._edge.url
         interpreter.route_sdk_calls(aws_url, self.credentials.access_key_id, self.credentials.secret_access_key)
         self._control.start()
+        self._alarms.start()
+        # Application Auto Scaling resizes endpoints through the edge, as AWS's does through SageMaker's API.
+        self._scaler = TargetTracker(self.clients()["sagemaker"]).start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
         self.stack = deploy(
             self.clients(), self.template_path, self.overrides, samconfig=samconfig, env=self.samconfig_env
@@ -288,7 +298,16 @@ class LocalAws:
         config = Config(retries={"max_attempts": 2, "mode": "standard"})
         return {
             name: session.client(name, endpoint_url=self._edge.url, config=config)
-            for name in ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts")
+            for name in (
+                "s3",
+                "iam",
+                "logs",
+                "stepfunctions",
+                "sagemaker",
+                "sts",
+                "cloudwatch",
+                "application-autoscaling",
+            )
         }
 
     @property
@@ -297,7 +316,8 @@ class LocalAws:
         return Endpoints(aws_url=self._edge.url, api_url=self._api.url)
 
     def stop(self) -> None:
-        """Stop in order: API, recorder, SageMaker (jobs, instances), edge; then remove runtime.json."""
+        """Stop in order: API, recorder, scaling and alarm loops, SageMaker (jobs, instances), edge; then remove
+        runtime.json."""
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -311,6 +331,12 @@ class LocalAws:
         def stop_recorder() -> None:
             if self._recorder is not None:
                 self._recorder.stop()
+
+        def stop_loops() -> None:
+            if self._scaler is not None:
+                self._scaler.stop()
+            if self._alarms is not None:
+                self._alarms.stop()
 
         def stop_sagemaker() -> None:
             if self._control is not None:
@@ -327,6 +353,7 @@ class LocalAws:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("REST API", stop_api),
             ("execution recorder", stop_recorder),
+            ("autoscaling and alarm loops", stop_loops),
             ("SageMaker jobs and endpoints", stop_sagemaker),
             ("AWS edge", stop_edge),
             ("child processes", stop_children),
