@@ -159,9 +159,12 @@ def evaluate(rule: AlarmRule, points: Sequence[Datapoint], current: str) -> Verd
     missing = len(points) - len(present)
     breaching = sum(1 for p in present if test(p.value, rule.threshold))
     data = _reason_data(rule, present)
+    shown = ", ".join(f"{_num(p.value)} ({_stamp(p.start)})" for p in reversed(present))
     if missing and rule.treat_missing in ("breaching", "notBreaching"):
         fill = rule.treat_missing == "breaching"
         alarmed = breaching + (missing if fill else 0) >= m
+        if alarmed and breaching >= m:  # the real datapoints alone breach: CloudWatch names them
+            return Verdict(ALARM, _crossed(breaching, n, shown, phrase, rule, m, current), data)
         received = "no datapoints were" if not present else f"{_count(len(present), 'datapoint')} {_was(len(present))}"
         treated = "Breaching" if fill else "NonBreaching"
         reason = (
@@ -175,20 +178,22 @@ def evaluate(rule: AlarmRule, points: Sequence[Datapoint], current: str) -> Verd
         return Verdict(
             INSUFFICIENT_DATA, f"Insufficient Data: {_count(missing, 'datapoint')} {_was(missing)} unknown.", data
         )
-    shown = ", ".join(f"{_num(p.value)} ({_stamp(p.start)})" for p in reversed(present))
     if breaching >= m:
-        reason = (
-            f"Threshold Crossed: {breaching} out of the last {len(present)} datapoints [{shown}] {_was(breaching)} "
-            f"{phrase} the threshold ({_num(rule.threshold)}) "
-            f"(minimum {_count(m, 'datapoint')} for {current} -> ALARM transition)."
-        )
-        return Verdict(ALARM, reason, data)
+        return Verdict(ALARM, _crossed(breaching, len(present), shown, phrase, rule, m, current), data)
     within = len(present) - breaching
     reason = (
         f"Threshold Crossed: {within} out of the last {len(present)} datapoints [{shown}] {_was(within)} not "
         f"{phrase} the threshold ({_num(rule.threshold)}) (minimum 1 datapoint for {current} -> OK transition)."
     )
     return Verdict(OK, reason, data)
+
+
+def _crossed(breaching: int, last: int, shown: str, phrase: str, rule: AlarmRule, m: int, current: str) -> str:
+    return (
+        f"Threshold Crossed: {breaching} out of the last {last} datapoints [{shown}] {_was(breaching)} "
+        f"{phrase} the threshold ({_num(rule.threshold)}) "
+        f"(minimum {_count(m, 'datapoint')} for {current} -> ALARM transition)."
+    )
 
 
 def _reason_data(rule: AlarmRule, present: Sequence[Datapoint]) -> dict[str, Any]:
