@@ -10,6 +10,7 @@ local services that implement its waits read this clock. Durations reported thro
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 ENV_TIME_SCALE = "LOCAL_AWS_TIME_SCALE"
@@ -45,3 +46,18 @@ def sleep(aws_seconds_: float) -> None:
 def monotonic() -> float:
     """A monotonic clock in AWS seconds (differences only)."""
     return time.monotonic() * time_scale()
+
+
+def pause(stop: threading.Event, aws_seconds_: float, min_real: float = 0.0) -> bool:
+    """Wait ``aws_seconds_`` of AWS time (at least ``min_real`` real seconds) or until ``stop`` is set; True if set.
+
+    The scale is re-read at least once a real second, so a loop started before a test sets LOCAL_AWS_TIME_SCALE
+    does not sleep out a long unscaled interval first.
+    """
+    started = time.monotonic()
+    while True:
+        left = started + max(min_real, real_seconds(aws_seconds_)) - time.monotonic()
+        if left <= 0:
+            return stop.is_set()
+        if stop.wait(min(left, 1.0)):
+            return True

@@ -111,7 +111,7 @@ class TargetTracker:
                 self.scale_once()
             except Exception:  # one bad pass must not end scaling for good
                 LOGGER.exception("a scaling pass failed")
-            self._stop.wait(max(LOOP_MIN_INTERVAL_S, clock.real_seconds(SCALING_INTERVAL_S)))
+            clock.pause(self._stop, SCALING_INTERVAL_S, LOOP_MIN_INTERVAL_S)
 
     def scale_once(self, now: float | None = None) -> int:
         """One pass over every registered variant; returns how many were resized."""

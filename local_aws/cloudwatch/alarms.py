@@ -140,7 +140,7 @@ class AlarmEvaluator:
                 evaluate_all(backend())
             except Exception:  # one bad pass must not end evaluation for good
                 LOGGER.exception("alarm evaluation failed")
-            self._stop.wait(max(LOOP_MIN_INTERVAL_S, clock.real_seconds(ALARM_EVALUATION_INTERVAL_S)))
+            clock.pause(self._stop, ALARM_EVALUATION_INTERVAL_S, LOOP_MIN_INTERVAL_S)
 
     def stop(self) -> None:
         self._stop.set()
