@@ -1,0 +1,118 @@
+"""Application Auto Scaling's target tracking really resizes a local endpoint, over real boto3 calls.
+
+The endpoint serves a real (untrained) model; the policy is the one the ASL's PutScalingPolicy state puts. Its
+metric, AWS/SageMaker InvocationsPerInstance, is written with PutMetricData here (the values a busy or idle
+endpoint would publish), and time runs 60x so one-minute periods last a real second. The scaler's
+UpdateEndpointWeightsAndCapacities starts and stops real instance processes: DescribeEndpoint's
+CurrentInstanceCount counts the instances serving.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.integration.local_aws_fixtures import Aws, serving_endpoint
+
+SCALE = 60.0
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _fast_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", str(SCALE))
+
+
+def put_invocations_per_instance(cw: Any, endpoint: str, value: float, offsets: range) -> None:
+    """``value`` in the one-minute periods ``offsets`` (0: the current one, -1: the last complete one)."""
+    period = 60.0 / SCALE
+    now_start = math.floor(time.time() / period) * period
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    data = [
+        {
+            "MetricName": "InvocationsPerInstance",
+            "Dimensions": dims,
+            "Value": value,
+            "Timestamp": datetime.fromtimestamp(now_start + (k + 0.5) * period, UTC),
+        }
+        for k in offsets
+    ]
+    for i in range(0, len(data), 20):
+        cw.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i : i + 20])
+
+
+def wait_capacity(sm: Any, endpoint: str, count: int, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described: dict[str, Any] = sm.describe_endpoint(EndpointName=endpoint)
+        variant = described["ProductionVariants"][0]
+        settled = described["EndpointStatus"] == "InService" and variant.get("CurrentInstanceCount") == count
+        if (settled and variant.get("DesiredInstanceCount") == count) or time.monotonic() > deadline:
+            return described
+        time.sleep(0.5)
+
+
+def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
+    endpoint = f"scaling-{uuid.uuid4().hex[:8]}"
+    sm, cw = local_aws.client("sagemaker"), local_aws.client("cloudwatch")
+    aas = local_aws.client("application-autoscaling")
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    with serving_endpoint(local_aws, endpoint, "autoscaling"):
+        aas.register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=DIMENSION, MinCapacity=1, MaxCapacity=2
+        )
+        aas.put_scaling_policy(
+            PolicyName=f"{endpoint}-invocations-per-instance",
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=DIMENSION,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": 100.0,
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleInCooldown": 300,
+                "ScaleOutCooldown": 60,
+            },
+        )
+        try:
+            # Three minutes at 2.5x the target per instance: AlarmHigh; ceil(1 x 250 / 100) = 3, capped at 2.
+            put_invocations_per_instance(cw, endpoint, 250.0, range(-3, 0))
+            out = wait_capacity(sm, endpoint, 2, timeout_s=240)
+            variant = out["ProductionVariants"][0]
+            assert (out["EndpointStatus"], variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (
+                "InService",
+                2,
+                2,
+            ), out
+            # Fifteen minutes at 30 % of the target: AlarmLow; ceil(2 x 30 / 100) = 1.
+            put_invocations_per_instance(cw, endpoint, 30.0, range(0, 17))
+            back = wait_capacity(sm, endpoint, 1, timeout_s=120)
+            variant = back["ProductionVariants"][0]
+            assert (back["EndpointStatus"], variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (
+                "InService",
+                1,
+                1,
+            ), back
+            found = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)
+            assert [(a["Description"], a["StatusCode"]) for a in found["ScalingActivities"]] == [
+                ("Setting desired instance count to 1.", "Successful"),
+                ("Setting desired instance count to 2.", "Successful"),
+            ]
+            assert "-AlarmLow-" in found["ScalingActivities"][0]["Cause"]
+        finally:
+            aas.deregister_scalable_target(
+                ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=DIMENSION
+            )
+            aas.delete_scaling_policy(
+                PolicyName=f"{endpoint}-invocations-per-instance",
+                ServiceNamespace="sagemaker",
+                ResourceId=resource,
+                ScalableDimension=DIMENSION,
+            )
