@@ -25,7 +25,7 @@ from local_aws import clock
 from local_aws.autoscaling import activities
 from local_aws.autoscaling.target_tracking import Bounds, Cooldowns, Decision, TrackingPolicy, decide
 from local_aws.cloudwatch import alarms
-from local_aws.cloudwatch.evaluation import datapoints
+from local_aws.cloudwatch.evaluation import ALARM, OK, Datapoint, datapoints, evaluate
 from local_aws.constants import (
     ACCOUNT_ID,
     LOOP_MIN_INTERVAL_S,
@@ -80,6 +80,13 @@ def _tracking_policies(backend: Any, resource_id: str) -> list[tuple[TrackingPol
         except (KeyError, TypeError, ValueError):
             LOGGER.debug("policy %s has no usable TargetValue", policy.policy_name)
     return out
+
+
+def _breached(policy: TrackingPolicy, high: list[Datapoint], low: list[Datapoint]) -> bool:
+    """Whether the policy's AlarmHigh or AlarmLow is in ALARM."""
+    return (
+        evaluate(policy.high_alarm(), high, OK).state == ALARM or evaluate(policy.low_alarm(), low, OK).state == ALARM
+    )
 
 
 class TargetTracker:
@@ -143,6 +150,8 @@ class TargetTracker:
             return 0  # no data: both alarms are INSUFFICIENT_DATA, target tracking does nothing
         high = datapoints(samples, "Sum", period, TARGET_TRACKING_HIGH_DATAPOINTS, now)
         low = datapoints(samples, "Sum", period, TARGET_TRACKING_LOW_DATAPOINTS, now)
+        if not any(_breached(p, high, low) for p, _ in policies):
+            return 0  # both alarms of every policy are OK: nothing to ask SageMaker
         try:
             described = self.sagemaker.describe_endpoint(EndpointName=variant.endpoint)
         except (ClientError, BotoCoreError) as exc:
