@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 
 _LOCK = threading.Lock()
@@ -65,11 +66,20 @@ def listed(namespace: str, resource_id: str | None = None, dimension: str | None
 
 
 def describe_scaling_activities(self: ApplicationAutoScalingResponse) -> str:
-    """DescribeScalingActivities, paged by MaxResults / NextToken."""
+    """DescribeScalingActivities, paged by MaxResults / NextToken; a bad namespace, dimension or MaxResults is
+    a ValidationException in Application Auto Scaling's wording."""
+    self._validate_params()
+    raw = self._get_int_param("MaxResults")
+    max_results = MAX_RESULTS if raw is None else raw
+    if not 1 <= max_results <= MAX_RESULTS:
+        bound = "greater than or equal to 1" if max_results < 1 else f"less than or equal to {MAX_RESULTS}"
+        raise AWSValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy constraint: "
+            f"Member must have value {bound}"
+        )
     found = listed(
         self._get_param("ServiceNamespace"), self._get_param("ResourceId"), self._get_param("ScalableDimension")
     )
-    max_results = self._get_int_param("MaxResults") or MAX_RESULTS
     token = self._get_param("NextToken")
     offset = int(token) if token and str(token).isdigit() else 0
     body: dict[str, Any] = {"ScalingActivities": found[offset : offset + max_results]}

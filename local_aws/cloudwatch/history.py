@@ -18,6 +18,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.cloudwatch.exceptions import ValidationError
 from moto.cloudwatch.models import Alarm, CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
@@ -29,6 +30,13 @@ _HISTORY: list[dict[str, Any]] = []  # oldest first; moto's backends are process
 _APPLIED = False
 # DescribeAlarmHistory MaxRecords: 1-100, default 100 (botocore: MaxRecords min 1, max 100).
 MAX_RECORDS = 100
+HISTORY_ITEM_TYPES = (
+    "ConfigurationUpdate",
+    "StateUpdate",
+    "Action",
+    "AlarmContributorStateUpdate",
+    "AlarmContributorAction",
+)
 
 
 def _now() -> datetime:
@@ -117,6 +125,19 @@ def describe_alarm_history(self: CloudWatchResponse) -> ActionResult:
     """DescribeAlarmHistory: newest first unless ScanBy=TimestampAscending, paged by MaxRecords/NextToken."""
     name = self._get_param("AlarmName")
     item_type = self._get_param("HistoryItemType")
+    if item_type and item_type not in HISTORY_ITEM_TYPES:
+        raise ValidationError(
+            f"1 validation error detected: Value '{item_type}' at 'historyItemType' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(HISTORY_ITEM_TYPES)}]"
+        )
+    raw = self._get_param("MaxRecords")
+    max_records = MAX_RECORDS if raw in (None, "") else int(raw)
+    if not 1 <= max_records <= MAX_RECORDS:
+        bound = "greater than or equal to 1" if max_records < 1 else f"less than or equal to {MAX_RECORDS}"
+        raise ValidationError(
+            f"1 validation error detected: Value '{max_records}' at 'maxRecords' failed to satisfy constraint: "
+            f"Member must have value {bound}"
+        )
     start, end = _as_datetime(self._get_param("StartDate")), _as_datetime(self._get_param("EndDate"))
     types = self._get_param("AlarmTypes") or []
     items = [
@@ -129,7 +150,6 @@ def describe_alarm_history(self: CloudWatchResponse) -> ActionResult:
     ]
     if self._get_param("ScanBy") != "TimestampAscending":
         items.reverse()
-    max_records = int(self._get_param("MaxRecords") or MAX_RECORDS)
     token = self._get_param("NextToken")
     offset = int(token) if token and str(token).isdigit() else 0
     page = items[offset : offset + max_records]

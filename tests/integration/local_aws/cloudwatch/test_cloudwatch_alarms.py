@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local_aws.constants import REPO_ROOT, TEMPLATE_PATH
 from local_aws.deploy import deploy
@@ -117,6 +118,7 @@ def test_alarm_needs_m_of_n_breaching_periods_then_recovers(cw: Any, alarm: Any)
         in (alarmed["StateReason"])
     )
     assert json.loads(alarmed["StateReasonData"])["recentDatapoints"] == [50.0, 50.0]
+    assert alarmed["StateUpdatedTimestamp"] > first["StateUpdatedTimestamp"]
     # Back below the threshold: the next periods carry low values; once the breaching ones leave the window, OK.
     for k in range(4):
         put(cw, dims, 1.0, period_start(120, k + 0.5))
@@ -268,3 +270,17 @@ def test_alarm_on_a_metric_that_does_not_exist_is_insufficient_data(cw: Any, ala
     time.sleep(0.5)
     described = state(cw, name)
     assert described["StateValue"] == "INSUFFICIENT_DATA", described["StateReason"]
+
+
+def test_alarm_history_refuses_bad_parameters(cw: Any, alarm: Any) -> None:
+    name, _ = alarm(Period=3600)
+    with pytest.raises(ClientError) as caught:
+        cw.describe_alarm_history(AlarmName=name, MaxRecords=101)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "Value '101' at 'maxRecords'" in caught.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as caught:
+        cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateChange")
+    assert "Value 'StateChange' at 'historyItemType'" in caught.value.response["Error"]["Message"]
+    assert cw.describe_alarm_history(AlarmName=name, MaxRecords=1)["AlarmHistoryItems"][0]["HistorySummary"] == (
+        f'Alarm "{name}" created'
+    )
