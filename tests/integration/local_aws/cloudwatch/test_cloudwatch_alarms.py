@@ -214,14 +214,20 @@ def test_template_alarms_are_deployed_and_evaluated(cw: Any, local_aws: Aws) -> 
     assert wait_state(cw, names[1], "OK")["StateValue"] == "OK"
 
 
-def broken_template(tmp_path: Path, metric: str) -> Path:
-    """A copy of template.yaml whose 5XX alarm watches ``metric`` (its state machine file next to it)."""
+def broken_template(tmp_path: Path, metric: str, treat_missing: bool = True) -> Path:
+    """A copy of template.yaml whose 5XX alarm watches ``metric`` (without TreatMissingData unless
+    ``treat_missing``), its state machine file next to it."""
     text = TEMPLATE_PATH.read_text(encoding="utf-8")
-    assert text.count("MetricName: Invocation5XXErrors") == 1
+    head, sep, tail = text.partition("MetricName: Invocation5XXErrors")
+    assert sep and "MetricName: Invocation5XXErrors" not in tail
+    if not treat_missing:
+        line = "      TreatMissingData: notBreaching\n"
+        assert line in tail
+        tail = tail.replace(line, "", 1)  # the 5XX alarm's: the first one after its MetricName
     (tmp_path / "statemachine").mkdir()
     shutil.copy(REPO_ROOT / "statemachine" / "train_and_deploy.asl.json", tmp_path / "statemachine")
     path = tmp_path / "template.yaml"
-    path.write_text(text.replace("MetricName: Invocation5XXErrors", f"MetricName: {metric}"), encoding="utf-8")
+    path.write_text(f"{head}MetricName: {metric}{tail}", encoding="utf-8")
     return path
 
 
@@ -284,3 +290,29 @@ def test_alarm_history_refuses_bad_parameters(cw: Any, alarm: Any) -> None:
     assert cw.describe_alarm_history(AlarmName=name, MaxRecords=1)["AlarmHistoryItems"][0]["HistorySummary"] == (
         f'Alarm "{name}" created'
     )
+
+
+def test_broken_template_alarm_without_treat_missing_data_is_insufficient_data(
+    cw: Any, local_aws: Aws, tmp_path: Path
+) -> None:
+    # The same typo with CloudWatch's default TreatMissingData (missing): the alarm never leaves INSUFFICIENT_DATA.
+    env = "brk" + uuid.uuid4().hex[:4]
+    template = broken_template(tmp_path, "Invocation5xxErrors", treat_missing=False)
+    record = deploy(local_aws.runtime.clients(), template, {"EnvironmentName": env}, samconfig=None)
+    names = [record.physical_ids[k] for k in ("EndpointInvocation5xxAlarm", "EndpointModelLatencyAlarm")]
+    try:
+        assert "TreatMissingData" not in state(cw, names[0])
+        dims = [{"Name": "EndpointName", "Value": f"dogbreed-{env}"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+        stamp = datetime.fromtimestamp(period_start(60, -0.5), UTC)
+        cw.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[{"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Value": 5.0, "Timestamp": stamp}],
+        )
+        time.sleep(1.5)  # several evaluations of one-second periods
+        described = state(cw, names[0])
+        assert described["StateValue"] == "INSUFFICIENT_DATA", described["StateReason"]
+        # No transition, so no new reason and no StateUpdate: it never left the state it was created in.
+        assert described["StateReason"] == "Unchecked: Initial alarm creation"
+        assert cw.describe_alarm_history(AlarmName=names[0], HistoryItemType="StateUpdate")["AlarmHistoryItems"] == []
+    finally:
+        cw.delete_alarms(AlarmNames=names)
