@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from local_aws.proctable import load_records, process_running
 from tests.integration.local_aws_fixtures import Aws, serving_endpoint
 
 SCALE = 60.0
@@ -59,6 +60,16 @@ def wait_capacity(sm: Any, endpoint: str, count: int, timeout_s: float) -> dict[
         time.sleep(0.5)
 
 
+def instance_processes(aws: Aws, endpoint: str) -> int:
+    """Live model-server processes of ``endpoint``, from the runtime's process records."""
+    records = load_records(aws.runtime.layout.processes)
+    return sum(
+        1
+        for r in records
+        if r.owner == f"endpoint/{endpoint}" and r.kind == "endpoint-instance" and process_running(r.pid)
+    )
+
+
 def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
     endpoint = f"scaling-{uuid.uuid4().hex[:8]}"
     sm, cw = local_aws.client("sagemaker"), local_aws.client("cloudwatch")
@@ -91,6 +102,7 @@ def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
                 2,
                 2,
             ), out
+            assert instance_processes(local_aws, endpoint) == 2
             # Fifteen minutes at 30 % of the target: AlarmLow; ceil(2 x 30 / 100) = 1.
             put_invocations_per_instance(cw, endpoint, 30.0, range(0, 17))
             back = wait_capacity(sm, endpoint, 1, timeout_s=120)
@@ -100,6 +112,10 @@ def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
                 1,
                 1,
             ), back
+            deadline = time.monotonic() + 30  # the removed instance drains, then its process is stopped
+            while instance_processes(local_aws, endpoint) != 1 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert instance_processes(local_aws, endpoint) == 1
             found = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)
             assert [(a["Description"], a["StatusCode"]) for a in found["ScalingActivities"]] == [
                 ("Setting desired instance count to 1.", "Successful"),
