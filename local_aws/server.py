@@ -204,7 +204,7 @@ class LocalAws:
         self._control.start()
         self._alarms.start()
         # Application Auto Scaling resizes endpoints through the edge, as AWS's does through SageMaker's API.
-        self._scaler = TargetTracker(self.clients()["sagemaker"]).start()
+        self._scaler = TargetTracker(self.clients(("sagemaker",))["sagemaker"]).start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
         self.stack = deploy(
             self.clients(), self.template_path, self.overrides, samconfig=samconfig, env=self.samconfig_env
@@ -287,8 +287,8 @@ class LocalAws:
         """The API key the REST API accepts, when the template's methods require one."""
         return read_api_key(self.layout)
 
-    def clients(self) -> dict[str, Any]:
-        """boto3 clients on the edge, signed with the runtime's credentials."""
+    def clients(self, names: tuple[str, ...] = CLIENT_SERVICES) -> dict[str, Any]:
+        """boto3 clients on the edge (``names``: botocore service names), signed with the runtime's credentials."""
         assert self.credentials is not None and self._edge is not None
         session = boto3.session.Session(
             aws_access_key_id=self.credentials.access_key_id,
@@ -296,19 +296,7 @@ class LocalAws:
             region_name=REGION,
         )
         config = Config(retries={"max_attempts": 2, "mode": "standard"})
-        return {
-            name: session.client(name, endpoint_url=self._edge.url, config=config)
-            for name in (
-                "s3",
-                "iam",
-                "logs",
-                "stepfunctions",
-                "sagemaker",
-                "sts",
-                "cloudwatch",
-                "application-autoscaling",
-            )
-        }
+        return {name: session.client(name, endpoint_url=self._edge.url, config=config) for name in names}
 
     @property
     def endpoints(self) -> Endpoints:
