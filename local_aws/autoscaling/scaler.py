@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 
 from local_aws import clock
-from local_aws.autoscaling import activities
+from local_aws.autoscaling import activities, errors
 from local_aws.autoscaling.target_tracking import Bounds, Cooldowns, Decision, TrackingPolicy, decide
 from local_aws.cloudwatch import alarms
 from local_aws.cloudwatch.evaluation import ALARM, OK, Datapoint, datapoints, evaluate
@@ -90,7 +90,8 @@ def _breached(policy: TrackingPolicy, high: list[Datapoint], low: list[Datapoint
 
 
 class TargetTracker:
-    """The loop: every SCALING_INTERVAL_S of AWS time, at least LOOP_MIN_INTERVAL_S real seconds apart.
+    """The loop: every SCALING_INTERVAL_S of AWS time, at least LOOP_MIN_INTERVAL_S real seconds apart. Building
+    one patches moto's Application Auto Scaling in this process (``activities``, ``errors``).
 
     Args:
         sagemaker: a boto3 SageMaker client on the local edge (the runtime's credentials).
@@ -98,6 +99,7 @@ class TargetTracker:
 
     def __init__(self, sagemaker: Any) -> None:
         activities.apply()
+        errors.apply()
         self.sagemaker = sagemaker
         self._cooldowns: dict[str, Cooldowns] = {}
         self._stop = threading.Event()
