@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", default="dev", help="samconfig.toml environment (default dev)")
     parser.add_argument("--region", help="aws: region (default: your AWS config)")
     parser.add_argument("--profile", help="aws: named profile")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging; watch/up also show every internal state"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     p = sub.add_parser("up", help="local: start the local AWS, run the pipeline unless a model serves, predict")
@@ -189,12 +191,15 @@ def cmd_start(args: argparse.Namespace, target: Target) -> int:
     }
     arn = start_execution(target, load_input(args.input, overrides), args.name)
     print(arn)
-    return _follow(target, arn, args.poll_seconds) if args.watch else 0
+    return _follow(target, arn, args.poll_seconds, args.verbose) if args.watch else 0
 
 
-def _follow(target: Target, arn: str, poll_seconds: float) -> int:
-    progress = Progress(target)
-    final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=poll_seconds)
+def _follow(target: Target, arn: str, poll_seconds: float, verbose: bool = False) -> int:
+    progress = Progress(target, verbose=verbose)
+    try:
+        final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=poll_seconds)
+    finally:
+        progress.close()
     print(f"status: {final['status']}")
     if final["status"] == "SUCCEEDED":
         print(json.dumps(json.loads(final.get("output") or "{}"), indent=2))
@@ -281,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     target = _target(args, layout)
     handlers: dict[str, Callable[[argparse.Namespace, Target], int]] = {
         "start": cmd_start,
-        "watch": lambda a, t: _follow(t, a.execution_arn, a.poll_seconds),
+        "watch": lambda a, t: _follow(t, a.execution_arn, a.poll_seconds, a.verbose),
         "predict": cmd_predict,
         "status": lambda a, t: (print("\n".join(status_lines(t))), 0)[1],
         "logs": lambda a, t: print_logs(t, job=a.job, function=a.function, tail=a.tail),
@@ -310,6 +315,7 @@ def _run_local(args: argparse.Namespace, layout: StateLayout) -> int:
             api_port=args.api_port,
             timeout=args.timeout,
             verbose_logs=args.verbose_logs,
+            verbose=args.verbose,
             parameter_overrides=_overrides(args.parameter_overrides),
         )
         return local.up(layout, options)

@@ -30,6 +30,7 @@ from local_aws.server import LocalAws, RuntimeBusy
 from ops import demo
 from ops.executions import start_execution, watch
 from ops.progress import Progress
+from ops.reports import fetch_reports
 from ops.status import TRAINING_JOB_TAG, endpoint_tags
 from ops.target import OpsError, Target, local_target_at
 
@@ -50,6 +51,7 @@ class UpOptions:
     api_port: int | None = None
     timeout: float = 1800.0
     verbose_logs: bool = False
+    verbose: bool = False
     parameter_overrides: dict[str, str] | None = None
 
 
@@ -141,9 +143,20 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     arn = start_execution(target, payload, name)
     say(f"execution {name} started")
-    progress = Progress(target, emit=say)
-    final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=0.5, timeout=options.timeout)
-    say(f"execution {final['status']}")
+    # Printing straight to the terminal (the default ``say``) lets the progress draw live epoch bars there.
+    progress = Progress(target, emit=None if say is print else say, verbose=options.verbose)
+    started = time.monotonic()
+    try:
+        final = watch(target, arn, progress.on_events, progress.on_poll, poll_seconds=0.5, timeout=options.timeout)
+    finally:
+        progress.close()
+    say(f"execution {final['status']} in {time.monotonic() - started:.0f} s")
+    for job in list(progress.jobs)[-1:]:  # the job the pipeline trained last is the one it deployed or rejected
+        reports = fetch_reports(target, job, layout.cache / "reports")
+        if reports:
+            folder = next(iter(reports.values())).parent
+            say(f"training report: {folder}/ ({', '.join(reports)})")
+        say(f"training logs: python -m ops logs --job {job}")
     if final["status"] != "SUCCEEDED":
         raise OpsError(f"execution {final['status']}: {final.get('error', '')} {final.get('cause', '')}".strip())
 

@@ -155,3 +155,73 @@ class UnpaddedDistributedSampler(DistributedSampler[int]):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Every rank's batch sizes for one epoch: the same number of steps on every rank, no per-step collective.
+
+    Shards differ by at most one sample (``UnpaddedDistributedSampler``), so plain chunking can leave one rank a step
+    short, and DDP would hang on the missing all-reduce. The usual fix, ``Join``, adds a collective to every step
+    (it all-reduces a "still running" flag). Here the step count is fixed up front from what every rank knows (the
+    dataset size, the world size, the batch size): ``steps = ceil(ceil(N / W) / B)``. A shard one sample short of
+    that gives one sample from its second-to-last batch to its last, so no batch is empty.
+
+    Since batch sizes then differ across ranks, each rank weighs its per-sample losses by ``W / global`` (``global``
+    = the samples of that step on all ranks, known locally from the schedule); DDP's gradient average then equals the
+    mean over the step's global batch, exactly what one process would compute on the same samples.
+    """
+
+    sizes: tuple[tuple[int, ...], ...]  # sizes[rank][step]
+
+    @classmethod
+    def build(cls, total: int, replicas: int, batch_size: int, max_steps: int = 0) -> StepSchedule | None:
+        """The schedule, or None when equal steps cannot give every rank a sample per step (batch 1, or N < W)."""
+        if batch_size < 1 or replicas < 1:
+            raise ValueError(f"batch_size and replicas must be >= 1, got {batch_size} and {replicas}")
+        biggest = -(-total // replicas)
+        steps = -(-biggest // batch_size)
+        per_rank = []
+        for rank in range(replicas):
+            count = len(range(rank, total, replicas))
+            sizes = [min(batch_size, count - step * batch_size) for step in range(steps)]
+            if sizes and sizes[-1] == 0:
+                if steps < 2 or sizes[-2] < 2:
+                    return None
+                sizes[-2] -= 1
+                sizes[-1] = 1
+            if any(size < 1 for size in sizes):
+                return None
+            per_rank.append(tuple(sizes[:max_steps] if max_steps else sizes))
+        return cls(tuple(per_rank))
+
+    @property
+    def steps(self) -> int:
+        return len(self.sizes[0]) if self.sizes else 0
+
+    def global_sizes(self) -> list[int]:
+        """Samples per step summed over ranks."""
+        return [sum(rank[step] for rank in self.sizes) for step in range(self.steps)]
+
+    def loss_weights(self) -> list[float]:
+        """Per-step factor on the summed per-sample losses of a rank: ``W / global`` (see the class docstring)."""
+        replicas = len(self.sizes)
+        return [replicas / size for size in self.global_sizes()]
+
+
+class ScheduledBatchSampler:
+    """Yields one rank's index batches of a ``StepSchedule`` from its sampler's epoch order."""
+
+    def __init__(self, sampler: UnpaddedDistributedSampler, schedule: StepSchedule, rank: int) -> None:
+        self.sampler = sampler
+        self.sizes = schedule.sizes[rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self.sampler.indices()
+        start = 0
+        for size in self.sizes:
+            yield order[start : start + size]
+            start += size
+
+    def __len__(self) -> int:
+        return len(self.sizes)

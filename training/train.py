@@ -34,6 +34,8 @@ from checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_stat
 from data import AUGMENTATIONS, build_datasets, resolve_split_dirs
 from distributed import (
     DistInfo,
+    ScheduledBatchSampler,
+    StepSchedule,
     UnpaddedDistributedSampler,
     barrier,
     cleanup,
@@ -261,18 +263,26 @@ def train_one_epoch(
     device: torch.device,
     max_steps: int,
     channels_last: bool,
+    loss_weights: Sequence[float] | None = None,
 ) -> tuple[MetricAccumulator, float]:
     """One pass over this rank's shard; returns local sums and wall seconds.
 
-    The loss is the mean per-sample cross-entropy of each batch; metrics sum per-sample losses so the epoch mean
-    is exact whatever the batch sizes.
+    With ``loss_weights`` (a ``StepSchedule``'s: every rank runs the same steps), step ``i``'s loss is the summed
+    per-sample cross-entropy times ``loss_weights[i]``, so DDP's average is the mean over the step's global batch.
+    Without, the loss is the batch mean and ``Join`` absorbs uneven step counts. Metrics sum per-sample losses
+    either way, so the epoch mean is exact whatever the batch sizes.
     """
     model.train()
-    criterion = nn.CrossEntropyLoss()
+    criterion = nn.CrossEntropyLoss(reduction="none")
     acc = MetricAccumulator()
-    # NOTE: shards may differ by one sample, so ranks can run a different number of steps; Join shadows the
-    # collectives of ranks that ran out of data (https://pytorch.org/tutorials/advanced/generic_join.html).
-    join = Join([model]) if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
+    # NOTE: without a schedule, shards may differ by one sample, so ranks can run a different number of steps; Join
+    # shadows the collectives of ranks that ran out of data (https://pytorch.org/tutorials/advanced/generic_join.html)
+    # at the price of one extra all-reduce on every step.
+    join = (
+        Join([model])
+        if isinstance(model, DistributedDataParallel) and loss_weights is None
+        else contextlib.nullcontext()
+    )
     start = time.perf_counter()
     with join:
         for step, (images, targets) in enumerate(loader):
@@ -284,7 +294,9 @@ def train_one_epoch(
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=scaler is not None):
                 logits = model(images)
-                loss = criterion(logits, targets)
+                per_sample = criterion(logits, targets)
+            loss_sum = per_sample.float().sum()
+            loss = loss_sum * loss_weights[step] if loss_weights is not None else loss_sum / targets.shape[0]
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -293,7 +305,7 @@ def train_one_epoch(
             else:
                 loss.backward()
                 optimizer.step()
-            acc.update(logits.detach().float(), targets, loss.detach().float() * targets.shape[0])
+            acc.update(logits.detach().float(), targets, loss_sum.detach())
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return acc, time.perf_counter() - start
@@ -480,6 +492,22 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         split: _make_loader(ds, samplers[split], args.batch_size, args.num_workers, cuda)
         for split, ds in datasets.items()
     }
+    # Equal steps on every rank (no Join, no per-step collective), where every rank knows every shard's size: with
+    # FullyReplicated data. ShardedByS3Key hosts hold shards of sizes the others don't know; they keep Join.
+    schedule = (
+        StepSchedule.build(len(datasets["train"]), replicas, args.batch_size, 1 if args.dry_run else args.max_steps)
+        if replicas == info.world_size
+        else None
+    )
+    if schedule is not None:
+        loaders["train"] = DataLoader(
+            datasets["train"],
+            batch_sampler=ScheduledBatchSampler(samplers["train"], schedule, replica_rank),
+            num_workers=args.num_workers,
+            pin_memory=cuda,
+            persistent_workers=args.num_workers > 0,
+        )
+    loss_weights = schedule.loss_weights() if schedule is not None else None
 
     # Same seed on every rank so the initial weights agree even before DDP broadcasts rank 0's copy.
     net = build_model(args.arch, len(classes), args.pretrained, args.freeze_backbone, args.weights_dir).to(device)
@@ -525,7 +553,9 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         if stopped:
             break
         samplers["train"].set_epoch(epoch)
-        local, seconds = train_one_epoch(model, loaders["train"], optimizer, scaler, device, train_steps, channels_last)
+        local, seconds = train_one_epoch(
+            model, loaders["train"], optimizer, scaler, device, train_steps, channels_last, loss_weights
+        )
         if args.record_shards:
             _record_shard(output_data_dir, epoch, info.rank, samplers["train"].indices()[: local.count])
         train_m = local.all_reduce(device).compute()

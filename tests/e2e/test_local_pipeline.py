@@ -157,8 +157,11 @@ def _source_uri(served: Served, outputs: dict[str, str]) -> str:
 
 def test_up_trains_on_two_hosts_shows_progress_and_serves(served: Served) -> None:
     text = served.output()
-    assert "→ CreateTrainingJob" in text and "InService" in text, text[-3000:]
-    assert re.search(r"train\s+epoch\s+2", text), text[-3000:]
+    # Phases, not internal state names; one line per epoch with train and valid side by side.
+    assert "[3/7] train" in text and "[5/7] deploy" in text and "InService" in text, text[-3000:]
+    assert "→ CreateTrainingJob" not in text and "CheckSections" not in text, text[-3000:]
+    assert re.search(r"epoch 2/\d+\s+train loss \S+ top1 \S+ \| valid loss", text), text[-3000:]
+    assert "training report: " in text and "confusion_matrix.png" in text, text[-3000:]
     jobs = served.aws("sagemaker", "list-training-jobs")["TrainingJobSummaries"]
     assert len(jobs) == 1 and jobs[0]["TrainingJobStatus"] == "Completed"
     job = served.aws("sagemaker", "describe-training-job", "--training-job-name", jobs[0]["TrainingJobName"])

@@ -44,7 +44,11 @@ def test_ddp_accuracy_matches_single_process(ddp_run: list[TrainRun], single_run
     ddp_top1 = rank0.metric_lines("test")[0]["top1"]
     single_top1 = single_run.metric_lines("test")[0]["top1"]
     print(f"single-process test top1={single_top1:.4f}, 2-rank DDP test top1={ddp_top1:.4f}")
-    assert abs(ddp_top1 - single_top1) <= 0.01
+    # Not an identity: per-rank BatchNorm statistics and augmentation streams differ from one process's. On 269 test
+    # images at ~0.98, one run's top-1 has a standard error of ~0.0085, a difference of two runs ~0.012; 0.03 is
+    # ~2.5 of those. (Measured: 0.9888 single vs 0.9851 DDP with Join, 0.9777 with the equal-step schedule.) That
+    # the gradients themselves equal one process's is proven exactly in tests/unit/training/test_step_schedule.py.
+    assert abs(ddp_top1 - single_top1) <= 0.03
     assert rank1.metric_lines("test") == []  # metrics are logged once, by rank 0
 
 
