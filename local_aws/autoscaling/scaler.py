@@ -7,7 +7,8 @@ capacity changes, calls SageMaker's UpdateEndpointWeightsAndCapacities through t
 credentials: exactly the call Application Auto Scaling makes, so the endpoint really starts or stops instances and
 DescribeEndpoint reports the new DesiredInstanceCount. An endpoint that is not InService (Updating, Creating, ...)
 is left alone until it is ("the scaler waits"), a deregistered target or deleted policy is no longer looked at,
-and cooldowns are kept per target on the local clock (AWS seconds).
+and cooldowns are kept per target as real monotonic stamps, read in AWS seconds at the current scale (so a test
+that changes LOCAL_AWS_TIME_SCALE never leaves a cooldown running for ages).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class TargetTracker:
         activities.apply()
         errors.apply()
         self.sagemaker = sagemaker
-        self._cooldowns: dict[str, Cooldowns] = {}
+        self._scaled: dict[str, Cooldowns] = {}  # per target: real time.monotonic() of the last scale out / in
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autoscaling", daemon=True)
 
@@ -127,8 +128,8 @@ class TargetTracker:
         backend = applicationautoscaling_backends[ACCOUNT_ID][REGION]
         targets = list(backend.targets.get(SAGEMAKER_VARIANT_DIMENSION, {}).values())
         live = {t.resource_id for t in targets}
-        for gone in set(self._cooldowns) - live:
-            del self._cooldowns[gone]  # deregistered: a new registration starts without cooldowns
+        for gone in set(self._scaled) - live:
+            del self._scaled[gone]  # deregistered: a new registration starts without cooldowns
         resized = 0
         for target in targets:
             variant = Variant.parse(target.resource_id)
@@ -178,8 +179,12 @@ class TargetTracker:
             scale_in_suspended=bool(suspended.get("DynamicScalingInSuspended")),
             scale_out_suspended=bool(suspended.get("DynamicScalingOutSuspended")),
         )
-        cooldowns = self._cooldowns.setdefault(target.resource_id, Cooldowns())
-        aws_now = clock.monotonic()
+        stamps = self._scaled.get(target.resource_id, Cooldowns())
+        cooldowns = Cooldowns(
+            None if stamps.last_out is None else clock.aws_seconds(stamps.last_out),
+            None if stamps.last_in is None else clock.aws_seconds(stamps.last_in),
+        )
+        aws_now = clock.aws_seconds(time.monotonic())
         decisions = [(decide(p, bounds, current, high, low, cooldowns, aws_now), p, guid) for p, guid in policies]
         # Several policies: scale out if any says so (the largest capacity); scale in only if all of them do.
         outs = [d for d in decisions if d[0].desired is not None and d[0].direction == "out"]
@@ -213,11 +218,11 @@ class TargetTracker:
             activities.finish(activity, "Failed", f"Failed to set desired instance count to {desired}. {exc}")
             LOGGER.warning("scaling %s to %d failed: %s", target.resource_id, desired, exc)
             return 0
-        cooldowns = self._cooldowns.setdefault(target.resource_id, Cooldowns())
+        stamps = self._scaled.setdefault(target.resource_id, Cooldowns())
         if decision.direction == "out":
-            cooldowns.last_out = clock.monotonic()
+            stamps.last_out = time.monotonic()
         else:
-            cooldowns.last_in = clock.monotonic()
+            stamps.last_in = time.monotonic()
         activities.finish(
             activity,
             "Successful",

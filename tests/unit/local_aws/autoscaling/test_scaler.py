@@ -76,9 +76,9 @@ def endpoint() -> Iterator[str]:
         del aas.policies[key]
 
 
-def invocations_per_instance(endpoint: str, values: list[float], now: float) -> None:
+def invocations_per_instance(endpoint: str, values: list[float], now: float, scale: float = SCALE) -> None:
     """``values`` for the last len(values) complete one-minute periods before ``now`` (oldest first)."""
-    period = 60.0 / SCALE
+    period = 60.0 / scale
     end = math.floor(now / period) * period
     data = [
         {
@@ -177,3 +177,20 @@ def test_a_refused_update_is_a_failed_activity(endpoint: str) -> None:
     (activity,) = activities.listed("sagemaker", f"endpoint/{endpoint}/variant/AllTraffic")
     assert activity["StatusCode"] == "Failed"
     assert "Cannot update in-progress endpoint" in activity["StatusMessage"]
+
+
+def test_cooldown_is_read_at_the_current_time_scale(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scaled out while the clock ran 3600x, then checked at 60x: 1.1 real seconds later are 66 AWS seconds, past
+    # the 60-second ScaleOutCooldown (a stamp kept in 3600x AWS seconds would hold it for hours).
+    monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", "3600")
+    now = time.time()
+    invocations_per_instance(endpoint, [250.0, 250.0, 250.0], now, scale=3600.0)
+    tracker = TargetTracker(RecordingSageMaker(endpoint, count=1))
+    assert tracker.scale_once(now) == 1
+    monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", str(SCALE))
+    tracker.sagemaker = RecordingSageMaker(endpoint, count=2)
+    later = time.time()
+    invocations_per_instance(endpoint, [250.0, 250.0, 250.0], later)
+    assert tracker.scale_once(later) == 0  # a few AWS seconds after the scale out: cooling down
+    time.sleep(1.1)
+    assert tracker.scale_once(later) == 1
