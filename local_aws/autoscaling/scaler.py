@@ -102,6 +102,7 @@ class TargetTracker:
         activities.apply()
         errors.apply()
         self.sagemaker = sagemaker
+        self._metrics = alarms.MetricCache()
         self._scaled: dict[str, Cooldowns] = {}  # per target: real time.monotonic() of the last scale out / in
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="autoscaling", daemon=True)
@@ -146,9 +147,8 @@ class TargetTracker:
             [_Dim("EndpointName", variant.endpoint), _Dim("VariantName", variant.variant)],
         )
         period = clock.real_seconds(TARGET_TRACKING_PERIOD_S)
-        samples = alarms.samples_by_metric(
-            alarms.backend(), {key}, now - (TARGET_TRACKING_LOW_DATAPOINTS + 1) * period
-        ).get(key, [])
+        since = now - (TARGET_TRACKING_LOW_DATAPOINTS + 1) * period
+        samples = self._metrics.samples(alarms.backend(), {key}, since)[key]
         if not samples:
             return 0  # no data: both alarms are INSUFFICIENT_DATA, target tracking does nothing
         high = datapoints(samples, "Sum", period, TARGET_TRACKING_HIGH_DATAPOINTS, now)

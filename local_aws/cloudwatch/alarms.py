@@ -44,23 +44,41 @@ def metric_key(namespace: str, name: str, dimensions: Iterable[Any]) -> MetricKe
     return namespace, name, frozenset((str(d.name), str(d.value)) for d in dimensions)
 
 
-def samples_by_metric(cw: CloudWatchBackend, keys: set[MetricKey], since: float) -> dict[MetricKey, list[Sample]]:
-    """moto's data of the metrics ``keys`` from ``since`` on (epoch seconds), as evaluation Samples."""
-    out: dict[MetricKey, list[Sample]] = defaultdict(list)
-    for datum in list(cw.metric_data):  # a copy: request threads append while this reads
-        key = metric_key(datum.namespace, datum.name, datum.dimensions)
-        if key not in keys:
-            continue
-        stamp = _epoch(datum.timestamp)
-        if stamp < since:
-            continue
-        unit = str(datum.unit) if datum.unit else None
-        if isinstance(datum, MetricDatum):
-            out[key].append(Sample(stamp, value=float(datum.value), unit=unit))
-        elif isinstance(datum, MetricAggregatedDatum):
-            stats = (float(datum.sample_count), float(datum.sum), float(datum.min), float(datum.max))
-            out[key].append(Sample(stamp, stats=stats, unit=unit))
-    return out
+class MetricCache:
+    """moto's metric data as evaluation Samples, by metric; each pass converts only what was appended since the last.
+
+    NOTE: moto only ever appends to ``metric_data`` (PutMetricData); a shorter or different list (a moto reset)
+    starts the cache over. One cache per thread: the alarm evaluator and the scaler each keep their own.
+    """
+
+    def __init__(self) -> None:
+        self._source: int | None = None
+        self._seen = 0
+        self._by_key: dict[MetricKey, list[Sample]] = defaultdict(list)
+
+    def samples(self, cw: CloudWatchBackend, keys: set[MetricKey], since: float) -> dict[MetricKey, list[Sample]]:
+        """The data of the metrics ``keys`` from ``since`` on (epoch seconds)."""
+        data = cw.metric_data
+        if id(data) != self._source or len(data) < self._seen:
+            self._source, self._seen, self._by_key = id(data), 0, defaultdict(list)
+        end = len(data)  # request threads append while this reads: take what is there now
+        for datum in data[self._seen : end]:
+            sample = _sample(datum)
+            if sample is not None:
+                self._by_key[metric_key(datum.namespace, datum.name, datum.dimensions)].append(sample)
+        self._seen = end
+        return {key: [s for s in self._by_key.get(key, ()) if s.timestamp >= since] for key in keys}
+
+
+def _sample(datum: Any) -> Sample | None:
+    stamp = _epoch(datum.timestamp)
+    unit = str(datum.unit) if datum.unit else None
+    if isinstance(datum, MetricDatum):
+        return Sample(stamp, value=float(datum.value), unit=unit)
+    if isinstance(datum, MetricAggregatedDatum):
+        stats = (float(datum.sample_count), float(datum.sum), float(datum.min), float(datum.max))
+        return Sample(stamp, stats=stats, unit=unit)
+    return None
 
 
 def alarm_rule(alarm: Alarm) -> AlarmRule:
@@ -82,7 +100,7 @@ def alarm_rule(alarm: Alarm) -> AlarmRule:
     )
 
 
-def evaluate_all(cw: CloudWatchBackend, now: float | None = None) -> int:
+def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricCache | None = None) -> int:
     """Evaluate every metric alarm once; returns how many changed state."""
     now = time.time() if now is None else now
     alarms = [a for a in list(cw.alarms.values()) if a.rule is None]
@@ -96,7 +114,7 @@ def evaluate_all(cw: CloudWatchBackend, now: float | None = None) -> int:
         return 0
     keys = {metric_key(a.namespace, a.metric_name, a.dimensions) for a in alarms if a.name in rules}
     oldest = min(now - (r.evaluation_periods + 1) * _period(a) for a in alarms if (r := rules.get(a.name)))
-    data = samples_by_metric(cw, keys, oldest)
+    data = (cache or MetricCache()).samples(cw, keys, oldest)
     changed = 0
     for alarm in alarms:
         rule = rules.get(alarm.name)
@@ -127,6 +145,7 @@ class AlarmEvaluator:
 
     def __init__(self) -> None:
         history.apply()
+        self._cache = MetricCache()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cloudwatch-alarms", daemon=True)
 
@@ -137,7 +156,7 @@ class AlarmEvaluator:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                evaluate_all(backend())
+                evaluate_all(backend(), cache=self._cache)
             except Exception:  # one bad pass must not end evaluation for good
                 LOGGER.exception("alarm evaluation failed")
             clock.pause(self._stop, ALARM_EVALUATION_INTERVAL_S, LOOP_MIN_INTERVAL_S)
