@@ -137,6 +137,8 @@ class TargetTracker:
             policies = _tracking_policies(backend, target.resource_id)
             if target.service_namespace != "sagemaker" or variant is None or not policies:
                 continue
+            if target.min_capacity is None or target.max_capacity is None:
+                continue  # AWS refuses such a first registration; moto keeps it, with no bounds to scale within
             resized += self._track(target, variant, policies, time.time() if now is None else now)
         return resized
 
@@ -144,7 +146,7 @@ class TargetTracker:
         key = alarms.metric_key(
             SAGEMAKER_METRIC_NAMESPACE,
             "InvocationsPerInstance",
-            [_Dim("EndpointName", variant.endpoint), _Dim("VariantName", variant.variant)],
+            [("EndpointName", variant.endpoint), ("VariantName", variant.variant)],
         )
         period = clock.real_seconds(TARGET_TRACKING_PERIOD_S)
         since = now - (TARGET_TRACKING_LOW_DATAPOINTS + 1) * period
@@ -230,9 +232,3 @@ class TargetTracker:
         )
         LOGGER.info("scaled %s from %d to %d (%s)", target.resource_id, current, desired, alarm_name)
         return 1
-
-
-@dataclass(frozen=True)
-class _Dim:
-    name: str
-    value: str

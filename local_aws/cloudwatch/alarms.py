@@ -39,9 +39,14 @@ def _epoch(stamp: datetime) -> float:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
-def metric_key(namespace: str, name: str, dimensions: Iterable[Any]) -> MetricKey:
-    """A metric's identity: CloudWatch treats each exact set of dimensions as a separate metric."""
-    return namespace, name, frozenset((str(d.name), str(d.value)) for d in dimensions)
+def metric_key(namespace: str, name: str, dimensions: Iterable[tuple[str, str]]) -> MetricKey:
+    """A metric's identity: CloudWatch treats each exact set of (name, value) dimensions as a separate metric."""
+    return namespace, name, frozenset((str(k), str(v)) for k, v in dimensions)
+
+
+def _pairs(dimensions: Iterable[Any]) -> list[tuple[str, str]]:
+    """moto's Dimension objects as (name, value)."""
+    return [(str(d.name), str(d.value)) for d in dimensions]
 
 
 class MetricCache:
@@ -65,7 +70,7 @@ class MetricCache:
         for datum in data[self._seen : end]:
             sample = _sample(datum)
             if sample is not None:
-                self._by_key[metric_key(datum.namespace, datum.name, datum.dimensions)].append(sample)
+                self._by_key[metric_key(datum.namespace, datum.name, _pairs(datum.dimensions))].append(sample)
         self._seen = end
         return {key: [s for s in self._by_key.get(key, ()) if s.timestamp >= since] for key in keys}
 
@@ -112,7 +117,7 @@ def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricC
             LOGGER.debug("alarm %s is not evaluated: %s", alarm.name, exc)
     if not rules:
         return 0
-    keys = {metric_key(a.namespace, a.metric_name, a.dimensions) for a in alarms if a.name in rules}
+    keys = {metric_key(a.namespace, a.metric_name, _pairs(a.dimensions)) for a in alarms if a.name in rules}
     oldest = min(now - (r.evaluation_periods + 1) * _period(a) for a in alarms if (r := rules.get(a.name)))
     data = (cache or MetricCache()).samples(cw, keys, oldest)
     changed = 0
@@ -120,7 +125,7 @@ def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricC
         rule = rules.get(alarm.name)
         if rule is None:
             continue
-        key = metric_key(alarm.namespace, alarm.metric_name, alarm.dimensions)
+        key = metric_key(alarm.namespace, alarm.metric_name, _pairs(alarm.dimensions))
         points = datapoints(data.get(key, []), rule.statistic, _period(alarm), rule.evaluation_periods, now, alarm.unit)
         verdict = evaluate(rule, points, alarm.state_value)
         if verdict.state is None or verdict.state == alarm.state_value:

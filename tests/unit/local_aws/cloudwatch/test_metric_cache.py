@@ -13,12 +13,7 @@ from local_aws.constants import ACCOUNT_ID, REGION
 DIMS = [{"Name": "EndpointName", "Value": "e"}, {"Name": "VariantName", "Value": "AllTraffic"}]
 
 
-class _Dim:
-    def __init__(self, name: str, value: str) -> None:
-        self.name, self.value = name, value
-
-
-KEY = metric_key("AWS/SageMaker", "Invocations", [_Dim(d["Name"], d["Value"]) for d in DIMS])
+KEY = metric_key("AWS/SageMaker", "Invocations", [(d["Name"], d["Value"]) for d in DIMS])
 
 
 def put(cw: CloudWatchBackend, value: float, dims: list[dict[str, str]] = DIMS) -> None:
