@@ -22,6 +22,7 @@ from local_aws.constants import (
     TARGET_TRACKING_HIGH_DATAPOINTS,
     TARGET_TRACKING_LOW_DATAPOINTS,
     TARGET_TRACKING_LOW_RATIO,
+    TARGET_TRACKING_PERIOD_S,
 )
 
 
@@ -51,11 +52,12 @@ class TrackingPolicy:
 
     def high_alarm(self) -> AlarmRule:
         n = TARGET_TRACKING_HIGH_DATAPOINTS
-        return AlarmRule("Sum", "GreaterThanThreshold", self.target_value, n, n, "missing")
+        return AlarmRule("Sum", "GreaterThanThreshold", self.target_value, n, n, "missing", TARGET_TRACKING_PERIOD_S)
 
     def low_alarm(self) -> AlarmRule:
         n = TARGET_TRACKING_LOW_DATAPOINTS
-        return AlarmRule("Sum", "LessThanThreshold", self.target_value * TARGET_TRACKING_LOW_RATIO, n, n, "missing")
+        low = self.target_value * TARGET_TRACKING_LOW_RATIO
+        return AlarmRule("Sum", "LessThanThreshold", low, n, n, "missing", TARGET_TRACKING_PERIOD_S)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def alarm_rule(alarm: Alarm) -> AlarmRule:
         evaluation_periods=periods,
         datapoints_to_alarm=int(alarm.datapoints_to_alarm or periods),
         treat_missing=str(alarm.treat_missing_data or "missing"),
+        period=int(alarm.period),
     )
 
 

@@ -6,7 +6,12 @@ by ``ComparisonOperator``, and goes to ALARM when ``DatapointsToAlarm`` (M, defa
 last ``EvaluationPeriods`` (N) datapoints breach. A period without data is missing; ``TreatMissingData`` says what
 it counts as: ``notBreaching`` and ``breaching`` fill it in, ``ignore`` keeps the current state when nothing is left
 to evaluate, ``missing`` (the default) goes to INSUFFICIENT_DATA when every period is missing. The state changes only
-on a transition, with a reason in CloudWatch's own wording ("Threshold Crossed: 1 out of the last 2 datapoints ...").
+on a transition, with a reason in CloudWatch's own wording, e.g. "Threshold Crossed: 1 out of the last 1 datapoints
+[5.0 (29/12/25 10:35:00)] was greater than the threshold (0.0) (minimum 1 datapoint for OK -> ALARM transition)."
+and "... was not greater than or equal to the threshold (1.0) (minimum 1 datapoint for ALARM -> OK transition).",
+whatever state the alarm left (as in alarm notifications CloudWatch sent, quoted in public repositories), and
+"Threshold Crossed: 1 datapoint was received for 4 periods and 3 missing datapoints were treated as [NonBreaching]."
+(SSHcom/privx-on-aws#13).
 
 NOTE: CloudWatch also looks further back than N periods when some are missing (the "evaluation range"); here the
 range is exactly the last N complete periods.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +67,7 @@ class AlarmRule:
     evaluation_periods: int
     datapoints_to_alarm: int
     treat_missing: str = "missing"
+    period: int = 60  # AWS seconds, for StateReasonData only (the caller scales periods for bucketing)
 
     def __post_init__(self) -> None:
         if self.statistic not in STATISTICS and not _PERCENTILE.match(self.statistic):
@@ -158,13 +165,13 @@ def evaluate(rule: AlarmRule, points: Sequence[Datapoint], current: str) -> Verd
     present = [p for p in points if p.value is not None]
     missing = len(points) - len(present)
     breaching = sum(1 for p in present if test(p.value, rule.threshold))
-    data = _reason_data(rule, present)
+    data = _reason_data(rule, points, present)
     shown = ", ".join(f"{_num(p.value)} ({_stamp(p.start)})" for p in reversed(present))
     if missing and rule.treat_missing in ("breaching", "notBreaching"):
         fill = rule.treat_missing == "breaching"
         alarmed = breaching + (missing if fill else 0) >= m
         if alarmed and breaching >= m:  # the real datapoints alone breach: CloudWatch names them
-            return Verdict(ALARM, _crossed(breaching, n, shown, phrase, rule, m, current), data)
+            return Verdict(ALARM, _crossed(breaching, n, shown, phrase, rule, m), data)
         received = "no datapoints were" if not present else f"{_count(len(present), 'datapoint')} {_was(len(present))}"
         treated = "Breaching" if fill else "NonBreaching"
         reason = (
@@ -179,28 +186,32 @@ def evaluate(rule: AlarmRule, points: Sequence[Datapoint], current: str) -> Verd
             INSUFFICIENT_DATA, f"Insufficient Data: {_count(missing, 'datapoint')} {_was(missing)} unknown.", data
         )
     if breaching >= m:
-        return Verdict(ALARM, _crossed(breaching, len(present), shown, phrase, rule, m, current), data)
+        return Verdict(ALARM, _crossed(breaching, len(present), shown, phrase, rule, m), data)
     within = len(present) - breaching
     reason = (
         f"Threshold Crossed: {within} out of the last {len(present)} datapoints [{shown}] {_was(within)} not "
-        f"{phrase} the threshold ({_num(rule.threshold)}) (minimum 1 datapoint for {current} -> OK transition)."
+        f"{phrase} the threshold ({_num(rule.threshold)}) (minimum 1 datapoint for ALARM -> OK transition)."
     )
     return Verdict(OK, reason, data)
 
 
-def _crossed(breaching: int, last: int, shown: str, phrase: str, rule: AlarmRule, m: int, current: str) -> str:
+def _crossed(breaching: int, last: int, shown: str, phrase: str, rule: AlarmRule, m: int) -> str:
     return (
         f"Threshold Crossed: {breaching} out of the last {last} datapoints [{shown}] {_was(breaching)} "
         f"{phrase} the threshold ({_num(rule.threshold)}) "
-        f"(minimum {_count(m, 'datapoint')} for {current} -> ALARM transition)."
+        f"(minimum {_count(m, 'datapoint')} for OK -> ALARM transition)."
     )
 
 
-def _reason_data(rule: AlarmRule, present: Sequence[Datapoint]) -> dict[str, Any]:
-    # StateReasonData's shape (version 1.0) as CloudWatch writes it for a threshold alarm.
-    return {
-        "version": "1.0",
+def _reason_data(rule: AlarmRule, points: Sequence[Datapoint], present: Sequence[Datapoint]) -> dict[str, Any]:
+    # StateReasonData's shape (version 1.0) as CloudWatch writes it for a threshold alarm: queryDate, startDate,
+    # statistic, period (AWS seconds), recentDatapoints, threshold, evaluatedDatapoints.
+    data: dict[str, Any] = {"version": "1.0", "queryDate": _iso(time.time())}
+    if points:
+        data["startDate"] = _iso(points[0].start)
+    return data | {
         "statistic": rule.statistic,
+        "period": rule.period,
         "recentDatapoints": [p.value for p in present],
         "threshold": rule.threshold,
         "evaluatedDatapoints": [
@@ -227,4 +238,5 @@ def _stamp(epoch: float) -> str:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    stamp = datetime.fromtimestamp(epoch, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"

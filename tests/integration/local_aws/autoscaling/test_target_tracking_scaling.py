@@ -31,17 +31,16 @@ def _fast_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", str(SCALE))
 
 
-def put_invocations_per_instance(cw: Any, endpoint: str, value: float, offsets: range) -> None:
-    """``value`` in the one-minute periods ``offsets`` (0: the current one, -1: the last complete one)."""
+def put_invocations_per_instance(cw: Any, endpoint: str, value: float, ref: float, offsets: range) -> None:
+    """``value`` in the one-minute periods ``ref + k`` for k in ``offsets`` (``ref``: a period boundary)."""
     period = 60.0 / SCALE
-    now_start = math.floor(time.time() / period) * period
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     data = [
         {
             "MetricName": "InvocationsPerInstance",
             "Dimensions": dims,
             "Value": value,
-            "Timestamp": datetime.fromtimestamp(now_start + (k + 0.5) * period, UTC),
+            "Timestamp": datetime.fromtimestamp(ref + (k + 0.5) * period, UTC),
         }
         for k in offsets
     ]
@@ -93,8 +92,11 @@ def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
             },
         )
         try:
-            # Three minutes at 2.5x the target per instance: AlarmHigh; ceil(1 x 250 / 100) = 3, capped at 2.
-            put_invocations_per_instance(cw, endpoint, 250.0, range(-3, 0))
+            # 2.5x the target per instance for the last three minutes and the next ten: AlarmHigh (3 of 3) holds
+            # while the scaler looks; ceil(1 x 250 / 100) = 3, capped at MaxCapacity 2.
+            period = 60.0 / SCALE
+            ref = math.floor(time.time() / period) * period
+            put_invocations_per_instance(cw, endpoint, 250.0, ref, range(-3, 10))
             out = wait_capacity(sm, endpoint, 2, timeout_s=240)
             variant = out["ProductionVariants"][0]
             assert (out["EndpointStatus"], variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (
@@ -103,8 +105,9 @@ def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
                 2,
             ), out
             assert instance_processes(local_aws, endpoint) == 2
-            # Fifteen minutes at 30 % of the target: AlarmLow; ceil(2 x 30 / 100) = 1.
-            put_invocations_per_instance(cw, endpoint, 30.0, range(0, 17))
+            # Then fifteen minutes at 30 % of the target, after the busy ones: AlarmLow; ceil(2 x 30 / 100) = 1.
+            first_low = max(10, math.ceil((time.time() - ref) / period) + 1)
+            put_invocations_per_instance(cw, endpoint, 30.0, ref, range(first_low, first_low + 17))
             back = wait_capacity(sm, endpoint, 1, timeout_s=120)
             variant = back["ProductionVariants"][0]
             assert (back["EndpointStatus"], variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (

@@ -104,13 +104,14 @@ def test_new_alarm_starts_insufficient_data(cw: Any, alarm: Any) -> None:
 
 
 def test_alarm_needs_m_of_n_breaching_periods_then_recovers(cw: Any, alarm: Any) -> None:
-    name, dims = alarm()  # Sum > 10 in 2 out of 3 two-second periods
-    put(cw, dims, 50.0, period_start(120, -0.5))  # one breaching period (the last complete one)
+    name, dims = alarm(Period=240)  # Sum > 10 in 2 out of 3 four-second periods
+    ref = period_start(240)  # every datum is placed relative to one period boundary, however slow the calls
+    put(cw, dims, 50.0, ref - 0.5 * 4.0)  # one breaching period (the last complete one)
     first = wait_state(cw, name, "OK")
     assert first["StateValue"] == "OK", first["StateReason"]  # 1 of 3 breaching is not 2 of 3
     assert state(cw, name)["StateValue"] == "OK"
-    put(cw, dims, 50.0, period_start(120, -1.5))  # a second breaching period, in the same window
-    alarmed = wait_state(cw, name, "ALARM", timeout_s=3.0)
+    put(cw, dims, 50.0, ref - 1.5 * 4.0)  # a second breaching period, in the same window
+    alarmed = wait_state(cw, name, "ALARM", timeout_s=5.0)
     assert alarmed["StateValue"] == "ALARM", alarmed["StateReason"]
     assert alarmed["StateReason"].startswith("Threshold Crossed: 2 out of the last 2 datapoints [50.0 (")
     assert (
@@ -121,8 +122,8 @@ def test_alarm_needs_m_of_n_breaching_periods_then_recovers(cw: Any, alarm: Any)
     assert alarmed["StateUpdatedTimestamp"] > first["StateUpdatedTimestamp"]
     # Back below the threshold: the next periods carry low values; once the breaching ones leave the window, OK.
     for k in range(4):
-        put(cw, dims, 1.0, period_start(120, k + 0.5))
-    recovered = wait_state(cw, name, "OK", timeout_s=12.0)
+        put(cw, dims, 1.0, ref + (k + 0.5) * 4.0)
+    recovered = wait_state(cw, name, "OK", timeout_s=20.0)
     assert recovered["StateValue"] == "OK", recovered["StateReason"]
     assert (
         "not greater than the threshold (10.0) (minimum 1 datapoint for ALARM -> OK transition)."

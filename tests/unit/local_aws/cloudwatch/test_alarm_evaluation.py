@@ -149,3 +149,14 @@ def test_unsupported_alarms_are_refused_by_name() -> None:
         rule(comparison="LessThanLowerOrGreaterThanUpperThreshold")
     with pytest.raises(UnsupportedAlarm, match="DatapointsToAlarm"):
         rule(datapoints_to_alarm=4)
+
+
+def test_reason_names_the_fixed_transition_and_data_has_cloudwatchs_fields() -> None:
+    # CloudWatch writes "OK -> ALARM" / "ALARM -> OK" whatever state the alarm leaves (INSUFFICIENT_DATA included).
+    verdict = evaluate(rule(period=300), points(5.0, 5.0, 5.0), INSUFFICIENT_DATA)
+    assert verdict.reason.endswith("(minimum 3 datapoints for OK -> ALARM transition).")
+    assert evaluate(rule(), points(0.0, 0.0, 0.0), INSUFFICIENT_DATA).reason.endswith("for ALARM -> OK transition).")
+    data = verdict.reason_data
+    assert (data["version"], data["statistic"], data["period"], data["threshold"]) == ("1.0", "Sum", 300, 1.0)
+    assert data["startDate"] == "2027-01-15T08:00:00.000+0000"
+    assert data["queryDate"].endswith("+0000")
