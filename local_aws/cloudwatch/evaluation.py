@@ -1,4 +1,4 @@
-"""One evaluation of one metric alarm, as CloudWatch does it (pure: no clock, no moto, no I/O).
+"""One evaluation of one metric alarm, as CloudWatch does it (pure: no moto, no I/O; only queryDate reads the clock).
 
 docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html: an alarm turns each ``Period`` of
 its metric into one datapoint with its ``Statistic`` (or ``ExtendedStatistic`` pNN), compares it with ``Threshold``
