@@ -23,7 +23,13 @@ from moto.cloudwatch.models import Alarm, CloudWatchBackend, MetricAggregatedDat
 from local_aws import clock
 from local_aws.cloudwatch import history
 from local_aws.cloudwatch.evaluation import AlarmRule, Sample, UnsupportedAlarm, datapoints, evaluate
-from local_aws.constants import ACCOUNT_ID, ALARM_EVALUATION_INTERVAL_S, LOOP_MIN_INTERVAL_S, REGION
+from local_aws.constants import (
+    ACCOUNT_ID,
+    ALARM_EVALUATION_INTERVAL_S,
+    ALARM_MAX_EVALUATION_INTERVAL_S,
+    LOOP_MIN_INTERVAL_S,
+    REGION,
+)
 
 LOGGER = logging.getLogger("local_aws.cloudwatch")
 MetricKey = tuple[str, str, frozenset[tuple[str, str]]]
@@ -106,10 +112,29 @@ def alarm_rule(alarm: Alarm) -> AlarmRule:
     )
 
 
-def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricCache | None = None) -> int:
-    """Evaluate every metric alarm once; returns how many changed state."""
+def evaluate_all(
+    cw: CloudWatchBackend,
+    now: float | None = None,
+    cache: MetricCache | None = None,
+    last: dict[str, float] | None = None,
+) -> int:
+    """Evaluate the metric alarms that are due; returns how many changed state.
+
+    Args:
+        cw: moto's CloudWatch.
+        now: epoch seconds (default: now).
+        cache: the caller's MetricCache (default: a new one).
+        last: when each alarm was last evaluated (epoch seconds), kept by the caller; None: evaluate every alarm now.
+            An alarm is due once per ``min(Period, 60)`` AWS seconds (CloudWatch evaluates an alarm once a minute,
+            a high-resolution one once a period), and not within that long of its last state change: a state set
+            with SetAlarmState stands until the next evaluation ("Metric alarms returns to their actual state
+            quickly, often within seconds", SetAlarmState API reference) rather than for a few milliseconds.
+    """
     now = time.time() if now is None else now
-    alarms = [a for a in list(cw.alarms.values()) if a.rule is None]
+    if last is not None:
+        for gone in set(last) - set(cw.alarms):
+            del last[gone]
+    alarms = [a for a in list(cw.alarms.values()) if a.rule is None and (last is None or _due(a, last, now))]
     rules: dict[str, AlarmRule] = {}
     for alarm in alarms:
         try:
@@ -129,6 +154,8 @@ def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricC
         key = metric_key(alarm.namespace, alarm.metric_name, _pairs(alarm.dimensions))
         points = datapoints(data.get(key, []), rule.statistic, _period(alarm), rule.evaluation_periods, now, alarm.unit)
         verdict = evaluate(rule, points, alarm.state_value)
+        if last is not None:
+            last[alarm.name] = now
         if verdict.state is None or verdict.state == alarm.state_value:
             continue
         try:
@@ -139,6 +166,13 @@ def evaluate_all(cw: CloudWatchBackend, now: float | None = None, cache: MetricC
         changed += 1
         LOGGER.info("alarm %s: %s (%s)", alarm.name, verdict.state, verdict.reason)
     return changed
+
+
+def _due(alarm: Alarm, last: dict[str, float], now: float) -> bool:
+    every = clock.real_seconds(min(float(alarm.period), ALARM_MAX_EVALUATION_INTERVAL_S))
+    if now - last.get(alarm.name, float("-inf")) < every:
+        return False
+    return alarm.name not in last or now - _epoch(alarm.state_updated_timestamp) >= every
 
 
 def _period(alarm: Alarm) -> float:
@@ -152,6 +186,7 @@ class AlarmEvaluator:
     def __init__(self) -> None:
         history.apply()
         self._cache = MetricCache()
+        self._last: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cloudwatch-alarms", daemon=True)
 
@@ -162,7 +197,7 @@ class AlarmEvaluator:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                evaluate_all(backend(), cache=self._cache)
+                evaluate_all(backend(), cache=self._cache, last=self._last)
             except Exception:  # one bad pass must not end evaluation for good
                 LOGGER.exception("alarm evaluation failed")
             clock.pause(self._stop, ALARM_EVALUATION_INTERVAL_S, LOOP_MIN_INTERVAL_S)

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3.session
+import botocore.session
+from botocore.credentials import RefreshableCredentials
 
 from local_aws.constants import ACCOUNT_ID, LAMBDA_SYNC_PAYLOAD_MAX_BYTES, PARTITION, REGION
 from local_aws.lambda_runtime.function import FunctionConfigError, FunctionSpec
@@ -156,14 +158,30 @@ def _session_router() -> _RoutedDefaultSession:
         return current
 
 
-def function_session(env: dict[str, str]) -> boto3.session.Session:
-    """The boto3 session a sandbox starts with: the credentials and region of the function's environment."""
-    return boto3.session.Session(
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
-        region_name=env.get("AWS_REGION") or None,
+# () -> the execution role's current session, as botocore's refreshable-credential metadata: access_key, secret_key,
+# token, expiry_time (ISO 8601).
+RoleRefresh = Callable[[], dict[str, str]]
+
+
+def function_session(env: dict[str, str], refresh: RoleRefresh | None = None) -> boto3.session.Session:
+    """The boto3 session a sandbox starts with: the credentials and region of the function's environment.
+
+    With ``refresh``, the session signs as the execution role and renews the role session before it expires
+    (botocore's ``RefreshableCredentials``, the same mechanism its assume-role provider uses): a Lambda sandbox is
+    recycled long before its credentials expire, this in-process one lives as long as the runtime.
+    """
+    if refresh is None:
+        return boto3.session.Session(
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+            region_name=env.get("AWS_REGION") or None,
+        )
+    core = botocore.session.Session()
+    core._credentials = RefreshableCredentials.create_from_metadata(
+        metadata=refresh(), refresh_using=refresh, method="assume-role"
     )
+    return boto3.session.Session(botocore_session=core, region_name=env.get("AWS_REGION") or None)
 
 
 @contextlib.contextmanager
@@ -247,9 +265,17 @@ class LocalFunction:
         spec: the function as the template declares it.
         extra_env: more environment (endpoint URLs and credentials of the local AWS).
         log_sink: where the function's output goes (text, possibly partial lines).
+        role: the execution role's session source; its credentials replace any in ``extra_env``.
     """
 
-    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str], log_sink: LogSink, stream: str = "") -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        extra_env: dict[str, str],
+        log_sink: LogSink,
+        stream: str = "",
+        role: RoleRefresh | None = None,
+    ) -> None:
         self.spec = spec
         self.log_sink = log_sink
         self.stream = stream or new_log_stream()
@@ -260,10 +286,19 @@ class LocalFunction:
         # NOTE: the handler runs in this process, so its environment is this process's os.environ (restored by
         # close()); it is set before the import so module-level configuration sees it.
         environment = lambda_environment(spec, extra_env)
+        if role is not None:
+            # Lambda puts the execution role's session in the sandbox's environment (Lambda developer guide,
+            # "Defined runtime environment variables": AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+            first = role()
+            environment.update(
+                AWS_ACCESS_KEY_ID=first["access_key"],
+                AWS_SECRET_ACCESS_KEY=first["secret_key"],
+                AWS_SESSION_TOKEN=first["token"],
+            )
         for key, value in environment.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        self._session = function_session(environment)
+        self._session = function_session(environment, role)
         try:
             with _in_sandbox(self.log_sink, self._session):
                 self.handler = load_handler(spec)

@@ -45,19 +45,30 @@ class DeployError(Exception):
 
 
 def instance_count(variant: dict[str, Any]) -> int:
-    """How many instances a production variant runs: its InitialInstanceCount (1 when unset)."""
-    return int(variant.get("InitialInstanceCount") or 1)
+    """How many instances a production variant runs: its InitialInstanceCount (1 when unset).
+
+    NOTE: 0 is a count, not "unset": DesiredWeightAndCapacity.DesiredInstanceCount is a TaskCount, min 0, in
+    botocore's sagemaker model, so UpdateEndpointWeightsAndCapacities may scale a variant to zero instances.
+    """
+    value = variant.get("InitialInstanceCount")
+    return 1 if value is None else int(value)
 
 
-@dataclass
+@dataclass(eq=False)
 class Instance:
-    """One endpoint instance: a model-server process on its own port."""
+    """One endpoint instance: a model-server process on its own port.
+
+    ``healthy`` is what the load balancer believes: False from the first failed health check on, so no request is
+    routed to it while it waits to be replaced.
+    """
 
     variant: str
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
     inflight: int = 0
+    healthy: bool = True
+    failed_pings: int = 0
 
     def log_tail(self, lines: int = 40) -> list[str]:
         try:
@@ -66,40 +77,74 @@ class Instance:
             return []
 
 
-@dataclass
+@dataclass(eq=False)
 class Fleet:
-    """The instances serving one deployment, with per-variant weights and least-loaded round-robin routing."""
+    """The instances serving one deployment, with per-variant weights and least-loaded round-robin routing.
+
+    ``desired`` is each variant's instance count: the health monitor replaces instances until that many are healthy.
+    """
 
     instances: list[Instance]
     weights: dict[str, float]
+    snapshot: dict[str, Any]
+    desired: dict[str, int] = field(default_factory=dict)
+    starting: list[Instance] = field(default_factory=list)
+    retired: bool = False
     _next: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def serving(cls, instances: list[Instance], variants: list[dict[str, Any]]) -> Fleet:
+    def serving(cls, instances: list[Instance], snapshot: dict[str, Any]) -> Fleet:
         """The fleet of ``instances``, weighted by the variants' InitialVariantWeight (1.0 when unset)."""
-        return cls(instances, {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants})
+        variants = snapshot["config"]["ProductionVariants"]
+        return cls(
+            instances,
+            {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in variants},
+            snapshot,
+            {v["VariantName"]: instance_count(v) for v in variants},
+        )
+
+    def variant(self, name: str) -> dict[str, Any]:
+        return next(v for v in self.snapshot["config"]["ProductionVariants"] if v["VariantName"] == name)
 
     def count(self, variant: str) -> int:
-        return sum(1 for i in self.instances if i.variant == variant)
+        """The variant's CurrentInstanceCount: its instances in service (healthy)."""
+        return sum(1 for i in self.instances if i.variant == variant and i.healthy)
 
     def pick(self, variant: str | None) -> Instance:
-        """The instance for the next request (``variant`` from X-Amzn-SageMaker-Target-Variant, when given)."""
-        names = [v for v in self.weights if self.count(v)]
+        """The instance for the next request (``variant`` from X-Amzn-SageMaker-Target-Variant, when given).
+
+        Raises:
+            RuntimeApiError: an unknown target variant (ValidationError), or no healthy instance to route to.
+        """
         if variant is not None:
-            if variant not in names:
+            if variant not in self.weights:
                 raise RuntimeApiError("ValidationError", f"Variant {variant} not found for this endpoint.", 400)
             chosen = variant
         else:
+            names = [v for v in self.weights if self.count(v)]
             if not names:
-                raise RuntimeApiError("ServiceUnavailable", "No instance is available to serve the request.", 503)
+                raise no_healthy_instance()
             weights = [max(self.weights[v], 0.0) for v in names]
             chosen = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]
-        candidates = [i for i in self.instances if i.variant == chosen]
+        candidates = [i for i in self.instances if i.variant == chosen and i.healthy]
+        if not candidates:
+            raise no_healthy_instance()
         index = self._next.get(chosen, 0) % len(candidates)
         self._next[chosen] = index + 1
         # Round robin, but skip a busy instance when an idle one exists (TorchServe queues per worker).
         ordered = candidates[index:] + candidates[:index]
         return min(ordered, key=lambda i: i.inflight)
+
+
+def no_healthy_instance() -> RuntimeApiError:
+    """What a request gets while every instance it could go to is down and being replaced.
+
+    NOTE: SageMaker's load balancer has no instance to send it to, so no container answers: botocore's
+    sagemaker-runtime model has ``ServiceUnavailable`` (HTTP 503, "The service is unavailable. Try your call
+    again.") for that, and botocore's standard retry mode retries a 503, so a client rides out the replacement.
+    Which of 503 and a 424 with status 0 AWS sends here is UNCONFIRMED (aws-failure-behaviours.md §4).
+    """
+    return RuntimeApiError("ServiceUnavailable", "The service is unavailable. Try your call again.", 503)
 
 
 class Launcher:
@@ -210,7 +255,7 @@ class Launcher:
         except BaseException:
             self.stop_all(instances)
             raise
-        return Fleet.serving(instances, variants)
+        return Fleet.serving(instances, snapshot)
 
     def wait_healthy(self, instances: list[Instance], timeout: float, variant: str) -> None:
         deadline = time.monotonic() + timeout

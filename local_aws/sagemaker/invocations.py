@@ -3,14 +3,17 @@
 Error shapes follow botocore's sagemaker-runtime model and observed answers (sagemaker-contract.md §4.4): an unknown
 endpoint is ``ValidationError`` 400 "Endpoint <name> of account <id> not found."; a container answering 4xx/5xx
 becomes ``ModelError`` 424 with the container's own message (``OriginalStatusCode``, ``OriginalMessage``,
-``LogStreamArn``) and nothing of the local runtime's internals; a container that does not answer within 60 s is a
-``ModelError`` with status 0.
+``LogStreamArn``) and nothing of the local runtime's internals; a container that does not answer within 60 s, or
+whose connection breaks mid-request (its process died), is a ``ModelError`` with status 0; with no healthy instance
+to route to, ``ServiceUnavailable`` 503 (fleet.no_healthy_instance). A refused connection (the instance died since
+its last health check) marks it unhealthy and the request goes to another instance.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import time
 
 from local_aws.constants import ACCOUNT_ID, HOST, INVOKE_ENDPOINT_MAX_BYTES, PARTITION, REGION
 from local_aws.sagemaker.endpoints import Endpoints
@@ -83,20 +86,52 @@ def invoke(endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str]
             f"Request payload exceeds the maximum allowed size of {INVOKE_ENDPOINT_MAX_BYTES} bytes.",
             400,
         )
-    instance = endpoints.acquire(name, headers.get("X-Amzn-SageMaker-Target-Variant"))
-    try:
-        return _forward(name, instance, body, headers)
-    finally:
-        endpoints.release(instance)
+    started = time.perf_counter()
+    target = headers.get("X-Amzn-SageMaker-Target-Variant")
+    for attempt in range(2):
+        instance = endpoints.acquire(name, target)
+        try:
+            answer = _forward(endpoints, name, instance, body, headers, started)
+            endpoints.faults.after_invocation(name, instance)
+            return answer
+        except _Refused as exc:
+            # The instance died since its last health check. The connection never reached a container, so the
+            # request goes to another instance once, as a load balancer retries a refused connection.
+            if attempt:
+                endpoints.record_invocation(name, instance, 0, None, (time.perf_counter() - started) * 1e6)
+                raise _no_response(name) from exc
+        finally:
+            endpoints.release(instance)
+    raise AssertionError("unreachable")
 
 
-def _forward(name: str, instance: Instance, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+class _Refused(Exception):
+    """The instance refused the connection (its process is gone): it is marked unhealthy."""
+
+
+def _no_response(name: str) -> RuntimeApiError:
+    # Observed when an endpoint's workers die (aws-failure-behaviours.md §4, IS-2815).
+    return _model_error(
+        name,
+        0,
+        f"Amazon SageMaker could not get a response from the {name} endpoint. This can occur when CPU or memory "
+        "utilization is high. To check your utilization, see Amazon CloudWatch. To fix this problem, use an instance "
+        "type with more CPU capacity or memory.",
+    )
+
+
+def _forward(
+    endpoints: Endpoints, name: str, instance: Instance, body: bytes, headers: dict[str, str], started: float
+) -> tuple[bytes, dict[str, str]]:
     forwarded = {"Content-Length": str(len(body))}
     for key in FORWARDED_HEADERS:
         if headers.get(key):
             forwarded[key] = headers[key]
     timeout = float(os.environ.get("LOCAL_SAGEMAKER_INVOKE_TIMEOUT", INVOKE_TIMEOUT_S))
     conn = http.client.HTTPConnection(HOST, instance.port, timeout=timeout)
+    sent = time.perf_counter()
+    status = 0
+    refused = False
     try:
         conn.request("POST", "/invocations", body=body, headers=forwarded)
         response = conn.getresponse()
@@ -104,14 +139,21 @@ def _forward(name: str, instance: Instance, body: bytes, headers: dict[str, str]
         status = response.status
         content_type = response.getheader("Content-Type") or "application/json"
         custom = response.getheader("X-Amzn-SageMaker-Custom-Attributes")
+    except ConnectionRefusedError as exc:
+        instance.healthy = False
+        refused = True
+        raise _Refused() from exc
     except TimeoutError as exc:
         raise _model_error(name, 0, TIMED_OUT, original="Invocation timed out") from exc
-    except OSError as exc:
-        raise RuntimeApiError(
-            "ServiceUnavailable", "The endpoint's instance is unavailable. Retry the request.", 503
-        ) from exc
+    except OSError as exc:  # the connection broke mid-request: the container died while answering
+        instance.healthy = False
+        raise _no_response(name) from exc
     finally:
         conn.close()
+        if not refused:
+            done = time.perf_counter()
+            model_us = (done - sent) * 1e6
+            endpoints.record_invocation(name, instance, status, model_us, max(0.0, (done - started) * 1e6 - model_us))
     if status >= 400:
         raise _model_error(name, status, payload.decode("utf-8", errors="replace"))
     out = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": instance.variant}

@@ -63,7 +63,7 @@ def _endpoint(tmp_path: Path, launcher: FakeLauncher) -> tuple[Endpoints, Fleet]
     records = RecordStore(tmp_path / "state")
     endpoints = Endpoints(records, cast(Models, None), launcher)
     records.put("endpoints", "ep", {"EndpointName": "ep", "EndpointStatus": "Creating", "CreationTime": 0.0})
-    endpoints._deploy("ep", SNAPSHOT, False)
+    endpoints._deploy("ep", SNAPSHOT, None)
     return endpoints, endpoints._fleets["ep"]
 
 
@@ -83,7 +83,10 @@ def test_rescale_keeps_the_serving_instances_and_starts_or_stops_only_the_differ
     first_a, first_b = fleet.instances
     endpoints._rescale("ep", [{"VariantName": "A", "DesiredInstanceCount": 3, "DesiredWeight": 2.0}])
     grown = endpoints._fleets["ep"]
+    assert grown is fleet  # changed in place: the health monitor keeps supervising the same fleet
     assert grown.instances[:2] == [first_a, first_b] and [i.variant for i in grown.instances[2:]] == ["A", "A"]
+    assert grown.desired == {"A": 3, "B": 1}
+    added = grown.instances[2:]
     assert grown.weights == {"A": 2.0, "B": 3.0} and launcher.stopped == []
     record = endpoints.records.get("endpoints", "ep")
     assert record is not None and record["EndpointStatus"] == "InService"
@@ -91,7 +94,7 @@ def test_rescale_keeps_the_serving_instances_and_starts_or_stops_only_the_differ
     endpoints._rescale("ep", [{"VariantName": "A", "DesiredInstanceCount": 1}])
     shrunk = endpoints._fleets["ep"]
     assert shrunk.instances == [first_a, first_b]
-    assert launcher.stopped == grown.instances[2:]
+    assert launcher.stopped == added and shrunk.desired == {"A": 1, "B": 1}
 
 
 def test_a_failed_rescale_stops_what_it_started_and_keeps_the_fleet(tmp_path: Path) -> None:
@@ -114,7 +117,7 @@ def test_a_failed_deploy_stops_every_instance_it_started(tmp_path: Path, fail: s
     records = RecordStore(tmp_path / "state")
     endpoints = Endpoints(records, cast(Models, None), launcher)
     records.put("endpoints", "ep", {"EndpointName": "ep", "EndpointStatus": "Creating", "CreationTime": 0.0})
-    endpoints._deploy("ep", SNAPSHOT, False)
+    endpoints._deploy("ep", SNAPSHOT, None)
     assert "ep" not in endpoints._fleets
     assert launcher.stopped == launcher.started and len(launcher.started) == 2
     assert records.get("endpoints", "ep")["EndpointStatus"] == "Failed"  # type: ignore[index]
