@@ -4,18 +4,22 @@ The endpoint serves a real (untrained) model; the policy is the one the ASL's Pu
 metric, AWS/SageMaker InvocationsPerInstance, is written with PutMetricData here (the values a busy or idle
 endpoint would publish), and time runs 60x so one-minute periods last a real second. The scaler's
 UpdateEndpointWeightsAndCapacities starts and stops real instance processes: DescribeEndpoint's
-CurrentInstanceCount counts the instances serving.
+CurrentInstanceCount counts the instances serving. The last test drives the policy with real traffic instead: the
+metrics are the ones the local SageMaker publishes from InvokeEndpoint calls.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from local_aws.proctable import load_records, process_running
 from tests.integration.local_aws_fixtures import Aws, serving_endpoint
@@ -135,3 +139,74 @@ def test_target_tracking_scales_out_then_in(local_aws: Aws) -> None:
                 ResourceId=resource,
                 ScalableDimension=DIMENSION,
             )
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 80, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_real_invocations_scale_the_endpoint_out(local_aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 6x: a one-minute period lasts 10 real seconds, long against the publisher's one-second flush granularity.
+    monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", "6")
+    endpoint = f"traffic-{uuid.uuid4().hex[:8]}"
+    sm, smr = local_aws.client("sagemaker"), local_aws.client("sagemaker-runtime")
+    aas = local_aws.client("application-autoscaling")
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    policy = f"{endpoint}-invocations-per-instance"
+    with serving_endpoint(local_aws, endpoint, "autoscaling-traffic"):
+        aas.register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=DIMENSION, MinCapacity=1, MaxCapacity=2
+        )
+        aas.put_scaling_policy(
+            PolicyName=policy,
+            ServiceNamespace="sagemaker",
+            ResourceId=resource,
+            ScalableDimension=DIMENSION,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={
+                "TargetValue": 10.0,  # invocations per instance per minute: 10 real seconds here
+                "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                "ScaleOutCooldown": 60,
+                "ScaleInCooldown": 300,
+            },
+        )
+        stop = threading.Event()
+        answered: list[int] = []
+
+        def traffic() -> None:  # about 4 requests a second: ~40 per instance-minute, 4x the target
+            body = _png()
+            while not stop.is_set():
+                answer = smr.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="image/png")
+                answered.append(answer["ResponseMetadata"]["HTTPStatusCode"])
+                stop.wait(0.25)
+
+        sender = threading.Thread(target=traffic, daemon=True)
+        sender.start()
+        try:
+            out = wait_capacity(sm, endpoint, 2, timeout_s=240)
+        finally:
+            stop.set()
+            sender.join(timeout=30)
+            aas.deregister_scalable_target(
+                ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=DIMENSION
+            )
+            aas.delete_scaling_policy(
+                PolicyName=policy, ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=DIMENSION
+            )
+        variant = out["ProductionVariants"][0]
+        assert (out["EndpointStatus"], variant["DesiredInstanceCount"], variant["CurrentInstanceCount"]) == (
+            "InService",
+            2,
+            2,
+        ), out
+        assert instance_processes(local_aws, endpoint) == 2
+        assert answered and set(answered) == {200}  # the scale out failed no request
+        (activity,) = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)[
+            "ScalingActivities"
+        ]
+        assert (activity["Description"], activity["StatusCode"]) == (
+            "Setting desired instance count to 2.",
+            "Successful",
+        )
