@@ -4,7 +4,8 @@
   1-rank processes at the same time and against one alone, see ``bench/training_scaling.py``.
 - ``inference_overhead_ratio``: p50 of the full handler chain (input_fn -> predict_fn -> output_fn on the JPEG bytes
   of one real photo) over p50 of the bare forward pass on the already-preprocessed tensor, same model, 1 thread.
-
+- ``lambda_init_ratio``: the inference function's cold-start import (``import app``) over a bare boto3
+  sagemaker-runtime client, fresh interpreters in Lambda's environment; see ``bench/lambda_init.py``.
 - ``http_overhead_ratio``, ``pipeline_overhead_ratio``, ``throughput_c8``: local runtime figures, see
   ``bench/local_runtime.py``.
 
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.lambda_init import lambda_init_figures
 from bench.training_scaling import training_figures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         figures = training_figures(work)
         figures += inference_figures(work / "solo-0" / "model")
+    figures += lambda_init_figures()
     if not args.skip_local:
         from bench.local_runtime import local_benchmarks
 

@@ -19,6 +19,7 @@ from typing import Any
 from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from local_aws import application_autoscaling
 from local_aws.constants import ACCOUNT_ID, REGION
 from local_aws.query_protocol import query_error_body
 
@@ -88,6 +89,7 @@ class MotoServices:
         # NOTE: the flag must be set before any state machine is created: moto keeps executing and non-executing
         # Step Functions in separate backends, chosen per request (local-aws-building-blocks.md §2.1).
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        application_autoscaling.apply()  # AWS's ObjectNotFoundException where moto says ValidationException
         self.app = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

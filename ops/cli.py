@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, default=1800.0, help="execution timeout, seconds")
     p.add_argument("--verbose-logs", action="store_true", help="echo every training log line")
     p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="inject throttling, a spot interruption and an instance kill (make chaos); implies --retrain",
+    )
+    p.add_argument(
         "--parameter-overrides",
         nargs="+",
         metavar="KEY=VALUE",
@@ -343,6 +348,7 @@ def _run_local(args: argparse.Namespace, layout: StateLayout) -> int:
             timeout=args.timeout,
             verbose_logs=args.verbose_logs,
             verbose=args.verbose,
+            chaos=args.chaos,
             parameter_overrides=_overrides(args.parameter_overrides),
         )
         return local.up(layout, options)

@@ -35,7 +35,7 @@ from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, Paylo
 from local_aws.proctable import process_running
 from local_aws.runtime_record import read_api_key, read_runtime
 from local_aws.server import LocalAws, RuntimeBusy
-from ops import demo
+from ops import chaos, demo
 from ops.console.server import start_console
 from ops.executions import start_execution, watch
 from ops.progress import Progress
@@ -62,6 +62,7 @@ class UpOptions:
     timeout: float = 1800.0
     verbose_logs: bool = False
     verbose: bool = False
+    chaos: bool = False
     parameter_overrides: dict[str, str] | None = None
 
 
@@ -114,7 +115,9 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         say(f"console: {console.url}/ (pipeline, training jobs, endpoints, predict)")
         home_flag = "" if layout.home == home_dir(None) else f" --home {layout.home}"
         say(f'point your own tools at it: eval "$(python -m ops{home_flag} env)"')
-        serving = None if options.retrain else _serving_model(target)
+        if options.chaos:
+            say(chaos.describe_config(chaos.write_config(layout.home)))
+        serving = None if options.retrain or options.chaos else _serving_model(target)
         if serving is not None:
             say(
                 f"endpoint {target.output('EndpointName')} serves {serving} again (restored, no retraining); "
@@ -122,9 +125,12 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
             )
         else:
             _run_pipeline(target, layout, options, say)
-        failed = demo.predictions(
-            target, demo.sample_images(layout.cache, _test_split(layout, options)), say, api_key=runtime.api_key
-        )
+        images = demo.sample_images(layout.cache, _test_split(layout, options))
+        if options.chaos:
+            images = images * 2  # the instance kill comes after the 3rd answer: later requests must still succeed
+        failed = demo.predictions(target, images, say, api_key=runtime.api_key)
+        if options.chaos:
+            say(chaos.predictions_line(len(images), failed))
         if failed:
             raise OpsError(f"{failed} demo prediction(s) failed")
         if options.serve:
@@ -159,6 +165,8 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
         image_size=options.image_size,
         min_test_accuracy=options.min_test_accuracy,
     )
+    if options.chaos:
+        payload = chaos.chaos_input(payload)
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     arn = start_execution(target, payload, name)
     say(f"execution {name} started")
@@ -176,6 +184,8 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
             folder = next(iter(reports.values())).parent
             say(f"training report: {folder}/ ({', '.join(reports)})")
         say(f"training logs: python -m ops logs --job {job}")
+    if options.chaos and final["status"] == "SUCCEEDED":
+        chaos.summary(target, arn, next(reversed(progress.jobs), None), say)
     if final["status"] != "SUCCEEDED":
         raise OpsError(f"execution {final['status']}: {final.get('error', '')} {final.get('cause', '')}".strip())
 

@@ -11,6 +11,9 @@ import pytest
 
 from local_aws.lambda_runtime.runtime import LambdaContext
 
+# The ASL coverage report of the executions the session ran (tests/asl_coverage_plugin.py).
+pytest_plugins = ["tests.asl_coverage_plugin"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
 

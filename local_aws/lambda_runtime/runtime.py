@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -88,9 +89,13 @@ class _RoutedStdout(io.TextIOBase):
     ``print`` at call time; with this router installed before the cold start, both end up in the function's logs.
     """
 
+    # NOTE: one thread-local for every router instance: when something replaces sys.stdout after a cold start (a
+    # terminal UI, pytest's capture), the next invocation wraps the new one in a new router, while the function's
+    # log handler still holds the old router; both must send the invocation thread's lines to the same sink.
+    local = threading.local()
+
     def __init__(self, fallback: TextIO) -> None:
         self.fallback = fallback
-        self.local = threading.local()
 
     def write(self, text: str) -> int:
         sink: LogSink | None = getattr(self.local, "sink", None)
@@ -114,6 +119,28 @@ def _router() -> _RoutedStdout:
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         return sys.stdout
+
+
+def _adopt_stdout_log_handlers(router: _RoutedStdout) -> None:
+    """Point log handlers that write to a stdout the router wraps at the router itself.
+
+    NOTE: ``logging`` keeps loggers process-wide, and Powertools' Logger keeps the handler of its first
+    construction: if the handler module was imported before the router existed (a test, a tool), that handler
+    writes to the raw stdout and the function's log lines would reach the terminal instead of its log group. Outside
+    an invocation the router writes to the stream it wraps, so for everyone else nothing changes.
+    """
+    wrapped: list[Any] = [sys.__stdout__]
+    stream: Any = router
+    while isinstance(stream, _RoutedStdout):
+        stream = stream.fallback
+        wrapped.append(stream)
+    # NOTE: list() copies the registry in one step; another thread may create a logger meanwhile.
+    registered = list(logging.Logger.manager.loggerDict.values())
+    loggers = [logging.getLogger(), *(v for v in registered if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and any(handler.stream is w for w in wrapped):
+                handler.setStream(router)
 
 
 class _RoutedDefaultSession:
@@ -302,6 +329,7 @@ class LocalFunction:
         try:
             with _in_sandbox(self.log_sink, self._session):
                 self.handler = load_handler(spec)
+            _adopt_stdout_log_handlers(_router())
         except BaseException:
             self.close()
             raise
@@ -318,10 +346,16 @@ class LocalFunction:
             PayloadTooLarge: the event or the response is over 6,291,456 bytes.
             FunctionError: the handler raised, returned something not JSON-serialisable, or timed out.
         """
-        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only.
-        payload = json.dumps(event)
-        if len(payload) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
-            raise PayloadTooLarge(f"event is {len(payload)} bytes; the limit is {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}")
+        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only. The size
+        # is the compact UTF-8 JSON's, as the invoker sends it; json.dumps' default ", " and ": " would add 2 bytes
+        # per key and make the limit bite a few kilobytes early.
+        payload = json.dumps(event, separators=(",", ":"))
+        size = len(payload.encode())
+        if size > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"{size} byte payload is too large for the RequestResponse invocation type "
+                f"(limit {LAMBDA_SYNC_PAYLOAD_MAX_BYTES} bytes)"
+            )
         if self.spec.reserved_concurrency == 0 or (self._slots is not None and not self._slots.acquire(blocking=False)):
             self.throttled += 1
             raise Throttled("Rate Exceeded.")

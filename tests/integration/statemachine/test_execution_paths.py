@@ -67,29 +67,60 @@ def test_event_fixtures_name_the_deployed_buckets(stack: Stack, name: str) -> No
     assert (raw["TrainingData"], raw["SourceDir"]) == (stack.data_uri, stack.source_uri)
 
 
-@pytest.mark.parametrize(
-    ("patch", "needle"),
-    [
-        ({"Training": {"InstanceCount": 0}}, "Training.InstanceCount"),
-        ({"Training": {"InstanceCount": "two"}}, "Training.InstanceCount"),
-        ({"Training": "big"}, "Training"),
-        ({"Gate": {"MinTestAccuracy": 70}}, "Gate.MinTestAccuracy"),
-        ({"Deploy": {"MinCapacity": 3, "MaxCapacity": 2}}, "Deploy.MaxCapacity"),
-        ({"TrainingData": "/data/dogImages"}, "TrainingData"),
-        ({"Tuning": {"Strategy": "Genetic"}}, "Tuning.Strategy"),
-        ({"Tuning": {"Strategy": "Grid", "CategoricalRanges": [{"Name": "arch", "Values": ["smallcnn"]}]}}, "Grid"),
-        ({"PretrainedWeights": "/tmp/resnet50.pth"}, "PretrainedWeights"),
-    ],
-)
-def test_invalid_input_fails_fast_naming_the_field(stack: Stack, patch: dict[str, Any], needle: str) -> None:
-    """A bad input fails InvalidInput, the cause names the field, and no training job is ever created."""
+# One row per way an input can be wrong: (patch over the small event, text the cause must hold, Fail state reached).
+# Together the rows reach every NotAnObject*/Invalid* state of ValidateInput (the ASL coverage report checks it).
+INVALID_INPUTS: list[tuple[dict[str, Any], str, str]] = [
+    ({"Hyperparameters": ["arch", "smallcnn"]}, "Hyperparameters must be a JSON object", "NotAnObjectHyperparameters"),
+    ({"Training": "big"}, "Training", "NotAnObjectTraining"),
+    ({"Tuning": True}, "Tuning must be a JSON object", "NotAnObjectTuning"),
+    ({"Deploy": None}, "Deploy must be a JSON object", "NotAnObjectDeploy"),
+    ({"Gate": 0.5}, "Gate must be a JSON object", "NotAnObjectGate"),
+    ({"Polling": "fast"}, "Polling must be a JSON object", "NotAnObjectPolling"),
+    ({"TrainingData": "/data/dogImages"}, "TrainingData", "Invalid00"),
+    ({"SourceDir": "s3://bucket/code/train.py"}, "SourceDir must be an s3:// URI of a .tar.gz", "Invalid01"),
+    ({"Training": {"InstanceType": "m5.xlarge"}}, "Training.InstanceType", "Invalid02"),
+    ({"Training": {"InstanceCount": 0}}, "Training.InstanceCount", "Invalid03"),
+    ({"Training": {"InstanceCount": "two"}}, "Training.InstanceCount", "Invalid03"),
+    ({"Training": {"UseSpot": "yes"}}, "Training.UseSpot", "Invalid04"),
+    ({"Training": {"MaxRuntimeSeconds": 59}}, "Training.MaxRuntimeSeconds", "Invalid05"),
+    ({"Training": {"MaxRuntimeSeconds": 3600, "MaxWaitSeconds": 600}}, "Training.MaxWaitSeconds", "Invalid06"),
+    ({"Training": {"VolumeSizeGB": 0}}, "Training.VolumeSizeGB", "Invalid07"),
+    ({"Tuning": {"Enabled": "true"}}, "Tuning.Enabled", "Invalid08"),
+    ({"Tuning": {"Strategy": "Genetic"}}, "Tuning.Strategy", "Invalid09"),
+    ({"Tuning": {"MaxJobs": 501}}, "Tuning.MaxJobs", "Invalid10"),
+    ({"Tuning": {"MaxJobs": 2, "MaxParallelJobs": 3}}, "Tuning.MaxParallelJobs", "Invalid11"),
+    ({"Deploy": {"InstanceType": 5}}, "Deploy.InstanceType", "Invalid12"),
+    ({"Deploy": {"InitialInstanceCount": 101}}, "Deploy.InitialInstanceCount", "Invalid13"),
+    ({"Deploy": {"MinCapacity": 0}}, "Deploy.MinCapacity", "Invalid14"),
+    ({"Deploy": {"MinCapacity": 3, "MaxCapacity": 2}}, "Deploy.MaxCapacity", "Invalid15"),
+    ({"Deploy": {"TargetInvocationsPerInstance": 0}}, "Deploy.TargetInvocationsPerInstance", "Invalid16"),
+    ({"Deploy": {"BakeSeconds": 3601}}, "Deploy.BakeSeconds", "Invalid17"),
+    ({"Gate": {"MinTestAccuracy": 70}}, "Gate.MinTestAccuracy", "Invalid18"),
+    ({"Polling": {"IntervalSeconds": -1}}, "Polling.IntervalSeconds", "Invalid19"),
+    ({"Polling": {"MaxAttempts": 2001}}, "Polling.MaxAttempts", "Invalid20"),
+    ({"PretrainedWeights": "/tmp/resnet50.pth"}, "PretrainedWeights", "Invalid21"),
+    (
+        {"Tuning": {"Strategy": "Grid", "CategoricalRanges": [{"Name": "arch", "Values": ["smallcnn"]}]}},
+        "Grid",
+        "Invalid22",
+    ),
+]
+
+
+@pytest.mark.parametrize(("patch", "needle", "fail_state"), INVALID_INPUTS)
+def test_invalid_input_fails_fast_naming_the_field(
+    stack: Stack, patch: dict[str, Any], needle: str, fail_state: str
+) -> None:
+    """A bad input fails InvalidInput from its own Fail state, the cause names the field, and nothing trains."""
     execution = f"bad-{hashlib.md5(json.dumps(patch).encode()).hexdigest()[:10]}"
     record = run(stack, {**sfn_event("local_small", stack), **patch}, execution)
 
     assert record.status == "FAILED" and record.error == "InvalidInput", record.why
     assert record.cause is not None and needle in record.cause
     assert not exists(stack.sm.describe_training_job, TrainingJobName=stack.job_name(execution))
-    assert "CreateTrainingJob" not in entered(stack, record.arn)
+    order = entered(stack, record.arn)
+    assert "CreateTrainingJob" not in order
+    assert order[-2:] == [fail_state, "InvalidInput"]  # the branch's Fail state, then ValidateInput's Catch
 
 
 @pytest.mark.slow
