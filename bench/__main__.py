@@ -5,6 +5,9 @@
 - ``inference_overhead_ratio``: p50 of the full handler chain (input_fn -> predict_fn -> output_fn on the JPEG bytes
   of one real photo) over p50 of the bare forward pass on the already-preprocessed tensor, same model, 1 thread.
 
+- ``serve_throughput_ratio``, ``serve_p99_ms_c8``, ``serve_p99_p50_ratio_c8``: the local model container at
+  concurrency 8 against the batch-1 ceiling (cores / bare-forward p50), see ``bench/serving.py``.
+
 - ``http_overhead_ratio``, ``pipeline_overhead_ratio``, ``throughput_c8``: local runtime figures, see
   ``bench/local_runtime.py``.
 
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.serving import serving_figures
 from bench.training_scaling import training_figures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         figures = training_figures(work)
         figures += inference_figures(work / "solo-0" / "model")
+        figures += serving_figures(work, comment=lambda line: print(line, flush=True))
     if not args.skip_local:
         from bench.local_runtime import local_benchmarks
 
