@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         error_renderer=message_error_renderer,
         max_body_bytes=INVOKE_ENDPOINT_MAX_BYTES + 1,
-        # Every queued request holds an HTTP thread while it waits for a worker, as Netty holds its channel.
-        threads=max(8, 2 * config.workers * config.batch_size + 2),
+        # Every queued request holds an HTTP thread while it waits for a worker, as Netty holds its channel; the
+        # spare threads keep /ping answering (health checks time out after 2 s) while callers queue.
+        threads=2 * config.workers * config.batch_size + 16,
     )
     stop = threading.Event()
     _stop_on_sigterm(stop)
