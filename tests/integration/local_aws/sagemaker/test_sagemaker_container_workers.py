@@ -223,3 +223,18 @@ def test_real_handler_in_a_batch_fails_only_the_bad_image(real_dir: Path, tmp_pa
     bad = next(answer for status, answer in replies if status == 415)
     assert "unsupported image format GIF" in bad["message"]
     assert all(answer["model_version"] == "probe-v1" for status, answer in replies if status == 200)
+
+
+def test_a_worker_past_the_response_timeout_is_killed_and_replaced(probe_dir: Path, tmp_path: Path) -> None:
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "1", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "2"}
+    with container(probe_dir, tmp_path, **env) as box:
+        (hung,) = box.children()
+        start = time.monotonic()
+        status, body = box.invoke(b"sleep60")
+        assert status == 500 and "response timeout" in body
+        assert time.monotonic() - start < 20
+        deadline = time.monotonic() + 120
+        while not (box.ping() == (200, "Healthy") and box.children() and box.children() != {hung}):
+            assert time.monotonic() < deadline, box.log.read_text()
+            time.sleep(0.2)
+        assert box.invoke(b"x")[0] == 200
