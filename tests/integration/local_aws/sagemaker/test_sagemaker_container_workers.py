@@ -238,3 +238,14 @@ def test_a_worker_past_the_response_timeout_is_killed_and_replaced(probe_dir: Pa
             assert time.monotonic() < deadline, box.log.read_text()
             time.sleep(0.2)
         assert box.invoke(b"x")[0] == 200
+
+
+def test_ping_is_unhealthy_while_the_only_worker_restarts(probe_dir: Path, tmp_path: Path) -> None:
+    with container(probe_dir, tmp_path, SAGEMAKER_MODEL_SERVER_WORKERS="1") as box:
+        assert box.invoke(b"die")[0] == 500
+        assert box.ping() == (500, "Unhealthy")  # the restart waits out its back-off first (1 s)
+        deadline = time.monotonic() + 120
+        while box.ping() != (200, "Healthy"):
+            assert time.monotonic() < deadline, box.log.read_text()
+            time.sleep(0.2)
+        assert box.invoke(b"x")[0] == 200
