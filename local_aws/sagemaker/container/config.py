@@ -3,7 +3,8 @@ PyTorch inference toolkit renders it into TorchServe's configuration (aws-failur
 
 - ``SAGEMAKER_MODEL_SERVER_WORKERS`` becomes TorchServe's ``default_workers_per_model`` [PTI-env]; unset, the toolkit
   omits it and TorchServe's own default applies: "available GPUs in system or number of logical processors available
-  to the JVM" (pytorch/serve docs/configuration.md, ``default_workers_per_model``).
+  to the JVM" (pytorch/serve docs/configuration.md, ``default_workers_per_model``). Locally it is the logical CPUs
+  only: counting GPUs would mean importing torch in the frontend, and the local instances are CPU instances.
 - ``SAGEMAKER_TS_BATCH_SIZE`` (1), ``SAGEMAKER_TS_MAX_BATCH_DELAY`` (100 ms), ``SAGEMAKER_TS_MIN_WORKERS`` (1),
   ``SAGEMAKER_TS_MAX_WORKERS`` (1), ``SAGEMAKER_TS_RESPONSE_TIMEOUT`` (60 s) take effect only when at least one is
   set; the toolkit then writes a ``models=`` entry for model ``model`` [PTI-tsenv][PTI-ts], and TorchServe starts
