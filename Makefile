@@ -19,7 +19,7 @@ export LOCAL_RUNTIME_HOME ?= $(CURDIR)/.local
 ENV ?= dev
 
 .PHONY: help setup tools sdk-venvs test test-unit test-integration test-e2e lint format typecheck validate build \
-        demo bench data clean up start predict status logs down env
+        demo chaos bench data clean up start predict status logs down env
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ data: $(VENV)/.stamp ## Render the embedded dataset into data/embedded (dogImage
 
 demo: $(VENV)/.stamp ## The main job: the whole pipeline locally (real ASL, local SageMaker on 2 instances), then predictions
 	$(PY) -m ops up --instance-count 2 $(DEMO_ARGS)
+
+chaos: $(VENV)/.stamp ## The demo with throttling, a spot interruption and an instance kill injected: must still succeed
+	$(PY) -m ops up --instance-count 2 --chaos $(DEMO_ARGS)
 
 bench: $(VENV)/.stamp ## Benchmarks: prints name=value lines (ratios measured side by side)
 	$(PY) -m bench

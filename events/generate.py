@@ -150,8 +150,10 @@ def build() -> dict[str, dict[str, Any]]:
         ),
         "predict_not_base64_encoded": post(content_type="image/jpeg", body="\ufffd\ufffd\ufffdJFIF", is_base64=False),
         # NOTE: over the byte limit only with MAX_IMAGE_BYTES=32768 (events/env.small-limit.json); a fixture over
-        # the real 6 MB cap would be too large to commit, so tests build that one in memory.
+        # the real 4,700,160 B limit would be too large to commit, so tests build that one in memory.
         "predict_oversize": post(content_type="image/jpeg", body=_b64(large_jpeg), is_base64=True),
+        # A 100,000-deep JSON array: json.loads raises RecursionError; a 400, never a 502.
+        "predict_deep_json": post(content_type="application/json", body="[" * 100_000 + "]" * 100_000),
     }
 
 

@@ -36,6 +36,7 @@ ENV_HOME = "LOCAL_RUNTIME_HOME"
 HOST = "127.0.0.1"  # every local service binds loopback only
 DEFAULT_AWS_PORT = 4566  # the one AWS endpoint (all services, like LocalStack's edge port)
 DEFAULT_API_PORT = 3000  # the REST API, as `sam local start-api` serves it
+DEFAULT_CONSOLE_PORT = 3001  # the local console (ops/console): the pipeline, training jobs, endpoints, predict
 
 # ---------------------------------------------------------------------------------------------------------- limits
 # InvokeEndpoint: "Maximum payload size 6 MB" (docs.aws.amazon.com/sagemaker/latest/dg/realtime-endpoints.html);
@@ -51,6 +52,11 @@ API_INTEGRATION_TIMEOUT_S = 29.0
 # SageMaker returns the first 1024 characters of /opt/ml/output/failure as FailureReason
 # (docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html); botocore: FailureReason max 1024.
 FAILURE_REASON_MAX_CHARS = 1024
+# StopTrainingJob: "SageMaker sends the algorithm the SIGTERM signal, which delays job termination for 120 seconds"
+# (StopTrainingJob API reference; botocore's sagemaker model). In AWS seconds: the local runtime scales it.
+TRAINING_STOP_GRACE_S = 120.0
+# "MaxRuntimeInSeconds ... The default value is 1 day" (StoppingCondition API reference).
+TRAINING_DEFAULT_MAX_RUNTIME_S = 86_400
 # S3 single PUT: 5 GB (docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html). The local HTTP layer
 # refuses larger bodies before reading them.
 S3_MAX_PUT_BYTES = 5 * 1024**3
@@ -60,6 +66,16 @@ AWS_API_MAX_BODY_BYTES = 16 * 1024 * 1024
 SIGV4_MAX_SKEW_S = 15 * 60
 # Idle keep-alive connections and stalled uploads are closed after this many seconds without traffic.
 HTTP_IDLE_TIMEOUT_S = int(os.environ.get("LOCAL_HTTP_IDLE_TIMEOUT", "30"))
+
+# STS AssumeRole: "DurationSeconds ... default value of 3600 seconds" (AssumeRole API reference; botocore's sts
+# model: roleDurationSecondsType min 900). Sessions are renewed 15 minutes before expiry, botocore's own advisory
+# refresh window for temporary credentials (botocore/credentials.py, RefreshableCredentials._advisory_refresh_timeout).
+ROLE_SESSION_DURATION_S = 3600
+ROLE_SESSION_REFRESH_S = 15 * 60
+# Step Functions: "Maximum execution history size: 25,000 events in a single state machine execution history"
+# (docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html, hard quota; bp-history-limit.html). Read at each
+# event, so a unit test may lower it on this module; nothing else should.
+SFN_HISTORY_MAX_EVENTS = 25_000
 
 # ---------------------------------------------------------------------------------------------------------- statuses
 EXECUTION_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})

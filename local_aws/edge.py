@@ -2,7 +2,9 @@
 
 Like LocalStack's gateway (house-style.md §10), one URL serves every service, so ``AWS_ENDPOINT_URL`` alone points
 any SDK or the awscli at the local AWS. Every request must carry a valid SigV4 signature made with credentials the
-runtime issued (``auth/``); anything else gets AWS's own auth error in the addressed service's protocol. The signing
+runtime issued (``auth/``); anything else gets AWS's own auth error in the addressed service's protocol. A request
+signed by a role session (Step Functions' or Lambda's temporary credentials) is then authorised against that role's
+policies (``auth/authorize.py``) and refused with AWS's AccessDenied when they do not allow it. The signing
 name of the credential scope picks the service: ``sagemaker`` (control plane and runtime), ``s3``, ``states``,
 ``logs`` and ``cloudformation`` are the local runtime's own apps; everything else (IAM, STS, CloudWatch, SNS,
 Application Auto Scaling, ...) is moto's.
@@ -17,9 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from local_aws.auth.authorize import authorize, render_access_denied
 from local_aws.auth.credentials import CredentialStore
 from local_aws.auth.errors import AuthError, render_auth_error
-from local_aws.auth.services import guess_service, protocol_for
+from local_aws.auth.services import FORM_GUESS_MAX_BYTES, FORM_TYPE, guess_service, protocol_for
 from local_aws.auth.sigv4 import incoming_from_environ, verify
 from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION, S3_MAX_PUT_BYTES
 from local_aws.http.server import json_error_renderer
@@ -52,7 +55,7 @@ class Edge:
         if path.startswith("/moto-api"):
             # moto's admin API (reset, seed, config) would let any caller wipe or reshape the local AWS.
             return _reply(start_response, 403, {"__type": "AccessDeniedException", "message": "Access Denied"})
-        service = guess_service(environ, b"")
+        service = guess_service(environ, _peek_form(environ))
         body: bytes | None
         if service in STREAMED:
             body = None
@@ -71,9 +74,27 @@ class Edge:
             status, headers, payload = render_auth_error(exc, service)
             start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
             return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+        denial = authorize(caller.identity.principal_arn, caller.service, environ, body)
+        if denial is not None:
+            LOGGER.info("AccessDenied: %s", denial.message)
+            status, headers, payload = render_access_denied(denial)
+            start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
+            return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
         environ[CALLER_KEY] = caller
         app = self.services.get(caller.service, self.fallback)
         return app(environ, start_response)
+
+
+def _peek_form(environ: dict[str, Any]) -> bytes:
+    """A small form-encoded body, read (and put back) so an unsigned query-protocol call (STS, IAM, SNS) is answered
+    in its own protocol; without it the guess falls through to S3, whose bodies are never read ahead."""
+    content_type = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if content_type != FORM_TYPE or not 0 < length <= FORM_GUESS_MAX_BYTES:
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
 
 def edge_body_limit(headers: dict[str, str]) -> int:

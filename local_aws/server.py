@@ -24,7 +24,14 @@ from botocore.config import Config
 
 from local_aws.apigateway.gateway import ApiGateway, api_error_renderer
 from local_aws.apigateway.spec import ApiSpec, api_spec_from_template
-from local_aws.auth.credentials import IssuedCredentials, StaticCredentialStore, issue_or_load
+from local_aws.auth.credentials import (
+    ChainCredentialStore,
+    CredentialStore,
+    IssuedCredentials,
+    StaticCredentialStore,
+    issue_or_load,
+)
+from local_aws.auth.role_sessions import LAMBDA_SERVICE, STATES_SERVICE, AssumedRoleStore, RoleSessions
 from local_aws.cloudformation.api import StackApi, localize_outputs
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
@@ -154,7 +161,8 @@ class LocalAws:
         for leftover in self._supervisor.reap_leftovers():
             LOGGER.warning("reaped a process a previous runtime left behind: %s", leftover)
         self.credentials = issue_or_load(layout.credentials)
-        store = StaticCredentialStore(self.credentials)
+        # The operator's key, then every role session STS issued (Step Functions', Lambda's, a user's AssumeRole).
+        store = ChainCredentialStore(StaticCredentialStore(self.credentials), AssumedRoleStore())
         objects = ObjectStore(layout.s3)
         logs = LogStore(layout.logs)
         moto = MotoServices()
@@ -193,7 +201,12 @@ class LocalAws:
             threads=16,
         ).start()
         aws_url = self._edge.url
-        interpreter.route_sdk_calls(aws_url, self.credentials.access_key_id, self.credentials.secret_access_key)
+        interpreter.route_sdk_calls(
+            aws_url,
+            self.credentials.access_key_id,
+            self.credentials.secret_access_key,
+            RoleSessions(service=STATES_SERVICE),
+        )
         self._control.start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
         self.stack = deploy(
@@ -218,13 +231,14 @@ class LocalAws:
         LOGGER.info("local AWS on %s, REST API on %s (state in %s)", aws_url, api_url, layout.home)
         return self
 
-    def _start_api(self, aws_url: str, logs: LogStore, store: StaticCredentialStore) -> str:
+    def _start_api(self, aws_url: str, logs: LogStore, store: CredentialStore) -> str:
         assert self.credentials is not None and self.stack is not None
         # The stack's resolver: the API and its function get the deployment's template and parameter values.
         spec = api_spec_from_template(self.template_path, resolver=self.stack.resolver)
         group = spec.function.log_group
-        # The function's role, locally: the runtime's own credentials (no session token: botocore sends none for
-        # an empty value), and every AWS call it makes goes to the edge.
+        # Every AWS call the function makes goes to the edge, signed as its execution role (Lambda's sandbox
+        # credentials). A function without a Role (SAM would generate one from Policies) keeps the runtime's own
+        # key: no session token (botocore sends none for an empty value).
         function_env = {
             "AWS_ENDPOINT_URL": aws_url,
             "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
@@ -246,7 +260,14 @@ class LocalAws:
             stamp = now_ms()
             logs.append(group, stream, [(stamp, line) for line in lines if line])
 
-        function = LocalFunction(spec.function, function_env, sink, stream)
+        role = None
+        if spec.function.role_arn:
+            # Lambda names the session after the function: assumed-role/<role>/<function name>.
+            sessions = RoleSessions(session_name=spec.function.function_name, service=LAMBDA_SERVICE)
+            role = sessions.refresher(spec.function.role_arn)
+        else:
+            LOGGER.warning("%s has no Role: it runs with the runtime's own key", spec.function.logical_id)
+        function = LocalFunction(spec.function, function_env, sink, stream, role)
         self._function = function
         api_key = self._api_key() if any(route.auth == "API_KEY" for route in spec.routes) else None
         gateway = ApiGateway(spec, function, store, api_key=api_key)

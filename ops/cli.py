@@ -18,14 +18,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_aws.constants import REPO_ROOT, TRAINING_DIR, StateLayout, home_dir
-from local_aws.runtime_record import read_runtime
+from local_aws.constants import DEFAULT_CONSOLE_PORT, REPO_ROOT, TRAINING_DIR, StateLayout, home_dir
+from local_aws.runtime_record import read_api_key, read_runtime
 from ops import demo
 from ops.data import DEFAULT_CODE_PREFIX, DEFAULT_DATA_PREFIX, upload_data, upload_source
 from ops.executions import load_input, start_execution, watch
@@ -111,11 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="keep serving after the predictions (Ctrl-C or `down`)")
     p.add_argument("--aws-port", type=_int_in("--aws-port", 0, 65535), help="the AWS endpoint's port (default 4566)")
     p.add_argument("--api-port", type=_int_in("--api-port", 0, 65535), help="the REST API's port (default 3000)")
+    p.add_argument("--console-port", type=_int_in("--console-port", 0, 65535), help="the console's port (default 3001)")
     p.add_argument("--image-size", type=_int_in("--image-size", 8, 512), default=demo.DEMO_IMAGE_SIZE)
     p.add_argument("--per-class", type=_int_in("--per-class", 10), default=demo.DEMO_PER_CLASS)
     p.add_argument("--min-test-accuracy", type=_fraction, default=demo.DEMO_MIN_TEST_ACCURACY)
     p.add_argument("--timeout", type=_seconds, default=1800.0, help="execution timeout, seconds")
     p.add_argument("--verbose-logs", action="store_true", help="echo every training log line")
+    p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="inject throttling, a spot interruption and an instance kill (make chaos); implies --retrain",
+    )
     p.add_argument(
         "--parameter-overrides",
         nargs="+",
@@ -123,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="template parameters, as `sam deploy --parameter-overrides` (e.g. ApiAuthMode=API_KEY)",
     )
+
+    p = sub.add_parser("console", help="serve the web console for the target until Ctrl-C (`up` starts one itself)")
+    p.add_argument("--port", type=_int_in("--port", 0, 65535), help="the console's port (default 3001)")
+    p.add_argument("--api-key", help="the REST API's key for the predict view (local: read from the state dir)")
 
     sub.add_parser("down", help="local: stop the serving local runtime (its endpoints and jobs too)")
     sub.add_parser("env", help="local: print the exports that point awscli/boto3/the SDKs at the local runtime")
@@ -230,6 +241,25 @@ def cmd_predict(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace, target: Target, layout: StateLayout) -> int:
+    from ops.console.server import start_console
+
+    api_key = args.api_key or (read_api_key(layout) if target.is_local else None)
+    port = DEFAULT_CONSOLE_PORT if args.port is None else args.port
+    server = start_console(target, api_key, port, explicit=args.port is not None, flag="--port")
+    print(f"console: {server.url}/ (Ctrl-C to stop)")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
 def cmd_teardown(args: argparse.Namespace, target: Target) -> int:
     endpoint, prefix = target.output("EndpointName"), target.output("ResourcePrefix")
     sagemaker, autoscaling = target.client("sagemaker"), target.client("application-autoscaling")
@@ -291,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
         "status": lambda a, t: (print("\n".join(status_lines(t))), 0)[1],
         "logs": lambda a, t: print_logs(t, job=a.job, function=a.function, tail=a.tail),
         "teardown": cmd_teardown,
+        "console": lambda a, t: cmd_console(a, t, layout),
         "upload-source": _upload_source,
         "upload-data": _upload_data,
     }
@@ -313,9 +344,11 @@ def _run_local(args: argparse.Namespace, layout: StateLayout) -> int:
             serve=args.serve,
             aws_port=args.aws_port,
             api_port=args.api_port,
+            console_port=args.console_port,
             timeout=args.timeout,
             verbose_logs=args.verbose_logs,
             verbose=args.verbose,
+            chaos=args.chaos,
             parameter_overrides=_overrides(args.parameter_overrides),
         )
         return local.up(layout, options)

@@ -21,13 +21,22 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local_aws.auth.credentials import env_exports, issue_or_load
-from local_aws.constants import DEFAULT_API_PORT, DEFAULT_AWS_PORT, TEMPLATE_PATH, StateLayout, home_dir
+from local_aws.constants import (
+    DEFAULT_API_PORT,
+    DEFAULT_AWS_PORT,
+    DEFAULT_CONSOLE_PORT,
+    TEMPLATE_PATH,
+    StateLayout,
+    home_dir,
+)
+from local_aws.http.server import HttpServer
 from local_aws.lambda_runtime.function import FunctionConfigError, function_spec_from_template
 from local_aws.lambda_runtime.runtime import FunctionError, LocalFunction, PayloadTooLarge, Throttled
 from local_aws.proctable import process_running
 from local_aws.runtime_record import read_api_key, read_runtime
 from local_aws.server import LocalAws, RuntimeBusy
-from ops import demo
+from ops import chaos, demo
+from ops.console.server import start_console
 from ops.executions import start_execution, watch
 from ops.progress import Progress
 from ops.reports import fetch_reports
@@ -49,9 +58,11 @@ class UpOptions:
     serve: bool = False
     aws_port: int | None = None
     api_port: int | None = None
+    console_port: int | None = None
     timeout: float = 1800.0
     verbose_logs: bool = False
     verbose: bool = False
+    chaos: bool = False
     parameter_overrides: dict[str, str] | None = None
 
 
@@ -87,6 +98,7 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         overrides=options.parameter_overrides,
         echo=echo,
     )
+    console: HttpServer | None = None
     try:
         try:
             runtime.start()
@@ -95,9 +107,17 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         urls = runtime.endpoints
         target = local_target_at(layout, runtime.stack.stack_name if runtime.stack else "", urls.aws_url, urls.api_url)
         say(f"local AWS on {urls.aws_url} (every service), REST API on {urls.api_url}; state in {layout.home}")
+        # The console reads through the same APIs with its own clients (a Target of its own, not this thread's).
+        console_target = local_target_at(layout, target.stack_name, urls.aws_url, urls.api_url)
+        explicit = options.console_port is not None
+        port = DEFAULT_CONSOLE_PORT if options.console_port is None else options.console_port
+        console = start_console(console_target, runtime.api_key, port, explicit)
+        say(f"console: {console.url}/ (pipeline, training jobs, endpoints, predict)")
         home_flag = "" if layout.home == home_dir(None) else f" --home {layout.home}"
         say(f'point your own tools at it: eval "$(python -m ops{home_flag} env)"')
-        serving = None if options.retrain else _serving_model(target)
+        if options.chaos:
+            say(chaos.describe_config(chaos.write_config(layout.home)))
+        serving = None if options.retrain or options.chaos else _serving_model(target)
         if serving is not None:
             say(
                 f"endpoint {target.output('EndpointName')} serves {serving} again (restored, no retraining); "
@@ -105,19 +125,24 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
             )
         else:
             _run_pipeline(target, layout, options, say)
-        failed = demo.predictions(
-            target, demo.sample_images(layout.cache, _test_split(layout, options)), say, api_key=runtime.api_key
-        )
+        images = demo.sample_images(layout.cache, _test_split(layout, options))
+        if options.chaos:
+            images = images * 2  # the instance kill comes after the 3rd answer: later requests must still succeed
+        failed = demo.predictions(target, images, say, api_key=runtime.api_key)
+        if options.chaos:
+            say(chaos.predictions_line(len(images), failed))
         if failed:
             raise OpsError(f"{failed} demo prediction(s) failed")
         if options.serve:
             say(
                 "serving; from another shell: `python -m ops predict IMAGE`, `start`, `status`, `logs`, `down` "
-                "(or Ctrl-C here)"
+                f"(or Ctrl-C here); console: {console.url}/"
             )
             stop.wait()
         return 0
     finally:
+        if console is not None:
+            console.stop()
         runtime.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -140,6 +165,8 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
         image_size=options.image_size,
         min_test_accuracy=options.min_test_accuracy,
     )
+    if options.chaos:
+        payload = chaos.chaos_input(payload)
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     arn = start_execution(target, payload, name)
     say(f"execution {name} started")
@@ -157,6 +184,8 @@ def _run_pipeline(target: Target, layout: StateLayout, options: UpOptions, say: 
             folder = next(iter(reports.values())).parent
             say(f"training report: {folder}/ ({', '.join(reports)})")
         say(f"training logs: python -m ops logs --job {job}")
+    if options.chaos and final["status"] == "SUCCEEDED":
+        chaos.summary(target, arn, next(reversed(progress.jobs), None), say)
     if final["status"] != "SUCCEEDED":
         raise OpsError(f"execution {final['status']}: {final.get('error', '')} {final.get('cause', '')}".strip())
 

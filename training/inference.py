@@ -1,9 +1,10 @@
 """SageMaker PyTorch inference handlers (``model_fn``/``input_fn``/``predict_fn``/``output_fn``, toolkit arities).
 
 Ships as ``code/inference.py`` inside ``model.tar.gz``. Input rules: raw ``image/jpeg``, ``image/png``,
-``application/x-image`` bodies, or ``application/json`` ``{"image": b64}`` / ``{"images": [b64, ...]}`` with an
-optional ``top_k``. Images are never fetched from URLs. Client faults raise an error carrying ``status_code``,
-``message`` and ``phrase`` so the toolkit (and our local runtime) answer 4xx instead of 500.
+``application/x-image`` bodies (``top_k`` as a media-type parameter: ``image/jpeg; top_k=3``), or
+``application/json`` ``{"image": b64}`` / ``{"images": [b64, ...]}`` with an optional ``top_k``. Images are never
+fetched from URLs. Client faults raise an error carrying ``status_code``, ``message`` and ``phrase`` so the toolkit
+(and our local runtime) answer 4xx instead of 500.
 """
 
 from __future__ import annotations
@@ -161,6 +162,23 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def _media_parameter(content_type: str | None, name: str) -> str | None:
+    """``image/jpeg; top_k=3`` → ``"3"`` for ``top_k`` (RFC 9110 media-type parameters; names case-insensitive)."""
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return value.strip().strip('"')
+    return None
+
+
+def _parse_top_k_text(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_TOP_K
+    if not value.isdigit():
+        raise InferenceClientError(400, f"top_k must be a positive integer, got {value!r}")
+    return _parse_top_k(int(value))
+
+
 def _in_batch(context: Any) -> bool:
     return context is not None and len(getattr(context, "request_processor", None) or ()) > 1
 
@@ -169,10 +187,12 @@ def _batch_media(raw: bytes, content_type: str | None) -> str | None:
     """The media type of one request of a TorchServe batch, judged by its bytes (JPEG/PNG/GIF/... or a JSON object).
 
     NOTE: in a batch the toolkit gives every request the FIRST request's Content-Type (aws-failure-behaviours.md §10),
-    so the header cannot be trusted for the others; an image signature or a leading ``{`` can.
+    so the header cannot be trusted for the others; an image signature or a leading ``{`` can. Its parameters
+    (``top_k=3``) are kept: on SageMaker the first request's apply to the whole batch, and nothing here can know.
     """
-    if _sniff(raw):
-        return "application/x-image"  # any allowed format; a disallowed one still gets its 415 from decode_image
+    params = content_type.partition(";")[2] if content_type else ""
+    if _sniff(raw):  # any allowed format; a disallowed one still gets its 415 from decode_image
+        return "application/x-image" + (f";{params}" if params else "")
     if raw.lstrip()[:1] == b"{":
         return JSON_TYPE
     return content_type
@@ -203,7 +223,8 @@ def _decode_request(input_data: bytes | bytearray | str, content_type: str | Non
     if len(raw) > MAX_BODY_BYTES:
         raise InferenceClientError(413, f"request body is {len(raw)} bytes; limit {MAX_BODY_BYTES}")
     if media in RAW_TYPES:
-        return {"images": [decode_image(raw, RAW_TYPES[media])], "top_k": DEFAULT_TOP_K}
+        top_k = _media_parameter(content_type, "top_k")
+        return {"images": [decode_image(raw, RAW_TYPES[media])], "top_k": _parse_top_k_text(top_k)}
     if media != JSON_TYPE:
         valid = ", ".join([*RAW_TYPES, JSON_TYPE])
         raise InferenceClientError(415, f"unsupported content type {content_type or '(none)'!r}; supported: {valid}")
@@ -211,6 +232,8 @@ def _decode_request(input_data: bytes | bytearray | str, content_type: str | Non
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InferenceClientError(400, "body is not valid JSON") from None
+    except RecursionError:  # json recurses per nesting level: [[[...]]] 100,000 deep is a client fault, not a 500
+        raise InferenceClientError(400, "body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise InferenceClientError(400, 'JSON body must be an object like {"image": "<base64>"}')
     if ("image" in body) == ("images" in body):

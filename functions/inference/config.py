@@ -8,9 +8,26 @@ from dataclasses import dataclass
 
 from errors import ConfigurationError
 
-# NOTE: 6,291,456 bytes is the InvokeEndpoint request Body cap (botocore sagemaker-runtime BodyBlob max), which
-# is also Lambda's synchronous invoke payload limit. See docs/CONTRACTS.md §3.
-INVOKE_BODY_LIMIT_BYTES = 6_291_456
+# NOTE: 6,291,456 bytes is Lambda's synchronous invocation payload limit (Lambda quotas; Invoke answers
+# RequestEntityTooLargeException) and also the InvokeEndpoint Body cap (botocore sagemaker-runtime BodyBlob max).
+LAMBDA_EVENT_LIMIT_BYTES = 6_291_456
+# Everything in the API Gateway proxy event besides the body: API Gateway REST accepts 10,240 bytes of request line
+# and header values (API Gateway quotas), which the event carries twice (headers, multiValueHeaders), plus the
+# requestContext skeleton (about 1.5 KB; tests/unit/functions/test_inference_limits.py measures the real event).
+EVENT_OVERHEAD_BYTES = 24 * 1024
+
+
+def largest_image_for_event(event_limit: int = LAMBDA_EVENT_LIMIT_BYTES, overhead: int = EVENT_OVERHEAD_BYTES) -> int:
+    """The largest image whose API Gateway event fits Lambda's payload limit.
+
+    API Gateway base64-encodes a binary body into the event (4 characters per 3 bytes), and a JSON body carries the
+    image base64-encoded too; so of the 6,291,456-byte event, ``overhead`` goes to headers and context and 3/4 of
+    the rest to the image: 4,700,160 bytes. A larger image never reaches the function (API Gateway answers 413).
+    """
+    return (event_limit - overhead) // 4 * 3
+
+
+MAX_IMAGE_BYTES = largest_image_for_event()
 
 ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
 ENV_MAX_IMAGE_BYTES = "MAX_IMAGE_BYTES"
@@ -28,8 +45,7 @@ class Settings:
     """Immutable configuration; every field has a default except the endpoint name."""
 
     endpoint_name: str
-    max_image_bytes: int = INVOKE_BODY_LIMIT_BYTES
-    max_invoke_body_bytes: int = INVOKE_BODY_LIMIT_BYTES
+    max_image_bytes: int = MAX_IMAGE_BYTES
     default_top_k: int = 5
     max_top_k: int = 10
     max_megapixels: float = 40.0
@@ -55,9 +71,9 @@ class Settings:
             raise ConfigurationError(f"{ENV_ENDPOINT_NAME} is empty")
         if not 1 <= self.default_top_k <= self.max_top_k:
             raise ConfigurationError(f"{ENV_DEFAULT_TOP_K}={self.default_top_k} is outside 1..{self.max_top_k}")
-        if not 0 < self.max_image_bytes <= self.max_invoke_body_bytes:
-            limit = self.max_invoke_body_bytes
-            raise ConfigurationError(f"{ENV_MAX_IMAGE_BYTES}={self.max_image_bytes} is outside 1..{limit}")
+        if not 0 < self.max_image_bytes <= MAX_IMAGE_BYTES:
+            # NOTE: a larger limit would promise images whose event Lambda refuses before the handler runs.
+            raise ConfigurationError(f"{ENV_MAX_IMAGE_BYTES}={self.max_image_bytes} is outside 1..{MAX_IMAGE_BYTES}")
         if self.max_attempts < 1 or self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ConfigurationError("timeouts must be positive and max attempts at least 1")
         if self.worst_case_seconds >= self.function_timeout_s:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -11,7 +10,10 @@ import boto3
 from botocore.config import Config
 
 from config import Settings
-from errors import BadGateway, PayloadTooLarge, from_runtime_exception
+from errors import BadGateway, from_runtime_exception
+
+# Sniffed image format → the InvokeEndpoint ContentType the container reads as raw bytes (docs/CONTRACTS.md §3).
+IMAGE_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class EndpointResult:
 class Predictor(Protocol):
     """Anything that turns one image into ranked predictions."""
 
-    def predict(self, image: bytes, top_k: int) -> EndpointResult: ...
+    def predict(self, image: bytes, image_format: str, top_k: int) -> EndpointResult: ...
 
 
 def client_config(settings: Settings) -> Config:
@@ -39,8 +41,11 @@ def client_config(settings: Settings) -> Config:
         read_timeout=settings.read_timeout_s,
         # NOTE: botocore's ``max_attempts`` counts retries only; ``total_max_attempts`` counts the first call too.
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        # NOTE: TCP keep-alive lets warm invocations reuse the connection instead of paying a TLS handshake.
+        # NOTE: botocore keeps HTTP/1.1 connections alive in the client's pool, so warm invocations reuse one
+        # connection (no TCP/TLS handshake); TCP keep-alive stops an idle frozen sandbox's socket from going stale.
+        # One request at a time per sandbox needs one pooled connection.
         tcp_keepalive=True,
+        max_pool_connections=1,
     )
 
 
@@ -49,9 +54,13 @@ def build_runtime_client(settings: Settings) -> Any:
     return boto3.client("sagemaker-runtime", config=client_config(settings))
 
 
-def encode_request(image: bytes, top_k: int) -> bytes:
-    """The InvokeEndpoint body: ``{"image": "<base64>", "top_k": n}`` (docs/CONTRACTS.md §3)."""
-    return json.dumps({"image": base64.b64encode(image).decode("ascii"), "top_k": top_k}).encode("ascii")
+def content_type_for(image_format: str, top_k: int) -> str:
+    """The ContentType of a raw image body: its media type, with ``top_k`` as a parameter (docs/CONTRACTS.md §3).
+
+    NOTE: the bytes go to the endpoint as they came, never base64-encoded again (a third larger); the container
+    reads ``top_k`` from the media-type parameter because a raw body has nowhere else to carry it.
+    """
+    return f"{IMAGE_CONTENT_TYPES[image_format]}; top_k={top_k}"
 
 
 class SageMakerPredictor:
@@ -61,11 +70,12 @@ class SageMakerPredictor:
         self._client = client
         self._settings = settings
 
-    def predict(self, image: bytes, top_k: int) -> EndpointResult:
-        """Invoke the endpoint; every failure comes back as an ``errors.InferenceError``.
+    def predict(self, image: bytes, image_format: str, top_k: int) -> EndpointResult:
+        """Invoke the endpoint with the image bytes unchanged; every failure comes back as an ``errors.InferenceError``.
 
         Args:
-            image: validated image bytes (JPEG or PNG).
+            image: validated image bytes, no larger than the function's image limit (below the InvokeEndpoint cap).
+            image_format: ``JPEG`` or ``PNG``, as sniffed from the bytes.
             top_k: how many classes to return.
 
         Returns:
@@ -74,17 +84,11 @@ class SageMakerPredictor:
         Raises:
             InferenceError: a mapped client, service or transport error.
         """
-        body = encode_request(image, top_k)
-        if len(body) > self._settings.max_invoke_body_bytes:
-            raise PayloadTooLarge(
-                f"image of {len(image)} bytes is too large once base64-encoded for the model endpoint "
-                f"({len(body)} > {self._settings.max_invoke_body_bytes} bytes)"
-            )
         try:
             response = self._client.invoke_endpoint(
                 EndpointName=self._settings.endpoint_name,
-                Body=body,
-                ContentType="application/json",
+                Body=image,
+                ContentType=content_type_for(image_format, top_k),
                 Accept="application/json",
             )
             payload = response["Body"].read()

@@ -104,6 +104,9 @@ def _json_body(body: str, is_base64_encoded: bool, settings: Settings) -> tuple[
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON; " + USAGE) from None
+    except RecursionError:
+        # NOTE: the json module recurses once per nesting level; [[[[...]]]] 100,000 deep exhausts the stack.
+        raise BadRequest("request body is JSON nested too deeply; " + USAGE) from None
     if not isinstance(doc, dict):
         raise BadRequest("JSON body must be an object; " + USAGE)
     unknown = sorted(set(doc) - set(JSON_FIELDS))
@@ -178,7 +181,7 @@ def predict(request: PredictRequest, predictor: Predictor, request_id: str) -> P
     Returns:
         ``{"predictions": [{"label", "probability"}...], "model_version", "request_id"}``.
     """
-    result = predictor.predict(request.image, request.top_k)
+    result = predictor.predict(request.image, request.info.format, request.top_k)
     return {
         "predictions": [{"label": p.label, "probability": round(p.probability, 6)} for p in result.predictions],
         "model_version": result.model_version,

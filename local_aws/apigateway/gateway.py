@@ -7,9 +7,13 @@ supported-gateway-response-types.html), overridable by the template's GatewayRes
   ``{"message":"Missing Authentication Token"}`` (``sam local start-api`` answers the same);
 - a method whose security is SigV4 needs a request signed for ``execute-api`` with credentials the runtime issued;
   an API-key method needs the runtime's ``x-api-key`` (API_KEY FORBIDDEN: 403 ``{"message":"Forbidden"}``);
-- the Lambda service rejecting the invocation (throttled, payload too large) is INTEGRATION_FAILURE: "If the Lambda
-  API rejects the invocation request, API Gateway returns a 500 error code" (docs.aws.amazon.com/lambda/latest/dg/
-  services-apigateway-errors.html), which the template maps to 429 + Retry-After;
+- the Lambda service rejecting the invocation (throttled: reserved concurrency reached) is INTEGRATION_FAILURE: "If
+  the Lambda API rejects the invocation request, API Gateway returns a 500 error code" (docs.aws.amazon.com/lambda/
+  latest/dg/services-apigateway-errors.html), which the template maps to 429 + Retry-After;
+- an event over Lambda's 6,291,456-byte payload limit is refused before the invocation ("N byte payload is too large
+  for the RequestResponse invocation type (limit 6291456 bytes)" in the execution log) as REQUEST_TOO_LARGE, 413
+  ``{"message": "Request Too Long"}`` with ``x-amzn-ErrorType: BadRequestException``, as users observe it
+  (github.com/koki-develop/lgtm-generator/issues/10); never INTEGRATION_FAILURE, so never the template's 429;
 - the function raising or answering a malformed proxy response: 502 ``{"message": "Internal server error"}``;
 - the integration running past 29 s: INTEGRATION_TIMEOUT 504 ``{"message": "Endpoint request timed out"}``;
 - a body over 10 MB: REQUEST_TOO_LARGE 413 (refused by the HTTP layer before it is read);
@@ -50,6 +54,7 @@ LAMBDA_REJECTED = (500, "INTEGRATION_FAILURE", "Internal server error")
 LAMBDA_FAILED = (502, "DEFAULT_5XX", "Internal server error")
 INTEGRATION_TIMEOUT = (504, "INTEGRATION_TIMEOUT", "Endpoint request timed out")
 REQUEST_TOO_LARGE = (413, "REQUEST_TOO_LARGE", "Request Too Long")
+EVENT_TOO_LARGE = (413, "REQUEST_TOO_LARGE", "Request Too Long", "BadRequestException")
 STAGE_THROTTLED = (429, "THROTTLED", "Too Many Requests")
 _ERROR_TYPES = {
     "MISSING_AUTHENTICATION_TOKEN": "IncompleteSignatureException",
@@ -60,9 +65,14 @@ _ERROR_TYPES = {
 }
 
 
-def gateway_response(kind: tuple[int, str, str], spec: ApiSpec | None, request_id: str) -> HttpResponse:
-    """An API Gateway-generated response, honouring the template's GatewayResponses overrides."""
-    status, response_type, message = kind
+def gateway_response(kind: tuple[Any, ...], spec: ApiSpec | None, request_id: str) -> HttpResponse:
+    """An API Gateway-generated response, honouring the template's GatewayResponses overrides.
+
+    ``kind`` is ``(status, response type, message)``, optionally with the ``x-amzn-ErrorType`` as a fourth item when
+    it is not the response type's usual one.
+    """
+    status, response_type, message = kind[:3]
+    error_type = kind[3] if len(kind) > 3 else _ERROR_TYPES.get(response_type, "InternalServerErrorException")
     body = json.dumps({"message": message})
     family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
     overrides = spec.gateway_responses if spec else {}
@@ -79,7 +89,7 @@ def gateway_response(kind: tuple[int, str, str], spec: ApiSpec | None, request_i
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", request_id),
-        ("x-amzn-ErrorType", _ERROR_TYPES.get(response_type, "InternalServerErrorException")),
+        ("x-amzn-ErrorType", error_type),
         *extra,
     ]
     return HttpResponse(status=status, headers=headers, body=body.encode())
@@ -210,12 +220,11 @@ class ApiGateway:
         started = time.monotonic()
         try:
             output = self.function.invoke(event, request_id)
-        except (Throttled, PayloadTooLarge) as exc:
-            LOGGER.warning(
-                "Lambda rejected the invocation (%s: %s); API Gateway answers INTEGRATION_FAILURE",
-                type(exc).__name__,
-                exc,
-            )
+        except PayloadTooLarge as exc:
+            LOGGER.warning("event too large for Lambda (%s); API Gateway answers REQUEST_TOO_LARGE", exc)
+            return gateway_response(EVENT_TOO_LARGE, self.spec, request_id)
+        except Throttled as exc:
+            LOGGER.warning("Lambda throttled the invocation (%s); API Gateway answers INTEGRATION_FAILURE", exc)
             return gateway_response(LAMBDA_REJECTED, self.spec, request_id)
         except FunctionError as exc:
             LOGGER.warning("Lambda function error (%s: %s); API Gateway answers 502", exc.error_type, exc.message)

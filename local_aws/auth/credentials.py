@@ -17,6 +17,7 @@ import stat
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +48,7 @@ class Identity:
         account_id: The 12-digit account the principal lives in.
         principal_arn: The IAM user or assumed-role session ARN.
         session_token: Temporary credentials' token; a request signed with such a key must carry it.
+        expiration: When temporary credentials expire (UTC); None for long-term keys.
     """
 
     access_key_id: str
@@ -54,6 +56,7 @@ class Identity:
     account_id: str
     principal_arn: str
     session_token: str | None = field(default=None, repr=False)
+    expiration: datetime | None = None
 
 
 @dataclass(frozen=True)

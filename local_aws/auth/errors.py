@@ -37,7 +37,15 @@ from local_aws.auth.services import Protocol, protocol_for
 from local_aws.constants import REGION
 
 AuthErrorKind = Literal[
-    "missing", "unknown_key", "bad_signature", "skewed", "expired", "malformed", "bad_token", "wrong_region"
+    "missing",
+    "unknown_key",
+    "bad_signature",
+    "skewed",
+    "expired",
+    "malformed",
+    "bad_token",
+    "wrong_region",
+    "expired_token",
 ]
 # Finer cause inside a kind, for the protocols (S3 above all) whose code depends on it.
 Reason = Literal[
@@ -63,6 +71,10 @@ MSG_SIGNATURE = (
     "and signing method. Consult the service documentation for details."
 )
 MSG_MISSING = "Missing Authentication Token"
+# Temporary credentials past their expiry (observed: "An error occurred (ExpiredTokenException) when calling the ...
+# operation: The security token included in the request is expired"); S3 lists ExpiredToken, "The provided token has
+# expired.", 400 (S3 API reference, Error responses).
+MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
 MSG_HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 # Texts the verifier raises and S3's renderer repeats word for word.
 MSG_MIXED_AUTH = (
@@ -124,6 +136,7 @@ _CODES: Mapping[tuple[str, str], tuple[str, str]] = {
     ("missing", ""): ("MissingAuthenticationTokenException", "MissingAuthenticationToken"),
     ("unknown_key", ""): ("UnrecognizedClientException", "InvalidClientTokenId"),
     ("bad_token", ""): ("UnrecognizedClientException", "InvalidClientTokenId"),
+    ("expired_token", ""): ("ExpiredTokenException", "ExpiredToken"),
     ("bad_signature", ""): ("InvalidSignatureException", "SignatureDoesNotMatch"),
     ("skewed", ""): ("InvalidSignatureException", "SignatureDoesNotMatch"),
     # UNCONFIRMED for JSON; query: "RequestExpired" is the Common Errors entry for an expired presigned URL.
@@ -260,6 +273,8 @@ def _render_s3(error: AuthError, rid: str) -> Rendered:
         extra = [("AWSAccessKeyId", error.access_key_id or "")]
     elif error.kind == "bad_token":
         status, code, message = 400, "InvalidToken", "The provided token is malformed or otherwise invalid."
+    elif error.kind == "expired_token":
+        status, code, message = 400, "ExpiredToken", "The provided token has expired."
     elif error.kind == "bad_signature" and error.reason == "content_sha256_mismatch":
         status, code, message = 400, "XAmzContentSHA256Mismatch", MSG_CONTENT_SHA256_MISMATCH
         extra = [

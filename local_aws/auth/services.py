@@ -33,8 +33,8 @@ SIGNING_TO_BOTOCORE: Mapping[str, str] = {
 # actions are the ones an unconfigured client sends first).
 QUERY_SERVICES = ("sts", "iam", "sns", "cloudformation", "cloudwatch")
 JSON_SERVICES = ("sagemaker", "stepfunctions", "logs", "application-autoscaling", "events", "cloudwatch")
-_FORM_TYPE = "application/x-www-form-urlencoded"
-_FORM_GUESS_MAX_BYTES = 64 * 1024  # enough for any Action=...&Version=...; never parse a huge body for a guess
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM_GUESS_MAX_BYTES = 64 * 1024  # enough for any Action=...&Version=...; never parse a huge body for a guess
 # The first "Credential=" component, exactly as sigv4._parse_header reads it, so a guess never disagrees with the
 # scope the verifier then finds (the edge decides from the guess whether to read the body).
 _CREDENTIAL_RE = re.compile(r"^\s*AWS4-HMAC-SHA256 (?:[^,]*,)*?\s*Credential\s*=([^,]*)")
@@ -171,7 +171,7 @@ def guess_service(environ: Mapping[str, Any], body: bytes) -> str:
             return found
     params = list(query)
     content_type = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
-    if content_type == _FORM_TYPE and body and len(body) <= _FORM_GUESS_MAX_BYTES:
+    if content_type == FORM_TYPE and body and len(body) <= FORM_GUESS_MAX_BYTES:
         params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     fields = dict(reversed(params))  # first occurrence wins, as AWS reads a repeated parameter
     if "Action" in fields:

@@ -29,6 +29,7 @@ from botocore.credentials import ReadOnlyCredentials
 from local_aws.auth.credentials import CredentialStore, Identity
 from local_aws.auth.errors import (
     MSG_CONTENT_SHA256_MISMATCH,
+    MSG_EXPIRED_TOKEN,
     MSG_HEADERS_NOT_SIGNED,
     MSG_HOST_NOT_SIGNED,
     MSG_INVALID_TOKEN,
@@ -407,6 +408,8 @@ def verify(
         and not hmac.compare_digest(p.token.encode(), identity.session_token.encode())
     ):
         raise fail("bad_token", MSG_INVALID_TOKEN)
+    if identity.expiration is not None and now >= identity.expiration:
+        raise fail("expired_token", MSG_EXPIRED_TOKEN)
     _check_time(p, now, fail)
 
     canonical, string_to_sign, expected = _canonical(request, p, identity, payload_hash)

@@ -34,6 +34,7 @@ class FunctionSpec:
     timeout_s: float = 3.0
     memory_mb: int = 128
     function_name: str = ""
+    role_arn: str = ""  # the execution role (``Role``); empty: SAM would generate one from ``Policies``
 
     def __post_init__(self) -> None:
         if not self.function_name:
@@ -95,4 +96,5 @@ def function_spec_from_template(
         timeout_s=float(prop("Timeout") or 3),
         memory_mb=int(prop("MemorySize") or 128),
         function_name=str(name),
+        role_arn=str(prop("Role") or ""),
     )

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3.session
+import botocore.session
+from botocore.credentials import RefreshableCredentials
 
 from local_aws.constants import ACCOUNT_ID, LAMBDA_SYNC_PAYLOAD_MAX_BYTES, PARTITION, REGION
 from local_aws.lambda_runtime.function import FunctionConfigError, FunctionSpec
@@ -86,9 +89,13 @@ class _RoutedStdout(io.TextIOBase):
     ``print`` at call time; with this router installed before the cold start, both end up in the function's logs.
     """
 
+    # NOTE: one thread-local for every router instance: when something replaces sys.stdout after a cold start (a
+    # terminal UI, pytest's capture), the next invocation wraps the new one in a new router, while the function's
+    # log handler still holds the old router; both must send the invocation thread's lines to the same sink.
+    local = threading.local()
+
     def __init__(self, fallback: TextIO) -> None:
         self.fallback = fallback
-        self.local = threading.local()
 
     def write(self, text: str) -> int:
         sink: LogSink | None = getattr(self.local, "sink", None)
@@ -112,6 +119,28 @@ def _router() -> _RoutedStdout:
         if not isinstance(sys.stdout, _RoutedStdout):
             sys.stdout = _RoutedStdout(sys.stdout)
         return sys.stdout
+
+
+def _adopt_stdout_log_handlers(router: _RoutedStdout) -> None:
+    """Point log handlers that write to a stdout the router wraps at the router itself.
+
+    NOTE: ``logging`` keeps loggers process-wide, and Powertools' Logger keeps the handler of its first
+    construction: if the handler module was imported before the router existed (a test, a tool), that handler
+    writes to the raw stdout and the function's log lines would reach the terminal instead of its log group. Outside
+    an invocation the router writes to the stream it wraps, so for everyone else nothing changes.
+    """
+    wrapped: list[Any] = [sys.__stdout__]
+    stream: Any = router
+    while isinstance(stream, _RoutedStdout):
+        stream = stream.fallback
+        wrapped.append(stream)
+    # NOTE: list() copies the registry in one step; another thread may create a logger meanwhile.
+    registered = list(logging.Logger.manager.loggerDict.values())
+    loggers = [logging.getLogger(), *(v for v in registered if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and any(handler.stream is w for w in wrapped):
+                handler.setStream(router)
 
 
 class _RoutedDefaultSession:
@@ -156,14 +185,30 @@ def _session_router() -> _RoutedDefaultSession:
         return current
 
 
-def function_session(env: dict[str, str]) -> boto3.session.Session:
-    """The boto3 session a sandbox starts with: the credentials and region of the function's environment."""
-    return boto3.session.Session(
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
-        region_name=env.get("AWS_REGION") or None,
+# () -> the execution role's current session, as botocore's refreshable-credential metadata: access_key, secret_key,
+# token, expiry_time (ISO 8601).
+RoleRefresh = Callable[[], dict[str, str]]
+
+
+def function_session(env: dict[str, str], refresh: RoleRefresh | None = None) -> boto3.session.Session:
+    """The boto3 session a sandbox starts with: the credentials and region of the function's environment.
+
+    With ``refresh``, the session signs as the execution role and renews the role session before it expires
+    (botocore's ``RefreshableCredentials``, the same mechanism its assume-role provider uses): a Lambda sandbox is
+    recycled long before its credentials expire, this in-process one lives as long as the runtime.
+    """
+    if refresh is None:
+        return boto3.session.Session(
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+            region_name=env.get("AWS_REGION") or None,
+        )
+    core = botocore.session.Session()
+    core._credentials = RefreshableCredentials.create_from_metadata(
+        metadata=refresh(), refresh_using=refresh, method="assume-role"
     )
+    return boto3.session.Session(botocore_session=core, region_name=env.get("AWS_REGION") or None)
 
 
 @contextlib.contextmanager
@@ -247,9 +292,17 @@ class LocalFunction:
         spec: the function as the template declares it.
         extra_env: more environment (endpoint URLs and credentials of the local AWS).
         log_sink: where the function's output goes (text, possibly partial lines).
+        role: the execution role's session source; its credentials replace any in ``extra_env``.
     """
 
-    def __init__(self, spec: FunctionSpec, extra_env: dict[str, str], log_sink: LogSink, stream: str = "") -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        extra_env: dict[str, str],
+        log_sink: LogSink,
+        stream: str = "",
+        role: RoleRefresh | None = None,
+    ) -> None:
         self.spec = spec
         self.log_sink = log_sink
         self.stream = stream or new_log_stream()
@@ -260,13 +313,23 @@ class LocalFunction:
         # NOTE: the handler runs in this process, so its environment is this process's os.environ (restored by
         # close()); it is set before the import so module-level configuration sees it.
         environment = lambda_environment(spec, extra_env)
+        if role is not None:
+            # Lambda puts the execution role's session in the sandbox's environment (Lambda developer guide,
+            # "Defined runtime environment variables": AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+            first = role()
+            environment.update(
+                AWS_ACCESS_KEY_ID=first["access_key"],
+                AWS_SECRET_ACCESS_KEY=first["secret_key"],
+                AWS_SESSION_TOKEN=first["token"],
+            )
         for key, value in environment.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        self._session = function_session(environment)
+        self._session = function_session(environment, role)
         try:
             with _in_sandbox(self.log_sink, self._session):
                 self.handler = load_handler(spec)
+            _adopt_stdout_log_handlers(_router())
         except BaseException:
             self.close()
             raise
@@ -283,10 +346,16 @@ class LocalFunction:
             PayloadTooLarge: the event or the response is over 6,291,456 bytes.
             FunctionError: the handler raised, returned something not JSON-serialisable, or timed out.
         """
-        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only.
-        payload = json.dumps(event)
-        if len(payload) > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
-            raise PayloadTooLarge(f"event is {len(payload)} bytes; the limit is {LAMBDA_SYNC_PAYLOAD_MAX_BYTES}")
+        # NOTE: round-trip through JSON like the Lambda runtime, so the handler gets plain JSON types only. The size
+        # is the compact UTF-8 JSON's, as the invoker sends it; json.dumps' default ", " and ": " would add 2 bytes
+        # per key and make the limit bite a few kilobytes early.
+        payload = json.dumps(event, separators=(",", ":"))
+        size = len(payload.encode())
+        if size > LAMBDA_SYNC_PAYLOAD_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"{size} byte payload is too large for the RequestResponse invocation type "
+                f"(limit {LAMBDA_SYNC_PAYLOAD_MAX_BYTES} bytes)"
+            )
         if self.spec.reserved_concurrency == 0 or (self._slots is not None and not self._slots.acquire(blocking=False)):
             self.throttled += 1
             raise Throttled("Rate Exceeded.")

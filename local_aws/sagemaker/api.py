@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
+from local_aws.chaos import ChaosConfigError
 from local_aws.sagemaker.control import ControlPlane
 from local_aws.sagemaker.errors import RuntimeApiError, SageMakerError
 from local_aws.sagemaker.invocations import invoke
@@ -76,14 +77,26 @@ class SageMakerApi:
             result = self.control.call(op_name, params)
         except SageMakerError as exc:
             return _error(exc.code, exc.message, exc.status)
+        except ChaosConfigError as exc:  # the operator's own fault switch is wrong: say so, never a 500
+            return _error("ValidationException", f"Local runtime chaos config: {exc}")
         except Exception:  # the service boundary: never a traceback to the client
             LOGGER.exception("SageMaker.%s failed", op_name)
             return _error("InternalFailure", INTERNAL_FAILURE, 500)
         return _json(200, result)
 
+    def _throttle_invoke(self) -> None:
+        """``[chaos.throttle]`` naming InvokeEndpoint: the runtime's rest-json throttle (code in x-amzn-ErrorType)."""
+        try:
+            self.control.throttle.check("InvokeEndpoint")
+        except SageMakerError as exc:
+            raise RuntimeApiError(exc.code, exc.message, exc.status) from None
+        except ChaosConfigError as exc:
+            raise RuntimeApiError("ValidationError", f"Local runtime chaos config: {exc}", 400) from None
+
     def _invoke(self, endpoint: str, request: Request) -> Response:
         headers = {name: request.headers[name] for name in RUNTIME_HEADERS if name in request.headers}
         try:
+            self._throttle_invoke()
             payload, out_headers = invoke(self.control.endpoints, endpoint, request.get_data(), headers)
         except RuntimeApiError as exc:
             doc = {"Message": exc.message, "message": exc.message, **exc.members}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +13,16 @@ from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.endpoints import Endpoints
 from local_aws.sagemaker.errors import arn, validation
 from local_aws.sagemaker.fleet import Launcher
+from local_aws.sagemaker.instance_faults import InstanceFaults
 from local_aws.sagemaker.listing import page_slice
 from local_aws.sagemaker.models import Models
+from local_aws.sagemaker.quota import OPERATIONS as QUOTA_OPERATIONS
+from local_aws.sagemaker.quota import Quotas
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.throttle import Throttle
+from local_aws.sagemaker.training.hosts import LogWriter
 from local_aws.sagemaker.training.jobs import TrainingJobs
-from local_aws.sagemaker.training.runner import JobContext, LogWriter
+from local_aws.sagemaker.training.runner import JobContext
 from local_aws.sagemaker.tuning import TuningJobs
 from local_aws.sagemaker.validate import validate_input
 
@@ -49,15 +55,23 @@ class ControlPlane:
     def __init__(self, deps: SageMakerDeps) -> None:
         layout = deps.layout
         self.records = RecordStore(layout.sagemaker)
+        self.throttle = Throttle(layout.home)
         self.objects = deps.objects
         context = JobContext(
-            jobs_dir=layout.jobs, cache_dir=layout.cache, supervisor=deps.supervisor, logs=deps.logs, echo=deps.echo
+            jobs_dir=layout.jobs,
+            cache_dir=layout.cache,
+            supervisor=deps.supervisor,
+            logs=deps.logs,
+            echo=deps.echo,
+            home=layout.home,
         )
         self.training = TrainingJobs(self.records, deps.objects, context)
         self.tuning = TuningJobs(self.records, self.training)
         self.models = Models(self.records, deps.objects)
         launcher = Launcher(layout.endpoints, layout.logs / "Endpoints", deps.objects, deps.supervisor)
-        self.endpoints = Endpoints(self.records, self.models, launcher)
+        self.endpoints = Endpoints(self.records, self.models, launcher, faults=InstanceFaults(layout.home))
+        self.quotas = Quotas(self.records, self.models.describe_endpoint_config, layout.home)
+        self._quota_lock = threading.Lock()  # a quota check and the create it admits are one step
         t, m, e = self.training, self.models, self.endpoints
         self.operations: dict[str, Operation] = {
             "CreateTrainingJob": self._tagged(t.create, "TrainingJobArn"),
@@ -101,15 +115,23 @@ class ControlPlane:
 
         Raises:
             SageMakerError: the service error to return to the client.
+            ChaosConfigError: the ``[chaos]`` config this call consults is not valid.
         """
+        self.throttle.check(op_name)  # before validation: a throttled request is refused unread
         validate_input(op_name, params)
         operation = self.operations.get(op_name)
         if operation is None:
             raise validation(f"The operation {op_name} is not supported by the local SageMaker runtime.")
+        if op_name in QUOTA_OPERATIONS:
+            with self._quota_lock:
+                self.quotas.check(op_name, params)
+                result = operation(params)
+        else:
+            result = operation(params)
         # NOTE: records keep the runtime's own state under "_" keys (an endpoint's deployed snapshot, a tuning job's
         # training jobs), which no answer may carry. Top level only, as before: below it the keys are the caller's
         # data (the "_tuning_objective_metric" hyperparameter stays in a tuning job's training jobs' HyperParameters).
-        return {k: v for k, v in operation(params).items() if not k.startswith("_")}
+        return {k: v for k, v in result.items() if not k.startswith("_")}
 
     def shutdown(self) -> None:
         self.tuning.shutdown()

@@ -26,6 +26,7 @@ from local_aws.sagemaker.endpoint_views import retain_variant_properties, varian
 from local_aws.sagemaker.errors import RuntimeApiError, arn, endpoint_not_found, no_instance, validation
 from local_aws.sagemaker.fleet import DeployError, Fleet, Instance, Launcher, instance_count
 from local_aws.sagemaker.health import HealthMonitor
+from local_aws.sagemaker.instance_faults import InstanceFaults
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.models import Models
 from local_aws.sagemaker.records import RecordStore
@@ -45,8 +46,11 @@ class Endpoints:
         launcher: Launcher,
         publish: metrics.Publish = metrics.publish_to_moto,
         alarms_in_alarm: Callable[[list[str]], list[str]] = metrics.alarms_in_alarm,
+        faults: InstanceFaults | None = None,
     ) -> None:
         self.records = records
+        # [chaos.endpoint]: instance failures on demand (instance_faults.py); off unless that section says so.
+        self.faults = faults or InstanceFaults()
         self.models = models
         self.launcher = launcher
         self.metrics = metrics.InvocationMetrics(publish)

@@ -91,7 +91,9 @@ def invoke(endpoints: Endpoints, name: str, body: bytes, headers: dict[str, str]
     for attempt in range(2):
         instance = endpoints.acquire(name, target)
         try:
-            return _forward(endpoints, name, instance, body, headers, started)
+            answer = _forward(endpoints, name, instance, body, headers, started)
+            endpoints.faults.after_invocation(name, instance)
+            return answer
         except _Refused as exc:
             # The instance died since its last health check. The connection never reached a container, so the
             # request goes to another instance once, as a load balancer retries a refused connection.

@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import Any
 
+from local_aws import clock
 from local_aws.constants import FAILURE_REASON_MAX_CHARS
 from local_aws.constants import TRAINING_TERMINAL as TERMINAL
 from local_aws.sagemaker.errors import arn, resource_in_use, resource_not_found, validation
@@ -331,7 +332,9 @@ class TuningJobs:
         queue = list(enumerate(points, start=1))
         timed_out = False
         while queue or running:
-            if job.stop_requested.is_set() or (max_runtime and time.monotonic() - started > max_runtime):
+            # ResourceLimits.MaxRuntimeInSeconds is AWS time (local_aws/clock.py scales it for long-wait tests).
+            over = max_runtime and clock.aws_seconds(time.monotonic() - started) > max_runtime
+            if job.stop_requested.is_set() or over:
                 timed_out = not job.stop_requested.is_set()
                 for training_name in running:
                     try:
@@ -356,7 +359,8 @@ class TuningJobs:
                     "ResourceConfig": definition.get("ResourceConfig") or {},
                     "StoppingCondition": definition["StoppingCondition"],
                 }
-                for key in ("CheckpointConfig", "Environment", "VpcConfig", "EnableNetworkIsolation"):
+                forwarded = ("CheckpointConfig", "Environment", "VpcConfig", "EnableNetworkIsolation")
+                for key in (*forwarded, "EnableManagedSpotTraining"):  # a tuning job's trials can be spot jobs
                     if definition.get(key) is not None:
                         params[key] = definition[key]
                 with self._lock:

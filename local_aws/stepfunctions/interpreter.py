@@ -24,8 +24,9 @@ the execution's error and cause.
 
 Finally, ``route_sdk_calls`` replaces moto's ``boto_client_for``: outside ``mock_aws`` it sends every aws-sdk call to
 ``http://localhost:$MOTO_PORT`` signed with the fixed key ``ak``/``sk`` and ignores the task's role
-(local-aws-building-blocks.md §2.4). The replacement sends them to the local AWS edge, signed with the credentials the
-runtime issued, so they pass the edge's SigV4 check and reach the local SageMaker like any other client's calls.
+(local-aws-building-blocks.md §2.4). The replacement sends them to the local AWS edge, signed with temporary
+credentials of the execution's role (as Step Functions signs them), so they pass the edge's SigV4 check, are
+authorised against the role's policies from template.yaml and reach the local SageMaker like any other client's calls.
 
 All are patched here instead of bending the ASL away from what runs on AWS. ``apply()`` is idempotent.
 """
@@ -52,6 +53,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.parse import asl_parser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client
+
+from local_aws.auth.role_sessions import RoleSessions
+from local_aws.stepfunctions import history_quota
 
 # Every module of moto's interpreter that imported ``boto_client_for`` by name (moto 5.2.x); each gets the
 # replacement, so no aws-sdk, Map item reader/writer or optimised integration escapes to moto's own port.
@@ -140,14 +144,22 @@ def apply() -> None:
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
     _patch_parse_cache()
+    history_quota.apply()  # the 25,000-event execution-history quota
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
 
 ClientFactory = Callable[[str, str, Any], BaseClient]
 
 
-def route_sdk_calls(endpoint_url: str, access_key_id: str, secret_access_key: str) -> ClientFactory:
-    """Send every SDK call the interpreter makes to ``endpoint_url``, signed with the given key pair.
+def route_sdk_calls(
+    endpoint_url: str, access_key_id: str, secret_access_key: str, roles: RoleSessions | None = None
+) -> ClientFactory:
+    """Send every SDK call the interpreter makes to ``endpoint_url``, signed as the task's role.
+
+    Step Functions makes a task's calls with temporary credentials of the execution role (or of the state's
+    ``Credentials.RoleArn``), which moto hands over as ``state_credentials.role_arn``; with ``roles`` given, each
+    call is signed with that role's session, so the edge evaluates it against the role's policies. Without ``roles``
+    (or without a role), calls are signed with the given long-term key pair.
 
     Returns:
         The installed factory (``(region, service, state_credentials) -> client``), for tests.
@@ -168,13 +180,19 @@ def route_sdk_calls(endpoint_url: str, access_key_id: str, secret_access_key: st
     session_lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> BaseClient:
+        key, secret, token = access_key_id, secret_access_key, None
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if roles is not None and role_arn:
+            creds = roles.credentials(str(role_arn))
+            key, secret, token = creds.access_key_id, creds.secret_access_key, creds.session_token
         with session_lock:
             return session.client(
                 service,
                 region_name=region,
                 endpoint_url=endpoint_url,
-                aws_access_key_id=access_key_id,
-                aws_secret_access_key=secret_access_key,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
                 config=config,
             )
 

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +174,22 @@ def test_up_trains_on_two_hosts_shows_progress_and_serves(served: Served) -> Non
     labels = re.findall(r"^\s+\d\. (\S+)", done.stdout, flags=re.M)
     assert len(labels) == 5 and set(labels) <= CLASSES, done.stdout
     assert jobs[0]["TrainingJobName"] in done.stdout  # the model version the endpoint answers with
+
+
+def test_the_console_up_prints_shows_the_demo_execution_path(served: Served) -> None:
+    """The console URL `up` prints answers with the demo execution's path as Step Functions' own history has it."""
+    match = re.search(r"^console: (http://127\.0\.0\.1:\d+)/", served.output(), flags=re.M)
+    assert match, served.output()[-3000:]
+    with urllib.request.urlopen(f"{match.group(1)}/api/pipeline", timeout=30) as response:
+        pipeline = json.loads(response.read())
+    (demo,) = pipeline["executions"]
+    assert demo["status"] == "SUCCEEDED"
+    query = urllib.parse.urlencode({"arn": demo["executionArn"]})
+    with urllib.request.urlopen(f"{match.group(1)}/api/execution?{query}", timeout=30) as response:
+        shown = json.loads(response.read())
+    events = served.aws("stepfunctions", "get-execution-history", "--execution-arn", demo["executionArn"])["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+    assert shown["entered"] == entered and entered[-1] == "Deployed"
 
 
 def test_awscli_uploads_a_dataset_and_starts_the_pipeline_while_predictions_keep_succeeding(

@@ -1,7 +1,11 @@
 """CreateTrainingJob / DescribeTrainingJob / StopTrainingJob / ListTrainingJobs: the records and their status machine.
 
 A job walks SageMaker's status machine in real time (InProgress: Starting → Downloading → Training → Uploading; then
-Completed, Failed or Stopped) and persists every transition; ``runner.py`` does the work of each phase. The answers
+Completed, Failed or Stopped) and persists every transition; ``runner.py`` does the work of each phase. A managed-spot
+job may pass Interrupted → Starting → ... again, or end Stopped/MaxWaitTimeExceeded (``spot.py``, switch
+``[chaos.spot]``). Durations it reports and limits it enforces are AWS seconds (``local_aws/clock.py``,
+``LOCAL_AWS_TIME_SCALE``): TrainingTimeInSeconds, BillableTimeInSeconds, MaxRuntimeInSeconds, MaxWaitTimeInSeconds
+and StopTrainingJob's 120-s grace (``LOCAL_SAGEMAKER_STOP_GRACE`` overrides the grace, in real seconds). The answers
 keep botocore's output shapes in every status (``tests`` check them against the service model).
 """
 
@@ -13,14 +17,18 @@ import threading
 import time
 from typing import Any
 
-from local_aws.constants import FAILURE_REASON_MAX_CHARS, TRAINING_TERMINAL
+from local_aws import clock
+from local_aws.chaos import ChaosConfigError
+from local_aws.constants import FAILURE_REASON_MAX_CHARS, TRAINING_DEFAULT_MAX_RUNTIME_S, TRAINING_TERMINAL
 from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.errors import arn, check_s3_uri, resource_in_use, validation
 from local_aws.sagemaker.listing import filter_records, page
 from local_aws.sagemaker.records import RecordStore
+from local_aws.sagemaker.training import spot
 from local_aws.sagemaker.training.artifacts import model_artifact_uri
+from local_aws.sagemaker.training.hosts import JobRun
 from local_aws.sagemaker.training.metrics import MetricParser
-from local_aws.sagemaker.training.runner import Abort, JobContext, JobRun, run_job
+from local_aws.sagemaker.training.runner import Abort, JobContext, run_job
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 
@@ -34,6 +42,9 @@ STATUS_MESSAGES = {
     "Stopping": "Stopping the training job",
     "Stopped": "Training job stopped",
     "MaxRuntimeExceeded": "Training job stopped because it exceeded MaxRuntimeInSeconds",
+    # UNCONFIRMED wording for the two spot states (model-managed-spot-training.html names the states, not messages).
+    "Interrupted": "The spot instances were interrupted; waiting for spot capacity",
+    "MaxWaitTimeExceeded": "Training job stopped because it exceeded MaxWaitTimeInSeconds",
 }
 LOST_REASON = (
     "InternalServerError: the local runtime stopped while this job was running; its host processes were lost. "
@@ -86,7 +97,7 @@ class TrainingJobs:
             run.stop_requested.set()
         for run in runs:
             if run.thread is not None:
-                run.thread.join(timeout=self.context.stop_grace_s + 15)
+                run.thread.join(timeout=self.context.stop_grace() + 15)
 
     # ----------------------------------------------------------------------------------------------- API
     def create(self, params: dict[str, Any], tuning_job_arn: str | None = None) -> dict[str, Any]:
@@ -103,7 +114,7 @@ class TrainingJobs:
             now = time.time()
             resource = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30}
             resource.update(params.get("ResourceConfig") or {})
-            stopping = {"MaxRuntimeInSeconds": 86400}
+            stopping: dict[str, Any] = {"MaxRuntimeInSeconds": TRAINING_DEFAULT_MAX_RUNTIME_S}
             stopping.update(params.get("StoppingCondition") or {})
             record: dict[str, Any] = {
                 "TrainingJobName": name,
@@ -213,6 +224,29 @@ class TrainingJobs:
         checkpoint = params.get("CheckpointConfig")
         if checkpoint:
             check_s3_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
+        self._check_spot(params)
+
+    def _check_spot(self, params: dict[str, Any]) -> None:
+        """MaxWaitTimeInSeconds "must be equal to or greater than MaxRuntimeInSeconds" and is for managed spot only
+        (StoppingCondition API reference); the message wording is UNCONFIRMED. A bad [chaos.spot] is refused here,
+        before the job runs, rather than failing it at its interruption point."""
+        stopping = params.get("StoppingCondition") or {}
+        max_wait = stopping.get("MaxWaitTimeInSeconds")
+        max_runtime = stopping.get("MaxRuntimeInSeconds", TRAINING_DEFAULT_MAX_RUNTIME_S)
+        if not params.get("EnableManagedSpotTraining"):
+            if max_wait is not None:
+                raise validation(
+                    "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"
+                )
+            return
+        if max_wait is None or max_wait < max_runtime:
+            raise validation(
+                "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to MaxRuntimeInSeconds"
+            )
+        try:
+            spot.settings(self.context.home)
+        except ChaosConfigError as exc:
+            raise validation(f"Local runtime chaos config: {exc}") from None
 
     # ----------------------------------------------------------------------------------------------- state
     @staticmethod
@@ -245,10 +279,14 @@ class TrainingJobs:
         record = run.record
         now = time.time()
         start = record.get("TrainingStartTime", record["CreationTime"])
+        # AWS seconds (local_aws/clock.py). Billable: the time instances ran, which leaves out a spot job's
+        # Interrupted waits (training/spot.py); on-demand jobs never wait, so there the two are equal.
+        training_s = max(1, int(clock.aws_seconds(now - start)))
+        billable_s = max(1, int(clock.aws_seconds(run.billable_real_s(now)))) if spot.is_spot(record) else training_s
         fields: dict[str, Any] = {
             "TrainingEndTime": now,
-            "TrainingTimeInSeconds": max(1, int(now - start)),
-            "BillableTimeInSeconds": max(1, int(now - start)),
+            "TrainingTimeInSeconds": training_s,
+            "BillableTimeInSeconds": min(billable_s, training_s),
             "FinalMetricDataList": run.metrics.final_metric_data_list(),
         }
         if reason:

@@ -11,29 +11,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any
 
-from local_aws.constants import REGION, TRAINING_LOG_GROUP
+from local_aws import clock
+from local_aws.chaos import ChaosConfigError
+from local_aws.constants import REGION, TRAINING_DEFAULT_MAX_RUNTIME_S, TRAINING_LOG_GROUP
+from local_aws.constants import TRAINING_STOP_GRACE_S as STOP_S
 from local_aws.processes import ProcessSupervisor
 from local_aws.s3.store import ObjectStore, S3Error
-from local_aws.sagemaker.failure import script_error
-from local_aws.sagemaker.training import artifacts, toolkit
-from local_aws.sagemaker.training.metrics import MetricParser
-from local_aws.sagemaker.training.requirements import JobPython, RequirementsError, job_python
+from local_aws.sagemaker.training import artifacts, spot, toolkit
+from local_aws.sagemaker.training.entry import Entry, container_python, model_trainer_requirements
+from local_aws.sagemaker.training.hosts import Host, JobRun, LogWriter, failure_reason, pump, wait_pumps
+from local_aws.sagemaker.training.requirements import RequirementsError, job_python
 
 LOGGER = logging.getLogger("local_aws.sagemaker")
 CHECKPOINT_SYNC_S = 5.0
+ENV_STOP_GRACE = "LOCAL_SAGEMAKER_STOP_GRACE"
 # A parent launched by torchrun (or a test) must not leak its own rank into the hosts.
 _RANK_VARIABLES = frozenset(
     {
@@ -50,12 +52,6 @@ _RANK_VARIABLES = frozenset(
 )
 
 
-class LogWriter(Protocol):
-    """Appends events to a CloudWatch-style log stream (the local Logs service's store)."""
-
-    def append(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
-
-
 @dataclass
 class JobContext:
     """What a job run needs from the runtime."""
@@ -64,9 +60,27 @@ class JobContext:
     cache_dir: Path
     supervisor: ProcessSupervisor
     logs: LogWriter
-    stop_grace_s: float = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE", "10"))
+    stop_grace_s: float | None = None  # real seconds; None = $LOCAL_SAGEMAKER_STOP_GRACE, else AWS's 120 s, scaled
     echo: Callable[[str], None] | None = None
     gpus: int | None = None
+    home: Path | None = None  # where config.toml ([chaos.spot]) is
+
+    def stop_grace(self) -> float:
+        """Real seconds between SIGTERM and SIGKILL when a job's hosts are stopped.
+
+        StopTrainingJob: "SageMaker sends the algorithm the SIGTERM signal, which delays job termination for 120
+        seconds" (API reference), so by default 120 AWS seconds through ``local_aws/clock.py``;
+        ``LOCAL_SAGEMAKER_STOP_GRACE`` (real seconds) overrides it, e.g. to keep tests fast.
+        """
+        if self.stop_grace_s is not None:
+            return self.stop_grace_s
+        raw = os.environ.get(ENV_STOP_GRACE)
+        if raw:
+            try:
+                return max(0.0, float(raw))
+            except ValueError:
+                LOGGER.warning("%s=%r is not a number of seconds; using AWS's %g s", ENV_STOP_GRACE, raw, STOP_S)
+        return clock.real_seconds(STOP_S)
 
 
 class Abort(Exception):
@@ -77,35 +91,6 @@ class Abort(Exception):
         self.status = status
         self.secondary = secondary
         self.reason = reason
-
-
-@dataclass
-class Host:
-    """One training host: its /opt/ml tree, its process and its log stream."""
-
-    name: str
-    layout: toolkit.HostLayout
-    proc: subprocess.Popen[bytes]
-    stream: str
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=200))
-    pump: threading.Thread | None = None
-
-
-@dataclass
-class JobRun:
-    """In-memory companion of a persisted job record: processes, stop flags, the metric parser."""
-
-    record: dict[str, Any]
-    metrics: MetricParser
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-    shutdown: bool = False
-    hosts: list[Host] = field(default_factory=list)
-    thread: threading.Thread | None = None
-
-    def kill_all(self, supervisor: ProcessSupervisor) -> None:
-        """Kill every host's process group (DataLoader workers and torchrun agents included)."""
-        for host in self.hosts:
-            supervisor.kill_group(host.proc)
 
 
 Update = Callable[..., None]
@@ -126,7 +111,37 @@ def _check_stop(run: JobRun) -> None:
 
 
 def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) -> None:
-    """Run the job to completion (returns) or raise ``Abort`` with its terminal status."""
+    """Run the job to completion (returns) or raise ``Abort`` with its terminal status.
+
+    A managed-spot job whose instances are reclaimed (``spot.py``) waits Interrupted for capacity and runs again on
+    fresh hosts, from the checkpoints synced to S3.
+    """
+    try:
+        while True:
+            try:
+                _attempt(run, ctx, objects, update)
+                return
+            except spot.Interrupted:
+                _await_capacity(run, ctx, update)
+    except ChaosConfigError as exc:
+        raise Abort("Failed", "Failed", f"ClientError: local runtime chaos config: {exc}") from exc
+
+
+def _await_capacity(run: JobRun, ctx: JobContext, update: Update) -> None:
+    """Stay Interrupted for the capacity wait (a stop, a shutdown or MaxWaitTimeInSeconds ends it), then Starting."""
+    deadline = time.monotonic() + clock.real_seconds(spot.capacity_wait_s(ctx.home))
+    while time.monotonic() < deadline:
+        _check_stop(run)
+        if spot.max_wait_exceeded(run.record, time.time()):
+            update(run, status="Stopping", secondary="Stopping")
+            raise Abort("Stopped", "MaxWaitTimeExceeded", None)
+        run.stop_requested.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+    _check_stop(run)
+    update(run, secondary="Starting")
+
+
+def _attempt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) -> None:
+    """One run of the job on fresh hosts: Downloading, Training, Uploading (or ``spot.Interrupted``)."""
     record = run.record
     name = record["TrainingJobName"]
     count = int(record["ResourceConfig"].get("InstanceCount", 1))
@@ -146,7 +161,9 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
         layout.create()
         toolkit.write_input_config(layout, host, hosts, instance_type, raw_hps, channels)
     _check_stop(run)
-    update(run, secondary="Downloading", TrainingStartTime=time.time())
+    run.attempt_started = time.time()
+    first = {} if "TrainingStartTime" in record else {"TrainingStartTime": run.attempt_started}
+    update(run, secondary="Downloading", **first)
     try:
         artifacts.download_channels(objects, channels, layouts)
     except (S3Error, OSError) as exc:
@@ -156,15 +173,15 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
     _check_stop(run)
     try:
         if entry.container is not None:
-            # The container form runs its own interpreter lookup and pip (see _container_python).
-            python = job_python(_model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
+            # The container form runs its own interpreter lookup and pip (see entry.container_python).
+            python = job_python(model_trainer_requirements(layouts[0]), ctx.cache_dir, ctx.supervisor)
         elif entry.is_python:
             python = job_python(layouts[0].code / "requirements.txt", ctx.cache_dir, ctx.supervisor)
         else:
             python = None
     except RequirementsError as exc:
         raise Abort("Failed", "Failed", f"AlgorithmError: InstallRequirementsError: {exc}") from exc
-    shims = _container_python(job_dir, python) if entry.container is not None and python is not None else None
+    shims = container_python(job_dir, python) if entry.container is not None and python is not None else None
     update(run, secondary="Training")
     port = free_port()
     torchrun = toolkit.distribution_enabled(framework, "sagemaker_torch_distributed_enabled")
@@ -198,63 +215,11 @@ def run_job(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update) 
         # SageMaker gives every host its stream when it starts, whether or not the host ever writes a line.
         ctx.logs.append(TRAINING_LOG_GROUP, host_run.stream, [])  # no events: creates the stream
         host_run.pump = threading.Thread(
-            target=_pump, args=(run, host_run, ctx), daemon=True, name=f"log-{name}-{host}"
+            target=pump, args=(run, host_run, ctx.logs, ctx.echo), daemon=True, name=f"log-{name}-{host}"
         )
         host_run.pump.start()
         run.hosts.append(host_run)
     _monitor(run, ctx, objects, update, checkpoint_dirs)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """How a host starts its code: the toolkit's entry-point rules, or an explicit ContainerEntrypoint."""
-
-    program: str | None
-    container: list[str] | None = None
-
-    @property
-    def is_python(self) -> bool:
-        return self.program is not None and self.program.endswith(".py")
-
-    def command(
-        self,
-        python: str,
-        user_args: list[str],
-        torchrun: bool,
-        hosts: int,
-        procs: int,
-        index: int,
-        port: int,
-        base: Path,
-    ) -> list[str]:
-        if self.container is not None:
-            # Each host's /opt/ml is its own base dir, also inside a "bash -c" string: the SDK v3 ModelTrainer sends
-            # ["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/..."] (sagemaker-train 1.27.0
-            # sagemaker/train/constants.py DEFAULT_CONTAINER_ARGUMENTS, model_trainer.py:819), which ``relocate``
-            # (whole-value paths only) left pointing at the real /opt/ml.
-            return [toolkit.relocate_text(arg, base) for arg in self.container]
-        assert self.program is not None
-        if self.program.endswith(".sh"):
-            return ["/bin/sh", "-c", " ".join([f"./{self.program}", *user_args])]
-        if torchrun:
-            return [
-                python,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes",
-                str(hosts),
-                "--nproc_per_node",
-                str(procs),
-                "--node_rank",
-                str(index),
-                "--master_addr",
-                "127.0.0.1",
-                "--master_port",
-                str(port),
-                self.program,
-                *user_args,
-            ]
-        return [python, self.program, *user_args]
 
 
 def _prepare_entry(
@@ -291,43 +256,6 @@ def _prepare_entry(
             "Failed", "Failed", f"ClientError: entry point {program!r} not found in sagemaker_submit_directory."
         )
     return Entry(program)
-
-
-def _model_trainer_requirements(layout: toolkit.HostLayout) -> Path:
-    """The requirements file the SDK v3 ModelTrainer's ``sm_train.sh`` will pip-install, if it names one.
-
-    ``SourceCode(requirements=...)`` makes sm_train.sh run ``$SM_PYTHON_CMD .../install_requirements.py <file>`` from
-    the code channel (sagemaker-train 1.27.0 sagemaker/train/templates.py INSTALL_REQUIREMENTS, model_trainer.py:1356);
-    the name is also in ``sm_drivers/sourcecode.json``. A path that names nothing returns a missing file.
-    """
-    try:
-        source = json.loads((layout.data / "sm_drivers" / "sourcecode.json").read_text())
-    except (OSError, ValueError):
-        source = {}
-    name = source.get("requirements") if isinstance(source, dict) else None
-    return layout.data / "code" / str(name) if name else layout.data / "code" / ".no-requirements"
-
-
-def _container_python(job_dir: Path, python: JobPython) -> Path:
-    """A bin dir whose ``python``/``python3``/``pip``/``pip3`` are the job's interpreter (the "image's" Python).
-
-    The ModelTrainer's sm_train.sh picks ``$(command -v python3 || command -v python)`` and fails without
-    ``pip3``/``pip`` on PATH (sagemaker-train 1.27.0 sagemaker/train/templates.py ``check_python``). Locally the image
-    is the runtime's environment, as for the toolkit form (which runs ``sys.executable`` or the requirements layer
-    directly); a bare PATH lookup could find another interpreter without the runtime's packages, and its pip would
-    install into the wrong environment. With requirements, ``python`` is their layer, so install_requirements.py
-    finds them installed and never touches the runtime's own site-packages.
-    """
-    shims = job_dir / ".bin"
-    shims.mkdir(parents=True, exist_ok=True)
-    # NOTE: exec wrappers, not symlinks: a venv's interpreter finds its pyvenv.cfg next to the path it was started
-    # by, so a symlink elsewhere would start the base interpreter without the venv's packages.
-    commands = {"python": "", "python3": "", "pip": " -m pip", "pip3": " -m pip"}
-    for name, module in commands.items():
-        script = shims / name
-        script.write_text(f'#!/bin/sh\nexec {shlex.quote(python.executable)}{module} "$@"\n')
-        script.chmod(0o755)
-    return shims
 
 
 def _host_env(
@@ -381,32 +309,17 @@ def _host_env(
     return env
 
 
-def _pump(run: JobRun, host: Host, ctx: JobContext) -> None:
-    stream: IO[bytes] | None = host.proc.stdout
-    if stream is None:
-        return
-    name = run.record["TrainingJobName"]
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip("\n")
-        now = time.time()
-        ctx.logs.append(TRAINING_LOG_GROUP, host.stream, [(int(now * 1000), line)])
-        host.tail.append(line)
-        run.metrics.feed(line, now)
-        if ctx.echo is not None:
-            ctx.echo(f"{name} {host.name} | {line}")
-
-
 def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
     record = run.record
-    max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or 86400)
-    started = record.get("TrainingStartTime", record["CreationTime"])
+    max_runtime = float(record["StoppingCondition"].get("MaxRuntimeInSeconds") or TRAINING_DEFAULT_MAX_RUNTIME_S)
+    training_since = time.monotonic()  # this attempt's hosts have just started
     last_sync = time.monotonic()
     while True:
         codes = [h.proc.poll() for h in run.hosts]
         failed = [h for h, c in zip(run.hosts, codes, strict=True) if c not in (None, 0)]
         if failed:
             _terminate(run, ctx, objects, checkpoint_dirs)
-            raise Abort("Failed", "Failed", _failure_reason(run, failed[0]))
+            raise Abort("Failed", "Failed", failure_reason(run, failed[0]))
         if all(c == 0 for c in codes):
             break
         if run.shutdown:
@@ -414,14 +327,22 @@ def _monitor(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update,
             _check_stop(run)
         if run.stop_requested.is_set():
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "Stopped")
-        if time.time() - started > max_runtime:
+        # Limits in AWS seconds (local_aws/clock.py): the instances' running time, and a spot job's whole wait.
+        if clock.aws_seconds(run.billable_real_s(time.time())) > max_runtime:
             update(run, status="Stopping", secondary="Stopping")
             _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "MaxRuntimeExceeded")
+        if spot.max_wait_exceeded(record, time.time()):
+            update(run, status="Stopping", secondary="Stopping")
+            _stop_and_upload(run, ctx, objects, update, checkpoint_dirs, "MaxWaitTimeExceeded")
+        if spot.interruption_due(
+            record, run.interruptions, clock.aws_seconds(time.monotonic() - training_since), ctx.home
+        ):
+            _interrupt(run, ctx, objects, update, checkpoint_dirs)
         if checkpoint_dirs and time.monotonic() - last_sync > CHECKPOINT_SYNC_S:
             artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
             last_sync = time.monotonic()
         time.sleep(0.2)
-    _wait_pumps(run)
+    wait_pumps(run)
     artifacts.sync_checkpoints(record, checkpoint_dirs, objects)
     update(run, secondary="Uploading")
     _upload(run, objects, ctx)
@@ -437,15 +358,18 @@ def _stop_and_upload(
     raise Abort("Stopped", secondary, None)
 
 
-def _failure_reason(run: JobRun, first: Host) -> str:
-    for host in [first] + [h for h in run.hosts if h is not first]:
-        if host.layout.failure.is_file():
-            text = host.layout.failure.read_text(errors="replace").strip()
-            if text:
-                return f"AlgorithmError: {text}"
-    args = first.proc.args
-    command = " ".join(str(a) for a in args) if isinstance(args, list) else str(args)
-    return "AlgorithmError: " + script_error(first.proc.returncode, list(first.tail), command)
+def _interrupt(run: JobRun, ctx: JobContext, objects: ObjectStore, update: Update, checkpoint_dirs: list[Path]) -> None:
+    """The spot instances are reclaimed: stop the hosts (their checkpoints synced), stop billing, go Interrupted."""
+    LOGGER.info("training job %s: spot interruption", run.record["TrainingJobName"])
+    _terminate(run, ctx, objects, checkpoint_dirs)
+    run.kill_all(ctx.supervisor)
+    now = time.time()
+    run.ran_real_s = run.billable_real_s(now)
+    run.attempt_started = None
+    run.interruptions += 1
+    run.hosts = []
+    update(run, secondary="Interrupted")
+    raise spot.Interrupted
 
 
 def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_dirs: list[Path]) -> None:
@@ -453,15 +377,9 @@ def _terminate(run: JobRun, ctx: JobContext, objects: ObjectStore, checkpoint_di
 
     All hosts at once: SIGTERM, SIGKILL after the grace period; the log pumps finish before the sync.
     """
-    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace_s)
-    _wait_pumps(run)
+    ctx.supervisor.stop_many([h.proc for h in run.hosts], ctx.stop_grace())
+    wait_pumps(run)
     artifacts.sync_checkpoints(run.record, checkpoint_dirs, objects)
-
-
-def _wait_pumps(run: JobRun) -> None:
-    for host in run.hosts:
-        if host.pump is not None:
-            host.pump.join(timeout=10)
 
 
 def _upload(run: JobRun, objects: ObjectStore, ctx: JobContext) -> None:

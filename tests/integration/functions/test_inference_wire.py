@@ -7,6 +7,7 @@ the same switch the local runtime uses. Stubber tests cannot see this layer: Stu
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 from moto import mock_aws
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 import app
 from tests.conftest import load_event
@@ -36,13 +38,18 @@ class Reply:
 class FakeRuntime:
     replies: list[Reply] = field(default_factory=list)
     requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)  # the client address of each request
 
 
 def _handler(state: FakeRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1 keeps the connection open between requests, as the SageMaker runtime's front end does.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append((self.path, dict(self.headers.items()), body))
+            state.peers.append(self.client_address)
             reply = state.replies.pop(0) if len(state.replies) > 1 else state.replies[0]
             time.sleep(reply.delay_s)
             payload = json.dumps(reply.body).encode()
@@ -100,9 +107,20 @@ def test_success_over_http(fake_runtime: FakeRuntime, lambda_context: Any) -> No
     assert body["predictions"][0] == {"label": "042.Border_collie", "probability": 0.81}
     path, headers, sent = fake_runtime.requests[0]
     assert path == "/endpoints/dogbreed-dev/invocations"
-    assert headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
-    assert set(json.loads(sent)) == {"image", "top_k"}
+    # The client's JSON {"image": b64, "top_k": 3} reaches the endpoint as the decoded JPEG bytes, not base64 again.
+    image = base64.b64decode(json.loads(load_event("apigw_predict_json_base64")["body"])["image"])
+    assert headers["Content-Type"] == "image/jpeg; top_k=3" and headers["Accept"] == "application/json"
+    assert sent == image
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256")  # the runtime call itself is SigV4-signed
+
+
+def test_warm_invocations_reuse_one_connection(fake_runtime: FakeRuntime, lambda_context: Any) -> None:
+    """One client per sandbox, kept alive: three predictions arrive over a single TCP connection."""
+    fake_runtime.replies = [Reply(200, PREDICTIONS)]
+    for _ in range(3):
+        assert handle("apigw_predict_png", lambda_context)[0] == 200
+    assert len(fake_runtime.peers) == 3
+    assert len(set(fake_runtime.peers)) == 1, fake_runtime.peers
 
 
 MODEL_ERROR = {
@@ -161,9 +179,24 @@ def test_connection_refused_is_503(monkeypatch: pytest.MonkeyPatch, lambda_conte
     assert str(port) not in json.dumps(body)
 
 
+def _moto_takes_binary_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's sagemaker-runtime decodes the request body as UTF-8 and JSON-encodes it to match queued results, so a
+    binary Body (a blob in botocore's model; what the function sends) fails inside moto. Hand it the bytes as
+    latin-1 text: a lossless byte-to-character mapping, so the queued-results flow stays moto's own."""
+    original = SageMakerRuntimeResponse.setup_class
+
+    def setup_class(self: Any, request: Any, full_url: str | None = None, headers: Any = None, **_: Any) -> None:
+        original(self, request, full_url, headers, use_raw_body=True)
+        if isinstance(self.body, bytes):
+            self.body = self.body.decode("latin-1")
+
+    monkeypatch.setattr(SageMakerRuntimeResponse, "setup_class", setup_class)
+
+
 def test_moto_sagemaker_runtime_end_to_end(monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> None:
     """Checklist item 41: the handler against moto's sagemaker-runtime with a queued, contract-shaped result."""
     monkeypatch.setenv("ENDPOINT_NAME", "dogbreed-dev")
+    _moto_takes_binary_bodies(monkeypatch)
     with mock_aws():
         monkeypatch.setattr(app, "_dependencies", None)
         requests.post(

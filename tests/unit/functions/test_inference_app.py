@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import app
-from config import Settings
-from predictor import encode_request
+from config import MAX_IMAGE_BYTES, Settings
+from predictor import content_type_for
 from tests.conftest import load_event
 from tests.unit.functions.conftest import (
     BREEDS,
@@ -68,18 +68,19 @@ def test_unknown_route_is_404_json(lambda_context: Any) -> None:
         ("apigw_predict_json_base64", 3),  # JSON {"image": b64, "top_k": 3}
     ],
 )
-def test_valid_inputs_reach_the_endpoint_with_the_contract_body(
+def test_valid_inputs_reach_the_endpoint_as_the_raw_image_bytes(
     fixture: str, top_k: int, runtime: Runtime, lambda_context: Any
 ) -> None:
     event = load_event(fixture)
     image = image_of(event)
+    media = "image/png" if image.startswith(b"\x89PNG") else "image/jpeg"
     runtime.stubber.add_response(
         "invoke_endpoint",
         {"Body": streaming(endpoint_body(PROBS[:top_k])), "ContentType": "application/json"},
         expected_params={
             "EndpointName": ENDPOINT,
-            "Body": encode_request(image, top_k),
-            "ContentType": "application/json",
+            "Body": image,
+            "ContentType": f"{media}; top_k={top_k}",
             "Accept": "application/json",
         },
     )
@@ -93,9 +94,8 @@ def test_valid_inputs_reach_the_endpoint_with_the_contract_body(
     assert all(set(p) == {"label", "probability"} for p in body["predictions"])
     assert headers["Cache-Control"] == ["no-store"]
     runtime.stubber.assert_no_pending_responses()
-    # The JSON sent to the endpoint carries the exact image bytes the client sent.
-    sent = json.loads(runtime.calls[0]["Body"])
-    assert base64.b64decode(sent["image"]) == image and sent["top_k"] == top_k
+    # The endpoint gets the exact bytes the client sent: no second base64, whatever the request's own encoding.
+    assert runtime.calls[0]["Body"] == image
 
 
 def test_predictions_are_sorted_and_cut_to_top_k(runtime: Runtime, lambda_context: Any) -> None:
@@ -122,6 +122,7 @@ BAD_INPUTS = [
     ("apigw_predict_tiny_image", 400, "at least 8 px"),
     ("apigw_predict_decompression_bomb", 413, "100000x100000"),
     ("apigw_predict_not_base64_encoded", 400, "did not arrive base64-encoded"),
+    ("apigw_predict_deep_json", 400, "nested too deeply"),
 ]
 
 
@@ -148,37 +149,55 @@ def test_oversize_fixture_with_a_lowered_limit(runtime: Runtime, lambda_context:
     assert runtime.calls == []
 
 
-def oversize_image() -> bytes:
-    # A JPEG header followed by padding, one byte over the InvokeEndpoint body cap.
+def image_of_size(size: int) -> bytes:
+    """A JPEG header followed by padding: ``size`` bytes the handler sniffs as a JPEG."""
     jpeg = base64.b64decode(json.loads(load_event("apigw_predict_json_base64")["body"])["image"])
-    return jpeg + b"\0" * (6_291_456 + 1 - len(jpeg))
+    return jpeg + b"\0" * (size - len(jpeg))
 
 
-def test_raw_body_over_the_invoke_endpoint_cap_is_413(runtime: Runtime, lambda_context: Any) -> None:
+def test_the_image_limit_is_what_fits_the_lambda_event_base64_encoded() -> None:
+    # 6,291,456-byte event, 24 KiB for headers and context, 4 base64 characters per 3 image bytes.
+    assert MAX_IMAGE_BYTES == 4_700_160
+    assert Settings(endpoint_name=ENDPOINT).max_image_bytes == MAX_IMAGE_BYTES
+
+
+def test_raw_body_over_the_image_limit_is_413_naming_it(runtime: Runtime, lambda_context: Any) -> None:
     event = load_event("apigw_predict_jpeg")
-    event["body"] = base64.b64encode(oversize_image()).decode()
-    status, body, _ = call(event, lambda_context)
+    event["body"] = base64.b64encode(image_of_size(MAX_IMAGE_BYTES + 1)).decode()
+    status, body, headers = call(event, lambda_context)
     assert status == 413
-    assert "the limit is 6291456 bytes" in body["message"]
+    assert "the limit is 4700160 bytes" in body["message"]
+    assert "Retry-After" not in headers
     assert runtime.calls == []
 
 
-def test_json_body_over_the_cap_is_413(runtime: Runtime, lambda_context: Any) -> None:
+def test_raw_body_at_the_image_limit_reaches_the_endpoint_unchanged(runtime: Runtime, lambda_context: Any) -> None:
+    image = image_of_size(MAX_IMAGE_BYTES)
+    event = load_event("apigw_predict_jpeg")
+    event["body"] = base64.b64encode(image).decode()
+    runtime.stubber.add_response("invoke_endpoint", {"Body": streaming(endpoint_body(PROBS))})
+    status, _, _ = call(event, lambda_context)
+    assert status == 200
+    assert runtime.calls[0]["Body"] == image
+    assert runtime.calls[0]["ContentType"] == content_type_for("JPEG", 3)
+
+
+def test_json_body_over_the_image_limit_is_413(runtime: Runtime, lambda_context: Any) -> None:
     event = load_event("apigw_predict_json_base64")
-    event["body"] = json.dumps({"image": base64.b64encode(oversize_image()).decode(), "top_k": 3})
+    event["body"] = json.dumps({"image": base64.b64encode(image_of_size(MAX_IMAGE_BYTES + 1)).decode(), "top_k": 3})
     status, _, _ = call(event, lambda_context)
     assert status == 413
     assert runtime.calls == []
 
 
-def test_image_under_the_cap_whose_json_envelope_is_over_it_is_413(runtime: Runtime, lambda_context: Any) -> None:
-    # 5 MB of image fits the decoded limit, but base64 in the endpoint's JSON body would exceed 6,291,456 bytes.
-    jpeg = image_of(load_event("apigw_predict_jpeg"))
-    event = load_event("apigw_predict_jpeg")
-    event["body"] = base64.b64encode(jpeg + b"\0" * (5_000_000 - len(jpeg))).decode()
-    status, body, _ = call(event, lambda_context)
-    assert status == 413
-    assert "once base64-encoded" in body["message"]
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000, '{"image": ' + "[" * 100_000 + "]" * 100_000 + "}"])
+def test_deeply_nested_json_is_400_not_502(body: str, runtime: Runtime, lambda_context: Any) -> None:
+    event = load_event("apigw_predict_json_base64")
+    event["body"] = body
+    status, payload, headers = call(event, lambda_context)
+    assert status == 400, payload
+    assert "nested too deeply" in payload["message"]
+    assert "Retry-After" not in headers
     assert runtime.calls == []
 
 
@@ -268,7 +287,7 @@ def test_transport_errors_are_retried_then_mapped(
 
 
 class ExplodingPredictor:
-    def predict(self, image: bytes, top_k: int) -> Any:
+    def predict(self, image: bytes, image_format: str, top_k: int) -> Any:
         raise RuntimeError(f"bug with secret {ENDPOINT_ARN}")
 
 

@@ -74,7 +74,7 @@ def test_settings_from_env_reads_overrides() -> None:
         ({}, "ENDPOINT_NAME is not set"),
         ({"ENDPOINT_NAME": "e", "MAX_TOP_K": "ten"}, "MAX_TOP_K='ten' is not an integer"),
         ({"ENDPOINT_NAME": "e", "DEFAULT_TOP_K": "11"}, "DEFAULT_TOP_K=11 is outside 1..10"),
-        ({"ENDPOINT_NAME": "e", "MAX_IMAGE_BYTES": "7000000"}, "MAX_IMAGE_BYTES=7000000 is outside 1..6291456"),
+        ({"ENDPOINT_NAME": "e", "MAX_IMAGE_BYTES": "7000000"}, "MAX_IMAGE_BYTES=7000000 is outside 1..4700160"),
         ({"ENDPOINT_NAME": "e", "SAGEMAKER_READ_TIMEOUT_SECONDS": "15"}, "does not fit the 20.0 s function timeout"),
         ({"ENDPOINT_NAME": "e", "SAGEMAKER_MAX_ATTEMPTS": "0"}, "max attempts at least 1"),
     ],

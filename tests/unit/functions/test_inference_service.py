@@ -100,5 +100,5 @@ def test_png_sent_as_jpeg_is_415_but_x_image_sniffs() -> None:
 
 def test_oversize_base64_is_refused_before_decoding() -> None:
     # Not even valid base64: the size check must fire first, so a 9 MB body is never decoded.
-    with pytest.raises(PayloadTooLarge, match="the limit is 6291456 bytes"):
+    with pytest.raises(PayloadTooLarge, match="the limit is 4700160 bytes"):
         parse("*" * 9_000_000, "image/jpeg", b64=True)

@@ -155,3 +155,23 @@ def test_unsupported_accept_is_406() -> None:
     with pytest.raises(InferenceClientError) as info:
         output_fn({"predictions": []}, "text/csv")
     assert info.value.status_code == 406
+
+
+@pytest.mark.parametrize(
+    ("content_type", "top_k"),
+    [("image/jpeg", inference.DEFAULT_TOP_K), ("image/jpeg; top_k=3", 3), ('Image/JPEG;TOP_K="7"', 7)],
+)
+def test_raw_image_takes_top_k_from_the_media_type_parameter(content_type: str, top_k: int) -> None:
+    """The Lambda forwards the client's bytes unchanged, so top_k rides on the Content-Type (docs/CONTRACTS.md §3)."""
+    assert input_fn(JPEG, content_type)["top_k"] == top_k
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg; top_k=0", "image/jpeg; top_k=all", "image/png; top_k=-1"])
+def test_a_bad_top_k_parameter_is_400(content_type: str) -> None:
+    err = client_error(PNG if "png" in content_type else JPEG, content_type)
+    assert err.status_code == 400 and "top_k" in err.message
+
+
+def test_deeply_nested_json_is_400_not_a_server_error() -> None:
+    err = client_error("[" * 100_000 + "]" * 100_000, "application/json")
+    assert err.status_code == 400 and "nested too deeply" in err.message

@@ -9,6 +9,7 @@ import base64
 import http.client
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,6 +134,69 @@ def test_bad_top_k_is_400(local_aws: Aws, endpoint: str, credentials: Credential
         local_aws.api_url, "POST", "/predict?top_k=99", credentials, photo, {"Content-Type": "image/jpeg"}
     )
     assert status == 400 and "top_k" in doc["message"]
+
+
+def _jpeg_of_size(photo: bytes, size: int) -> bytes:
+    """A real JPEG's header followed by padding: the handler sniffs it as a JPEG of ``size`` bytes."""
+    return photo[:2048] + b"\0" * (size - 2048)
+
+
+def test_an_image_too_large_for_the_lambda_event_is_413_naming_the_limit(
+    local_aws: Aws, credentials: Credentials, photo: bytes
+) -> None:
+    """4.8 MB of JPEG: under API Gateway's 10 MB, but its base64 event is over Lambda's 6,291,456 B. API Gateway
+    answers REQUEST_TOO_LARGE, which the template words with the real limit; never the throttle's 429."""
+    image = _jpeg_of_size(photo, 4_800_000)
+    status, headers, doc = call(
+        local_aws.api_url, "POST", "/predict", credentials, image, {"Content-Type": "image/jpeg"}
+    )
+    assert status == 413, doc
+    assert "4700160 bytes" in doc["message"]
+    assert "retry-after" not in headers
+
+
+def test_an_image_just_over_the_limit_is_refused_by_the_handler_with_413(
+    local_aws: Aws, credentials: Credentials, photo: bytes
+) -> None:
+    """Over the 4,700,160 B image limit, but its event still fits Lambda: the function's own 413 names the limit."""
+    image = _jpeg_of_size(photo, 4_700_160 + 3)
+    status, headers, doc = call(
+        local_aws.api_url, "POST", "/predict", credentials, image, {"Content-Type": "image/jpeg"}
+    )
+    assert status == 413, doc
+    assert "the limit is 4700160 bytes" in doc["message"] and doc["request_id"]
+    assert "retry-after" not in headers
+
+
+def test_a_100000_deep_json_array_is_400_not_502(local_aws: Aws, credentials: Credentials) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    status, headers, doc = call(
+        local_aws.api_url, "POST", "/predict", credentials, body, {"Content-Type": "application/json"}
+    )
+    assert status == 400, doc
+    assert "nested too deeply" in doc["message"]
+    assert "retry-after" not in headers
+
+
+def test_the_functions_metric_lines_go_to_its_log_group_not_the_terminal(
+    local_aws: Aws, credentials: Credentials, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda sends what the function prints (Powertools' EMF metric JSON, its structured logs) to its log group;
+    the runtime's terminal stays quiet. Read back through the Logs API, as ``aws logs`` would."""
+    capfd.readouterr()
+    marker = f"[{uuid.uuid4().hex}]"
+    status, _, doc = call(
+        local_aws.api_url, "POST", "/predict", credentials, marker.encode(), {"Content-Type": "application/json"}
+    )
+    assert status == 400, doc
+    out, _ = capfd.readouterr()
+    assert '"_aws"' not in out and "JSON body must be an object" not in out
+    logs = local_aws.client("logs")
+    group = local_aws.runtime.api_spec.function.log_group
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert any(doc["request_id"] in m and '"level":"WARNING"' in m for m in messages), messages[-6:]
+    emf = [json.loads(m) for m in messages if m.startswith('{"_aws"')]
+    assert any("ClientError" in m for m in emf)
 
 
 def test_unknown_route_is_403_missing_authentication_token(local_aws: Aws, credentials: Credentials) -> None:

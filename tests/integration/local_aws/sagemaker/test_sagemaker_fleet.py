@@ -428,3 +428,33 @@ def test_an_alarm_in_the_bake_rolls_back_to_blue(
     assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
     assert {_invoke(smr, name) for _ in range(20)} == {"v1"}
     assert set(statuses) <= {"Updating", "RollingBack", "InService"}
+
+
+def test_chaos_endpoint_kills_an_instance_after_its_nth_answer_and_no_request_fails(
+    local_aws: Aws, configs: Any, endpoint: Any
+) -> None:
+    """[chaos.endpoint] kill_after_invocations = 3 on a 2-instance endpoint: the 3rd answer arrives, then that
+    instance's process is gone; the next requests are refused there and served by the other one; it is replaced."""
+    sm, smr = local_aws.client("sagemaker"), local_aws.client("sagemaker-runtime", retries=1)
+    name = "fleet-chaos-kill"
+    endpoint(name, configs("v1", count=2))
+    before = _pids(local_aws, name)
+    assert len(before) == 2
+    config = local_aws.home / "config.toml"
+    config.write_text("[chaos.endpoint]\nkill_after_invocations = 3\ntimes = 1\n")
+    try:
+        answers = [_invoke(smr, name) for _ in range(12)]  # sequential: the kill never meets a request in flight
+    finally:
+        config.unlink()
+    assert answers == ["v1"] * 12
+    assert sum(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in before) == 1
+    wait_for(lambda: _pids(local_aws, name), lambda pids: len(pids) == 2 and pids != before, timeout=120)
+    assert _variant(sm, name)["CurrentInstanceCount"] == 2
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True

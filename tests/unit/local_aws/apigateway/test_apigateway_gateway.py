@@ -135,16 +135,41 @@ def test_request_over_10mb_is_413_and_never_invokes() -> None:
     assert function.events == []
 
 
-@pytest.mark.parametrize("rejection", [Throttled("Rate Exceeded."), PayloadTooLarge("event is too big")])
-def test_lambda_rejecting_the_invocation_is_500_integration_failure(rejection: Exception) -> None:
-    """Throttled or too large: the Lambda API rejected the call, so API Gateway answers 500 Internal server error."""
+def test_a_throttled_lambda_is_500_integration_failure() -> None:
+    """Throttled: the Lambda API rejected the call, so API Gateway answers 500 Internal server error."""
 
     def reject(event: dict[str, Any], request_id: str) -> Any:
-        raise rejection
+        raise Throttled("Rate Exceeded.")
 
     response = _gateway(FakeFunction(reject)).handle(HttpRequest("GET", "/health", []))
     assert response.status == 500
     assert response.json() == {"message": "Internal server error"}
+
+
+def test_an_event_too_large_for_lambda_is_413_request_too_long_not_integration_failure() -> None:
+    """API Gateway refuses an event over Lambda's payload limit as REQUEST_TOO_LARGE (413), not as a 500."""
+
+    def reject(event: dict[str, Any], request_id: str) -> Any:
+        raise PayloadTooLarge("6500000 byte payload is too large for the RequestResponse invocation type")
+
+    response = _gateway(FakeFunction(reject)).handle(HttpRequest("POST", "/predict", [], b"x"))
+    assert response.status == 413
+    assert response.json() == {"message": "Request Too Long"}
+    assert response.header("x-amzn-ErrorType") == "BadRequestException"
+
+
+def test_template_maps_an_event_too_large_to_413_naming_the_image_limit(repo_root: Path) -> None:
+    """With the repository template, the oversize 413 names the real image limit and never invites a retry."""
+    spec = api_spec_from_template(repo_root / "template.yaml")
+    spec.routes = [Route(r.method, r.path, "NONE") for r in spec.routes]
+
+    def reject(event: dict[str, Any], request_id: str) -> Any:
+        raise PayloadTooLarge("too large")
+
+    response = _gateway(FakeFunction(reject), spec).handle(HttpRequest("POST", "/predict", [], b"x"))
+    assert response.status == 413
+    assert response.header("Retry-After") is None
+    assert "4700160 bytes" in response.json()["message"]
 
 
 def test_template_gateway_responses_map_integration_failure_to_429(repo_root: Path) -> None:
@@ -356,7 +381,7 @@ def test_throttled_invocation_gets_500_and_never_reaches_the_handler(tmp_path: P
 def test_event_over_the_lambda_payload_limit_is_rejected_before_the_handler(
     tmp_path: Path, stdout_restored: None
 ) -> None:
-    """5 MB of JPEG is ~6.7 MB of base64: under API Gateway's 10 MB, over Lambda's 6 MB, so 500 and no call."""
+    """5 MB of JPEG is ~6.7 MB of base64: under API Gateway's 10 MB, over Lambda's 6 MB, so 413 and no call."""
     function = _local_function(tmp_path, reserved=None)
     calls: list[int] = []
     function.handler = lambda event, context: calls.append(1)
@@ -366,8 +391,8 @@ def test_event_over_the_lambda_payload_limit_is_rejected_before_the_handler(
         )
     finally:
         function.close()
-    assert response.status == 500
-    assert response.json() == {"message": "Internal server error"}
+    assert response.status == 413
+    assert response.json() == {"message": "Request Too Long"}
     assert calls == []
 
 

@@ -7,6 +7,7 @@ tests through ``sys.modules``) and runs it in a real ``LocalFunction``.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 import threading
@@ -278,6 +279,21 @@ def test_event_over_the_sync_payload_limit_is_refused_before_the_handler(
     assert "".join(sink).count("START RequestId") == 1
 
 
+def test_the_payload_limit_counts_the_compact_json_event_exactly(
+    tmp_path: Path, module_name: str, fallback_stdout: None
+) -> None:
+    """The limit is on the event as the invoker sends it (compact JSON): exactly 6,291,456 bytes still runs."""
+    function = _function(tmp_path, module_name, "def handler(e, c):\n    return len(e['body'])\n", [])
+    envelope = len('{"body":""}')
+    try:
+        fits = "x" * (LAMBDA_SYNC_PAYLOAD_MAX_BYTES - envelope)
+        assert function.invoke({"body": fits}) == len(fits)
+        with pytest.raises(PayloadTooLarge, match=r"is too large for the RequestResponse invocation type"):
+            function.invoke({"body": fits + "x"})
+    finally:
+        function.close()
+
+
 def test_response_over_the_payload_limit_is_a_function_error(
     tmp_path: Path, module_name: str, fallback_stdout: None
 ) -> None:
@@ -368,6 +384,55 @@ def test_prints_of_the_invocation_go_to_the_sink_and_others_to_stdout(
     assert "from the test thread" not in log
     assert "from the test thread during the invocation" in process_stdout.getvalue()
     assert "inside handler" not in process_stdout.getvalue() and "cold start" not in process_stdout.getvalue()
+
+
+def test_a_log_handler_bound_to_stdout_before_the_cold_start_still_logs_to_the_sink(
+    tmp_path: Path, module_name: str, fallback_stdout: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A logger configured before the runtime wrapped stdout (the handler module imported earlier in this process,
+    as tests and tools do; logging keeps loggers process-wide, so Powertools' Logger keeps that first handler): the
+    function's log lines still go to its log, never to the terminal."""
+    process_stdout = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", process_stdout)
+    logger = logging.getLogger(f"{module_name}-service")
+    early = logging.StreamHandler(sys.stdout)  # what the earlier import left behind
+    logger.addHandler(early)
+    logger.propagate = False
+    source = f"import logging\nLOG = logging.getLogger({module_name + '-service'!r})\n"
+    source += "def handler(e, c):\n    LOG.warning('request refused')\n    return 1\n"
+    sink: list[str] = []
+    function = _function(tmp_path, module_name, source, sink)
+    try:
+        assert function.invoke({}) == 1
+        logger.warning("outside any invocation")
+    finally:
+        function.close()
+        logger.removeHandler(early)
+    assert "request refused" in "".join(sink)
+    assert "request refused" not in process_stdout.getvalue()
+    assert "outside any invocation" in process_stdout.getvalue()  # the host's own lines still reach its stdout
+
+
+def test_stdout_replaced_after_the_cold_start_is_routed_again(
+    tmp_path: Path, module_name: str, fallback_stdout: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminal UI or a capture swapping sys.stdout later: the next invocation's prints (EMF, looked up at call
+    time) and its log lines (a handler bound to stdout at the cold start, as Powertools' Logger) still reach the log."""
+    source = (
+        "import logging, sys\nLOG = logging.getLogger(__name__)\nLOG.addHandler(logging.StreamHandler(sys.stdout))\n"
+        "LOG.propagate = False\ndef handler(e, c):\n    print('{\"_aws\": {}}')\n    LOG.warning('refused')\n"
+    )
+    sink: list[str] = []
+    function = _function(tmp_path, module_name, source, sink)
+    swapped = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", swapped)
+    try:
+        function.invoke({})
+    finally:
+        function.close()
+        logging.getLogger(module_name).handlers.clear()
+    assert '{"_aws": {}}' in "".join(sink) and "refused" in "".join(sink)
+    assert swapped.getvalue() == ""
 
 
 # ----------------------------------------------------------------------------------------------- boto3 in a sandbox
