@@ -97,3 +97,12 @@ def test_outside_a_batch_a_bad_image_still_raises_for_the_toolkit(loaded_model: 
     assert info.value.status_code == 415
     single_request = Handler.__new__(Handler)  # the status a lone request gets comes from the raised error
     assert single_request._error(info.value)[0] == 415
+
+
+def test_the_first_requests_media_type_parameters_apply_to_the_whole_batch(handler: Handler) -> None:
+    """As on SageMaker: the toolkit hands every request the first one's Content-Type, top_k parameter included."""
+    replies = handler.invoke_batch(
+        [(encode("JPEG"), {"Content-Type": "image/jpeg; top_k=2"}), (encode("PNG"), {"Content-Type": "image/png"})]
+    )
+    assert [r[0] for r in replies] == [200, 200]
+    assert [len(json.loads(r[1])["predictions"][0]) for r in replies] == [2, 2]
