@@ -117,7 +117,7 @@ def deploy(
 
     Args:
         clients: boto3 clients on the local edge, by service: ``s3``, ``iam``, ``logs``, ``stepfunctions``,
-            ``cloudwatch``.
+            ``cloudwatch``, ``dynamodb``.
         template_path: the SAM template.
         overrides: parameter overrides on top of the samconfig environment's.
         samconfig: samconfig.toml (None: template defaults only).
@@ -144,6 +144,10 @@ def deploy(
             name = resolver.ref(logical_id)
             with _exists_ok("ResourceAlreadyExistsException"):
                 clients["logs"].create_log_group(logGroupName=name)
+        elif rtype == "AWS::DynamoDB::Table":
+            name = resolver.ref(logical_id)
+            with _exists_ok("ResourceInUseException"):
+                _deploy_table(clients["dynamodb"], name, props)
         elif rtype == "AWS::Serverless::StateMachine":
             definition = state_machine_definition(resolver, template_path, logical_id)
             name = _deploy_state_machine(clients["stepfunctions"], definition, props)
@@ -173,6 +177,16 @@ def _deploy_role(iam: Any, name: str, props: Mapping[str, Any]) -> str:
             RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
         )
     return name
+
+
+def _deploy_table(dynamodb: Any, name: str, props: Mapping[str, Any]) -> None:
+    # The key and billing the template declares; moto serves the table (SSE and PITR have no local effect).
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=str(props.get("BillingMode") or "PAY_PER_REQUEST"),
+    )
 
 
 def _deploy_state_machine(sfn: Any, definition: str, props: Mapping[str, Any]) -> str:

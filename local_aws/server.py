@@ -65,7 +65,17 @@ from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
 from local_aws.sts import StsApi
 
 LOGGER = logging.getLogger("local_aws")
-CLIENT_SERVICES = ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts", "cloudwatch", "application-autoscaling")
+CLIENT_SERVICES = (
+    "s3",
+    "iam",
+    "logs",
+    "stepfunctions",
+    "sagemaker",
+    "sts",
+    "cloudwatch",
+    "application-autoscaling",
+    "dynamodb",
+)
 
 
 class RuntimeBusy(RuntimeError):
