@@ -31,7 +31,7 @@ CONFIG = """\
 [chaos.throttle]
 operations = ["DescribeTrainingJob", "DescribeEndpoint", "DescribeEndpointConfig", "ListTags"]
 burst = 2
-rate = 0.1
+rate = 0.2
 seed = 7
 
 [chaos.spot]
