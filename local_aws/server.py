@@ -48,7 +48,7 @@ from local_aws.constants import (
 )
 from local_aws.deploy import StackRecord, deploy
 from local_aws.edge import Edge, edge_body_limit, edge_error_renderer
-from local_aws.http.server import HttpServer
+from local_aws.http.server import HttpServer, port_is_free
 from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
 from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
@@ -91,23 +91,12 @@ class Endpoints:
 
 
 def _bind(port: int, explicit: bool) -> int:
-    """``port`` when it is free; a busy default falls back to an ephemeral port, a busy explicit one is an error.
-
-    NOTE: the probe socket stays (a port can still be taken between the probe and the server's bind): building the
-    HttpServer on the port directly does raise OSError when it is busy, but waitress has started the request threads
-    and opened its wake-up pipe by then, and a failed construction leaves them behind (8 threads, 4 fds measured).
-    """
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            if explicit:
-                raise RuntimeBusy(f"port {port} is in use on {HOST}; pick a free port") from None
-            return 0
-    return port
+    """``port`` when it is free; a busy default falls back to an ephemeral port, a busy explicit one is an error."""
+    if port_is_free(port):
+        return port
+    if explicit:
+        raise RuntimeBusy(f"port {port} is in use on {HOST}; pick a free port")
+    return 0
 
 
 class LocalAws:

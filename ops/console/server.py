@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-
 from local_aws.constants import API_GATEWAY_MAX_BYTES, HOST
-from local_aws.http.server import HttpServer, message_error_renderer
+from local_aws.http.server import HttpServer, message_error_renderer, port_is_free
 from ops.console.app import ConsoleApp
 from ops.console.reader import ConsoleReader
 from ops.console.serving import ServingReader
@@ -13,19 +11,12 @@ from ops.target import OpsError, Target
 
 
 def _free(port: int, explicit: bool, flag: str) -> int:
-    """``port`` when it is free; a busy default falls back to an ephemeral one, a busy explicit one is an error.
-
-    NOTE: probed first, as local_aws.server does: a waitress server that fails to bind leaves its threads behind.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            if explicit:
-                raise OpsError(f"{flag} {port} is in use on {HOST}; pick a free port") from None
-            return 0
-    return port
+    """``port`` when it is free; a busy default falls back to an ephemeral one, a busy explicit one is an error."""
+    if port_is_free(port):
+        return port
+    if explicit:
+        raise OpsError(f"{flag} {port} is in use on {HOST}; pick a free port")
+    return 0
 
 
 def start_console(
