@@ -145,7 +145,7 @@ def operation_of(service: str, environ: Mapping[str, Any], body: bytes | None) -
             return None
         try:
             params = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed or absurdly nested: the service itself refuses it
             params = {}
         return Operation(service, target.rsplit(".", 1)[1], params if isinstance(params, dict) else {})
     if family == "query":

@@ -71,7 +71,7 @@ class SageMakerApi:
     def _control(self, op_name: str, body: bytes) -> Response:
         try:
             params = json.loads(body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return _error("SerializationException", "Start of structure or map found where not expected.")
         try:
             result = self.control.call(op_name, params)

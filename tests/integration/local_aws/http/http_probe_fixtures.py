@@ -142,7 +142,8 @@ class Requests:
             return response.status == 200 and b"GetCallerIdentityResponse" in response.body
         if name == "api":
             return response.status == 200 and response.json().get("status") == "ok"
-        return response.status == 200 and response.body == b""
+        # The container's /ping answers as TorchServe does behind the SageMaker PyTorch container.
+        return response.status == 200 and response.json().get("status") == "Healthy"
 
     def outer(self, name: str, body: bytes, framing: Callable[[bytes], tuple[Headers, bytes]] | None = None) -> bytes:
         """A request carrying ``body`` (signed over ``body`` where the port checks signatures), framed by ``framing``.

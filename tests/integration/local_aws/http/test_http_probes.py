@@ -396,11 +396,12 @@ API_413_DEFECT = (
 
 
 def test_api_oversize_answer_is_api_gateways_request_too_large(ports: dict[str, Port], requests_for: Requests) -> None:
-    """The REST API's 413 for a body over 10 MB is API Gateway's REQUEST_TOO_LARGE gateway response."""
+    """The REST API's 413 for a body over 10 MB is API Gateway's REQUEST_TOO_LARGE gateway response, with the
+    template's message for it (which names the real image limit; AWS's default is "Request Too Long")."""
     data = requests_for.framing_probe("api", [("Content-Length", str(LIMITS["api"]))])
     ex = exchange(ports["api"].port, data, timeout_s=2.0)
     assert ex.first.status == 413
-    assert ex.first.json() == {"message": "Request Too Long"}
+    assert "images up to 4700160 bytes" in ex.first.json()["message"]
     assert ex.first.header("x-amzn-ErrorType")
 
 
