@@ -4,8 +4,8 @@ Retry is spent, and the execution must take that task's Catch.
 The injected errors are the APIs' own (botocore's modeled codes, or SageMaker's ThrottlingException), sent to the
 interpreter's calls, which are signed with the state machine role's session, as on AWS. ``count`` is the task's
 MaxAttempts + 1 (read from the ASL, never typed twice), so the last retry fails too. Each execution trains the quick
-2-step job; the serving endpoint of the ``serving`` fixture is left serving, with its autoscaling put back where an
-execution removed it for real.
+2-step job (a resize: the serving model's recipe, so the gate lets it through); the ``serving`` fixture's endpoint
+is left serving, with its autoscaling put back where an execution removed it for real.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.integration.statemachine.sfn_helpers import (
     run,
     scalable_targets,
     scaling_policies,
+    sfn_event,
 )
 from tests.integration.statemachine.sfn_probes import attempts, entered
 
@@ -67,8 +68,9 @@ def after(order: list[str], state: str) -> list[str]:
 
 
 def resize(stack: Stack, serving: Deployment) -> dict[str, Any]:
-    """The quick payload on another instance type, so the serving autoscaling is removed before UpdateEndpoint."""
-    payload = quick(stack, gate=0.0)
+    """The serving model's own recipe (same seed: the same accuracy, which the gate lets through) on another instance
+    type, so the serving autoscaling is removed before UpdateEndpoint."""
+    payload = sfn_event("local_small", stack)
     payload["Deploy"]["InstanceType"] = "ml.c5.xlarge" if serving.instance_type != "ml.c5.xlarge" else "ml.m5.large"
     return payload
 
