@@ -10,6 +10,7 @@ local services that implement its waits read this clock. Durations reported thro
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 ENV_TIME_SCALE = "LOCAL_AWS_TIME_SCALE"
@@ -42,6 +43,39 @@ def sleep(aws_seconds_: float) -> None:
     time.sleep(real_seconds(aws_seconds_))
 
 
+_ANCHOR_LOCK = threading.Lock()
+_anchor: tuple[float, float, float] | None = None  # (real monotonic, AWS seconds then, scale since then)
+
+
 def monotonic() -> float:
-    """A monotonic clock in AWS seconds (differences only)."""
-    return time.monotonic() * time_scale()
+    """A monotonic clock in AWS seconds (differences only).
+
+    Each stretch of real time counts at the scale in force while it passed (as far as the calls see it: a change is
+    picked up at the next call), so a scale a test lowers never sends this clock backwards, and a stamp taken at 60x
+    is still one minute old a real second later at 1x (``time.monotonic() * scale`` jumped by hours either way).
+    """
+    global _anchor
+    scale, real = time_scale(), time.monotonic()
+    with _ANCHOR_LOCK:
+        if _anchor is None:
+            _anchor = (real, real * scale, scale)
+        since, aws, old_scale = _anchor
+        now = aws + (real - since) * old_scale
+        if scale != old_scale:
+            _anchor = (real, now, scale)
+        return now
+
+
+def pause(stop: threading.Event, aws_seconds_: float, min_real: float = 0.0) -> bool:
+    """Wait ``aws_seconds_`` of AWS time (at least ``min_real`` real seconds) or until ``stop`` is set; True if set.
+
+    The scale is re-read at least once a real second, so a loop started before a test sets LOCAL_AWS_TIME_SCALE
+    does not sleep out a long unscaled interval first.
+    """
+    started = time.monotonic()
+    while True:
+        left = started + max(min_real, real_seconds(aws_seconds_)) - time.monotonic()
+        if left <= 0:
+            return stop.is_set()
+        if stop.wait(min(left, 1.0)):
+            return True

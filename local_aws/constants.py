@@ -77,6 +77,30 @@ ROLE_SESSION_REFRESH_S = 15 * 60
 # event, so a unit test may lower it on this module; nothing else should.
 SFN_HISTORY_MAX_EVENTS = 25_000
 
+# --------------------------------------------------------------------------------------------------- alarms, scaling
+# The local CloudWatch evaluates alarms and Application Auto Scaling checks its targets this often (AWS seconds,
+# scaled by LOCAL_AWS_TIME_SCALE), never more often than LOOP_MIN_INTERVAL_S real seconds (two cores are shared).
+ALARM_EVALUATION_INTERVAL_S = 10.0
+# An alarm itself is evaluated once a minute, or once a period when its period is shorter (high resolution).
+ALARM_MAX_EVALUATION_INTERVAL_S = 60.0
+SCALING_INTERVAL_S = 10.0
+LOOP_MIN_INTERVAL_S = 0.2
+# The alarms a target tracking policy creates: one-minute periods; "AlarmHigh" (metric > target, 3 of 3) scales
+# out, "AlarmLow" (metric < 90 % of target, 15 of 15) scales in, so scale out is fast and scale in gradual
+# (docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html; the
+# 3-datapoint high alarm at a 60 s period: hashicorp/terraform-provider-aws#42553, the 15-datapoint low alarm:
+# aws/containers-roadmap#638).
+TARGET_TRACKING_PERIOD_S = 60
+TARGET_TRACKING_HIGH_DATAPOINTS = 3
+TARGET_TRACKING_LOW_DATAPOINTS = 15
+TARGET_TRACKING_LOW_RATIO = 0.9
+# ScaleOutCooldown / ScaleInCooldown when the policy names none: 300 s for SageMaker variants
+# (the user guide's "Define cooldown periods", which TargetTrackingScalingPolicyConfiguration in botocore refers to).
+DEFAULT_SCALING_COOLDOWN_S = 300
+# SageMakerVariantInvocationsPerInstance: AWS/SageMaker InvocationsPerInstance per (EndpointName, VariantName), Sum.
+SAGEMAKER_VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SAGEMAKER_METRIC_NAMESPACE = "AWS/SageMaker"
+
 # ---------------------------------------------------------------------------------------------------------- statuses
 EXECUTION_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 TRAINING_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})

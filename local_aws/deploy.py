@@ -1,11 +1,11 @@
 """Deploy ``template.yaml`` into the local AWS, the way CloudFormation would, through the services' own APIs.
 
-Buckets, IAM roles (with their trust and inline policies), log groups and the state machine (``DefinitionUri`` with
-``DefinitionSubstitutions`` applied textually, as CloudFormation does) are created with boto3 calls against the local
-edge, so what a deployment leaves is exactly what a user's own tools see. Names, ARNs and values come from the one
-CloudFormation resolver. The REST API and its function are served by ``server.py`` from the same template. Resource
-types with nothing to emulate here (KMS keys, bucket policies, usage plans) are listed as skipped; the rest of the
-template's types are never silently ignored.
+Buckets, IAM roles (with their trust and inline policies), log groups, CloudWatch alarms and the state machine
+(``DefinitionUri`` with ``DefinitionSubstitutions`` applied textually, as CloudFormation does) are created with boto3
+calls against the local edge, so what a deployment leaves is exactly what a user's own tools see. Names, ARNs and
+values come from the one CloudFormation resolver. The REST API and its function are served by ``server.py`` from the
+same template. Resource types with nothing to emulate here (KMS keys, bucket policies, usage plans) are listed as
+skipped; the rest of the template's types are never silently ignored.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ NOT_EMULATED = frozenset(
         "AWS::ApiGateway::UsagePlan",
         "AWS::ApiGateway::UsagePlanKey",
         "AWS::ApiGateway::ApiKey",
-        "AWS::CloudWatch::Alarm",
     }
 )
 # Served by server.py (the REST API and its function), not created through an API.
@@ -117,7 +116,8 @@ def deploy(
     """Create (or update) the template's resources in the local AWS.
 
     Args:
-        clients: boto3 clients on the local edge, by service: ``s3``, ``iam``, ``logs``, ``stepfunctions``.
+        clients: boto3 clients on the local edge, by service: ``s3``, ``iam``, ``logs``, ``stepfunctions``,
+            ``cloudwatch``, ``dynamodb``.
         template_path: the SAM template.
         overrides: parameter overrides on top of the samconfig environment's.
         samconfig: samconfig.toml (None: template defaults only).
@@ -144,10 +144,17 @@ def deploy(
             name = resolver.ref(logical_id)
             with _exists_ok("ResourceAlreadyExistsException"):
                 clients["logs"].create_log_group(logGroupName=name)
+        elif rtype == "AWS::DynamoDB::Table":
+            name = resolver.ref(logical_id)
+            with _exists_ok("ResourceInUseException"):
+                _deploy_table(clients["dynamodb"], name, props)
         elif rtype == "AWS::Serverless::StateMachine":
             definition = state_machine_definition(resolver, template_path, logical_id)
             name = _deploy_state_machine(clients["stepfunctions"], definition, props)
             record.state_machine_arn = name
+        elif rtype == "AWS::CloudWatch::Alarm":
+            name = resolver.ref(logical_id)
+            _deploy_alarm(clients["cloudwatch"], str(name), props)
         elif rtype in NOT_EMULATED or rtype in SERVED:
             record.skipped.append(f"{logical_id} ({rtype})")
             continue
@@ -172,6 +179,16 @@ def _deploy_role(iam: Any, name: str, props: Mapping[str, Any]) -> str:
     return name
 
 
+def _deploy_table(dynamodb: Any, name: str, props: Mapping[str, Any]) -> None:
+    # The key and billing the template declares; moto serves the table (SSE and PITR have no local effect).
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=str(props.get("BillingMode") or "PAY_PER_REQUEST"),
+    )
+
+
 def _deploy_state_machine(sfn: Any, definition: str, props: Mapping[str, Any]) -> str:
     name = str(props["Name"])
     role = str(props["Role"])
@@ -181,3 +198,37 @@ def _deploy_state_machine(sfn: Any, definition: str, props: Mapping[str, Any]) -
             return str(machine["stateMachineArn"])
     arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role, type=props.get("Type", "STANDARD"))
     return str(arn["stateMachineArn"])
+
+
+# AWS::CloudWatch::Alarm properties that are PutMetricAlarm parameters of the same name (CloudFormation's
+# AWS::CloudWatch::Alarm reference); Threshold and the counts are numbers there, strings when they come from a Ref.
+_ALARM_PASSTHROUGH = (
+    "AlarmDescription",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Unit",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "Metrics",
+    "ThresholdMetricId",
+    "Tags",
+)
+_ALARM_INTEGERS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
+
+
+def _deploy_alarm(cloudwatch: Any, name: str, props: Mapping[str, Any]) -> None:
+    """PutMetricAlarm, as CloudFormation creates (or, on a restart, updates) the alarm; the local CloudWatch
+    evaluates it from then on (local_aws/cloudwatch)."""
+    params: dict[str, Any] = {key: props[key] for key in _ALARM_PASSTHROUGH if key in props}
+    params.update({key: int(props[key]) for key in _ALARM_INTEGERS if key in props})
+    if "Threshold" in props:
+        params["Threshold"] = float(props["Threshold"])
+    cloudwatch.put_metric_alarm(AlarmName=name, **params)

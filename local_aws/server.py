@@ -32,7 +32,9 @@ from local_aws.auth.credentials import (
     issue_or_load,
 )
 from local_aws.auth.role_sessions import LAMBDA_SERVICE, STATES_SERVICE, AssumedRoleStore, RoleSessions
+from local_aws.autoscaling.scaler import TargetTracker
 from local_aws.cloudformation.api import StackApi, localize_outputs
+from local_aws.cloudwatch.alarms import AlarmEvaluator
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
     DEFAULT_API_PORT,
@@ -64,6 +66,17 @@ from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
 from local_aws.sts import StsApi
 
 LOGGER = logging.getLogger("local_aws")
+CLIENT_SERVICES = (
+    "s3",
+    "iam",
+    "logs",
+    "stepfunctions",
+    "sagemaker",
+    "sts",
+    "cloudwatch",
+    "application-autoscaling",
+    "dynamodb",
+)
 
 
 class RuntimeBusy(RuntimeError):
@@ -141,6 +154,8 @@ class LocalAws:
         self._control: ControlPlane | None = None
         self._recorder: ExecutionRecorder | None = None
         self._supervisor: ProcessSupervisor | None = None
+        self._alarms: AlarmEvaluator | None = None
+        self._scaler: TargetTracker | None = None
         self._stopped = threading.Event()
 
     # ----------------------------------------------------------------------------------------------- lifecycle
@@ -168,6 +183,8 @@ class LocalAws:
         logs = LogStore(layout.logs)
         moto = MotoServices()
         interpreter.apply()
+        # Before the deployment: the template's alarms start INSUFFICIENT_DATA and are evaluated from then on.
+        self._alarms = AlarmEvaluator()
         executions = ExecutionStore(layout.executions)
         for arn in executions.close_interrupted():
             LOGGER.warning("execution %s was interrupted by the last stop; it is now ABORTED", arn)
@@ -210,6 +227,9 @@ class LocalAws:
             RoleSessions(service=STATES_SERVICE),
         )
         self._control.start()
+        self._alarms.start()
+        # Application Auto Scaling resizes endpoints through the edge, as AWS's does through SageMaker's API.
+        self._scaler = TargetTracker(self.clients(("sagemaker",))["sagemaker"]).start()
         samconfig = SAMCONFIG_PATH if self.template_path == TEMPLATE_PATH else None
         self.stack = deploy(
             self.clients(), self.template_path, self.overrides, samconfig=samconfig, env=self.samconfig_env
@@ -300,8 +320,8 @@ class LocalAws:
         """The API key the REST API accepts, when the template's methods require one."""
         return read_api_key(self.layout)
 
-    def clients(self) -> dict[str, Any]:
-        """boto3 clients on the edge, signed with the runtime's credentials."""
+    def clients(self, names: tuple[str, ...] = CLIENT_SERVICES) -> dict[str, Any]:
+        """boto3 clients on the edge (``names``: botocore service names), signed with the runtime's credentials."""
         assert self.credentials is not None and self._edge is not None
         session = boto3.session.Session(
             aws_access_key_id=self.credentials.access_key_id,
@@ -309,10 +329,7 @@ class LocalAws:
             region_name=REGION,
         )
         config = Config(retries={"max_attempts": 2, "mode": "standard"})
-        return {
-            name: session.client(name, endpoint_url=self._edge.url, config=config)
-            for name in ("s3", "iam", "logs", "stepfunctions", "sagemaker", "sts")
-        }
+        return {name: session.client(name, endpoint_url=self._edge.url, config=config) for name in names}
 
     @property
     def endpoints(self) -> Endpoints:
@@ -320,7 +337,8 @@ class LocalAws:
         return Endpoints(aws_url=self._edge.url, api_url=self._api.url)
 
     def stop(self) -> None:
-        """Stop in order: API, recorder, SageMaker (jobs, instances), edge; then remove runtime.json."""
+        """Stop in order: API, recorder, scaling and alarm loops, SageMaker (jobs, instances), edge; then remove
+        runtime.json."""
         if self._stopped.is_set():
             return
         self._stopped.set()
@@ -334,6 +352,12 @@ class LocalAws:
         def stop_recorder() -> None:
             if self._recorder is not None:
                 self._recorder.stop()
+
+        def stop_loops() -> None:
+            if self._scaler is not None:
+                self._scaler.stop()
+            if self._alarms is not None:
+                self._alarms.stop()
 
         def stop_sagemaker() -> None:
             if self._control is not None:
@@ -350,6 +374,7 @@ class LocalAws:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("REST API", stop_api),
             ("execution recorder", stop_recorder),
+            ("autoscaling and alarm loops", stop_loops),
             ("SageMaker jobs and endpoints", stop_sagemaker),
             ("AWS edge", stop_edge),
             ("child processes", stop_children),

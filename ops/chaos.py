@@ -19,7 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from local_aws.chaos import CONFIG_NAME
+from local_aws.constants import TRAINING_LOG_GROUP
 from ops.executions import HistoryReader, event_details
 from ops.target import Target
 
@@ -28,11 +31,11 @@ CONFIG = """\
 [chaos.throttle]
 operations = ["DescribeTrainingJob", "DescribeEndpoint", "DescribeEndpointConfig", "ListTags"]
 burst = 2
-rate = 0.1
+rate = 0.2
 seed = 7
 
 [chaos.spot]
-after_seconds = 8
+after_seconds = 12
 times = 1
 capacity_wait_seconds = 5
 
@@ -72,9 +75,23 @@ def summary(target: Target, execution_arn: str, job: str | None, say: Callable[[
         detail = target.client("sagemaker").describe_training_job(TrainingJobName=job)
         interrupted = sum(t["Status"] == "Interrupted" for t in detail.get("SecondaryStatusTransitions", []))
         say(
-            f"chaos: training job interrupted {interrupted} time(s) on spot and restarted from its last checkpoint; "
+            f"chaos: training job interrupted {interrupted} time(s) on spot, then {_resumed(target, job)}; "
             f"trained {detail.get('TrainingTimeInSeconds')} s, billed {detail.get('BillableTimeInSeconds')} s"
         )
+
+
+def _resumed(target: Target, job: str) -> str:
+    """What the restarted training said about its checkpoint (train.py logs it), from the job's log streams."""
+    try:
+        events = target.client("logs").filter_log_events(
+            logGroupName=TRAINING_LOG_GROUP, logStreamNamePrefix=f"{job}/", filterPattern='"resuming from checkpoint"'
+        )["events"]
+    except ClientError:
+        events = []
+    if not events:
+        return "restarted from scratch (the interruption came before its first checkpoint)"
+    message = str(events[0]["message"])
+    return "resumed: " + message[message.index("resuming from checkpoint") + len("resuming from checkpoint: ") :]
 
 
 def predictions_line(total: int, failed: int) -> str:

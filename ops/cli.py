@@ -286,7 +286,7 @@ def cmd_deploy(args: argparse.Namespace, layout: StateLayout) -> int:
         from local_aws.deploy import deploy
 
         target = _target(args, layout)
-        clients = {name: target.client(name) for name in ("s3", "iam", "logs", "stepfunctions")}
+        clients = {name: target.client(name) for name in ("s3", "iam", "logs", "stepfunctions", "cloudwatch")}
         record = deploy(clients, env=args.env)
         print(
             f"deployed {record.stack_name} locally: {len(record.physical_ids)} resources ({record.state_machine_arn})"

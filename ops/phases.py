@@ -35,6 +35,10 @@ ACTION_PHASES: Mapping[str, str] = {
     "describeEndpointConfig": "gate",
     "describeScalableTargets": "gate",
     "listTags": "gate",
+    # The deploy lock is taken before the gate reads the serving endpoint (putItem, getItem, the owner's status).
+    "putItem": "gate",
+    "getItem": "gate",
+    "describeExecution": "gate",
     "createModel": "deploy",
     "createEndpointConfig": "deploy",
     "createEndpoint": "deploy",
@@ -44,6 +48,7 @@ ACTION_PHASES: Mapping[str, str] = {
     "registerScalableTarget": "scale",
     "putScalingPolicy": "scale",
     "addTags": "record",
+    "deleteItem": "record",  # the deploy lock's release after a deployment (on failure it is cleanup)
 }
 
 

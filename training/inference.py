@@ -179,12 +179,45 @@ def _parse_top_k_text(value: str | None) -> int:
     return _parse_top_k(int(value))
 
 
-def input_fn(input_data: bytes | bytearray | str, content_type: str) -> dict[str, Any]:
+def _in_batch(context: Any) -> bool:
+    return context is not None and len(getattr(context, "request_processor", None) or ()) > 1
+
+
+def _batch_media(raw: bytes, content_type: str | None) -> str | None:
+    """The media type of one request of a TorchServe batch, judged by its bytes (JPEG/PNG/GIF/... or a JSON object).
+
+    NOTE: in a batch the toolkit gives every request the FIRST request's Content-Type (aws-failure-behaviours.md §10),
+    so the header cannot be trusted for the others; an image signature or a leading ``{`` can. Its parameters
+    (``top_k=3``) are kept: on SageMaker the first request's apply to the whole batch, and nothing here can know.
+    """
+    params = content_type.partition(";")[2] if content_type else ""
+    if _sniff(raw):  # any allowed format; a disallowed one still gets its 415 from decode_image
+        return "application/x-image" + (f";{params}" if params else "")
+    if raw.lstrip()[:1] == b"{":
+        return JSON_TYPE
+    return content_type
+
+
+def input_fn(input_data: bytes | bytearray | str, content_type: str, context: Any = None) -> dict[str, Any]:
     """Decode a request into ``{"images": [PIL RGB], "top_k": int}``.
 
+    Given the TorchServe ``context`` of a batch of several requests, the body's own bytes decide its type, and a
+    client fault is returned as ``{"error": ...}`` (answered by ``output_fn`` for this request alone), because the
+    toolkit aborts the whole batch on any exception (§10).
+
     Raises:
-        InferenceClientError: see the module docstring for the rules and codes.
+        InferenceClientError: see the module docstring for the rules and codes (outside a batch).
     """
+    if not _in_batch(context):
+        return _decode_request(input_data, content_type)
+    raw = input_data.encode("utf-8") if isinstance(input_data, str) else bytes(input_data)
+    try:
+        return _decode_request(raw, _batch_media(raw, content_type))
+    except InferenceClientError as exc:
+        return {"error": exc}
+
+
+def _decode_request(input_data: bytes | bytearray | str, content_type: str | None) -> dict[str, Any]:
     media = _media_type(content_type)
     raw = input_data.encode("utf-8") if isinstance(input_data, str) else bytes(input_data)
     if len(raw) > MAX_BODY_BYTES:
@@ -262,8 +295,10 @@ def model_fn(model_dir: str) -> dict[str, Any]:
     }
 
 
-def predict_fn(data: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    """Top-k softmax probabilities per image, labels from classes.json."""
+def predict_fn(data: dict[str, Any], model: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Top-k softmax probabilities per image, labels from classes.json (a batch request's client fault passes)."""
+    if "error" in data:
+        return data
     batch = torch.stack([model["transform"](img) for img in data["images"]]).to(model["device"])
     k = min(int(data.get("top_k", DEFAULT_TOP_K)), len(model["classes"]))
     with torch.inference_mode():
@@ -276,8 +311,31 @@ def predict_fn(data: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     return {"model_version": model["model_version"], "predictions": predictions}
 
 
-def output_fn(prediction: dict[str, Any], accept: str | None) -> str:
-    """Serialise to JSON; any Accept other than JSON (or a wildcard) is a 406."""
+def _request_index(context: Any) -> int:
+    """Which request of its batch this ``output_fn`` call answers.
+
+    NOTE: the toolkit calls output_fn once per request, in the batch's order (§10), and TorchServe gives each batch a
+    new ``request_processor`` list; counting the calls made while the list is the same object gives the index. The
+    list itself is kept (not its id), so a later batch's list cannot be mistaken for it.
+    """
+    seen = getattr(context, "_dogbreed_outputs", None)
+    index = seen[1] + 1 if seen is not None and seen[0] is context.request_processor else 0
+    context._dogbreed_outputs = (context.request_processor, index)
+    return index
+
+
+def output_fn(prediction: dict[str, Any], accept: str | None, context: Any = None) -> str:
+    """Serialise to JSON; any Accept other than JSON (or a wildcard) is a 406.
+
+    In a batch, a request whose input was refused gets its own status and ``{"message": ...}``; the others are served.
+    """
+    if _in_batch(context):
+        index = _request_index(context)
+        error = prediction.get("error")
+        if isinstance(error, InferenceClientError):
+            context.set_response_status(error.status_code, error.phrase or "", index)
+            context.set_response_content_type(index, JSON_TYPE)
+            return json.dumps({"message": error.message})
     wanted = [_media_type(part) for part in (accept or "").split(",") if part.strip()]
     if wanted and not any(w in ACCEPT_JSON for w in wanted):
         raise InferenceClientError(406, f"unsupported Accept {accept!r}; this model returns application/json")

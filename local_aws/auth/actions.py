@@ -93,6 +93,11 @@ _SAGEMAKER_PASSED_ROLES: Mapping[str, tuple[str, ...]] = {
     "CreateHyperParameterTuningJob": ("TrainingJobDefinition.RoleArn", "TrainingJobDefinitions[].RoleArn"),
 }
 # Application Auto Scaling: the writes act on a scalable target ("Actions defined by Application Auto Scaling").
+# DynamoDB item operations act on the "table" resource type (arn:...:dynamodb:<region>:<account>:table/<name>), and
+# Step Functions' DescribeExecution on the "execution" one, named by its executionArn ("Actions defined by Amazon
+# DynamoDB" / "by AWS Step Functions", Service Authorization Reference): the deploy lock's calls.
+_DYNAMODB_TABLE_OPS = frozenset({"GetItem", "PutItem", "DeleteItem", "UpdateItem"})
+_STATES_EXECUTION_OPS = frozenset({"DescribeExecution", "StopExecution", "GetExecutionHistory"})
 _SCALABLE_TARGET_OPS = frozenset(
     {"RegisterScalableTarget", "DeregisterScalableTarget", "PutScalingPolicy", "DeleteScalingPolicy"}
     | {"PutScheduledAction", "DeleteScheduledAction"}
@@ -205,6 +210,10 @@ def checks_for(op: Operation) -> list[Check]:
             resources = [str(op.params[_SAGEMAKER_ARN_PARAM[op.name]])]
     elif prefix == "application-autoscaling" and op.name in _SCALABLE_TARGET_OPS:
         resources = [scalable_target_arn(op.params)]
+    elif prefix == "dynamodb" and op.name in _DYNAMODB_TABLE_OPS and op.params.get("TableName"):
+        resources = [f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{op.params['TableName']}"]
+    elif prefix == "states" and op.name in _STATES_EXECUTION_OPS and op.params.get("executionArn"):
+        resources = [str(op.params["executionArn"])]
     elif prefix == "iam" and op.params.get("RoleName"):
         resources = [f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{op.params['RoleName']}"]
     elif prefix == "sts" and op.params.get("RoleArn"):

@@ -117,7 +117,10 @@ class HealthMonitor:
                 [instance], self.launcher.startup_timeout(fleet.variant(instance.variant)), instance.variant
             )
         except DeployError as exc:
-            LOGGER.warning("endpoint %s: replacement instance failed its health check: %s", name, exc)
+            # A server shutting down (or an endpoint being deleted) stops the replacement it was waiting for; that is
+            # not the replacement failing.
+            if not (fleet.retired or self._stop.is_set()):
+                LOGGER.warning("endpoint %s: replacement instance failed its health check: %s", name, exc)
             healthy = False
         else:
             healthy = True

@@ -14,13 +14,24 @@ moto 5.x executes ``arn:aws:states:::aws-sdk:<service>:<action>`` tasks as real 
    where AWS has JSON (ISO-8601 strings); an execution whose output carries one then cannot be described at all
    (``TypeError: Object of type datetime is not JSON serializable``).
 
-A fourth patch is for speed only: moto parses the definition with a pure-Python ANTLR parser on create and again on
+4. It hands an aws-sdk task's parameters to boto3 as the ASL spells them and returns boto3's answer as is. For a
+   service whose API is camelCase (Step Functions' own: ``aws-sdk:sfn:describeExecution``) the ASL spells the
+   parameters in PascalCase ("Parameters in Step Functions are expressed in PascalCase, even if the native service
+   API is in camelCase", docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html), which boto3
+   silently drops, and Step Functions answers in PascalCase (``Status``, ``StartDate``) where boto3 has ``status``.
+   moto already has both conversions (``_to_boto_request`` / ``_from_boto_response``, used by its optimized
+   integrations); they are applied to the camelCase services' aws-sdk tasks.
+
+A fifth patch is for speed only: moto parses the definition with a pure-Python ANTLR parser on create and again on
 every execution (seconds for this 2,600-line file). The syntax tree is cached per definition text; the evaluation
 components are still built fresh from it for each execution, so no state is shared between executions.
 
 Last, moto's interpreter logs at ERROR every path that an IsPresent probe or a Catch handles (normal evaluation,
 not a failure), which would bury real output; its parser logger is set to CRITICAL. Real failures still surface as
 the execution's error and cause.
+
+``apply()`` also puts moto's relative Wait states and Retry intervals on the local clock (scaled_waits.py), so a
+test that scales AWS time (``LOCAL_AWS_TIME_SCALE``) sees the ASL's waits pass at the same rate as the services'.
 
 Finally, ``route_sdk_calls`` replaces moto's ``boto_client_for``: outside ``mock_aws`` it sends every aws-sdk call to
 ``http://localhost:$MOTO_PORT`` signed with the fixed key ``ak``/``sk`` and ignores the task's role
@@ -33,6 +44,7 @@ All are patched here instead of bending the ASL away from what runs on AWS. ``ap
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
@@ -41,6 +53,7 @@ from datetime import date, datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from antlr4 import CommonTokenStream, InputStream
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -55,7 +68,7 @@ from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client
 
 from local_aws.auth.role_sessions import RoleSessions
-from local_aws.stepfunctions import history_quota
+from local_aws.stepfunctions import history_quota, scaled_waits
 
 # Every module of moto's interpreter that imported ``boto_client_for`` by name (moto 5.2.x); each gets the
 # replacement, so no aws-sdk, Map item reader/writer or optimised integration escapes to moto's own port.
@@ -82,6 +95,10 @@ BOTO_SERVICE_NAMES: dict[str, str] = {"applicationautoscaling": "application-aut
 ERROR_PREFIXES: dict[str, str] = {"sagemaker": "SageMaker", "applicationautoscaling": "ApplicationAutoScaling"}
 
 
+# aws-sdk services whose API members are camelCase (the ASL and Step Functions' answers use PascalCase for them).
+CAMEL_CASE_SERVICES = frozenset({"sfn"})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
@@ -103,6 +120,36 @@ def _patch_timestamps() -> None:
         env.stack.append(_jsonable(env.stack.pop()))
 
     _eval_service_task._dogbreed_patched = True  # type: ignore[attr-defined]
+    cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
+
+
+@functools.cache
+def _operation_model(boto_service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(boto_service)
+    return model.operation_model(action[0].upper() + action[1:])
+
+
+def _patch_camel_case_services() -> None:
+    cls = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    original = cls._eval_service_task
+    if getattr(original, "_dogbreed_cased", False):
+        return
+
+    def _eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+    ) -> None:
+        if self.resource.api_name not in CAMEL_CASE_SERVICES:
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        operation = _operation_model(self._get_boto_service_name(), self.resource.api_action)
+        self._to_boto_request(normalised_parameters, operation.input_shape)
+        original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        response = env.stack.pop()
+        self._from_boto_response(response, operation.output_shape)
+        env.stack.append(response)
+
+    _eval_service_task._dogbreed_patched = True  # type: ignore[attr-defined]
+    _eval_service_task._dogbreed_cased = True  # type: ignore[attr-defined]
     cls._eval_service_task = _eval_service_task  # type: ignore[method-assign]
 
 
@@ -143,7 +190,9 @@ def apply() -> None:
     for sfn_name, prefix in ERROR_PREFIXES.items():
         error_names.setdefault(sfn_name, prefix)
     _patch_timestamps()
+    _patch_camel_case_services()
     _patch_parse_cache()
+    scaled_waits.apply()
     history_quota.apply()  # the 25,000-event execution-history quota
     logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
@@ -204,15 +253,15 @@ def route_sdk_calls(
 
 
 def is_applied() -> bool:
-    """True when both fixes are in place."""
+    """True when every fix is in place."""
     overrides = state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
     error_names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
-    timestamps = getattr(
-        state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task, "_dogbreed_patched", False
-    )
+    task = state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+    timestamps = getattr(task, "_dogbreed_patched", False) and getattr(task, "_dogbreed_cased", False)
     return (
         all(overrides.get(k) == v for k, v in BOTO_SERVICE_NAMES.items())
         and all(error_names.get(k) == v for k, v in ERROR_PREFIXES.items())
         and timestamps
         and getattr(asl_parser.AmazonStateLanguageParser.parse, "_dogbreed_patched", False)
+        and scaled_waits.is_applied()
     )

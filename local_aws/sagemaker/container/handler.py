@@ -24,6 +24,7 @@ from typing import Any
 LOGGER = logging.getLogger("local_aws.sagemaker.container")
 CONTENT_TYPE_RX = re.compile(r"^[Cc]ontent-?[Tt]ype$")
 TEXT_TYPES = ("application/json", "text/csv")
+Reply = tuple[int, bytes, str, dict[str, str]]  # status, body, content type, extra headers
 
 
 class ToolkitError(Exception):
@@ -56,21 +57,29 @@ class Context:
         cuda: whether torch can use a GPU (``gpu_id`` 0, else None); None asks torch now, if it is loaded.
     """
 
-    def __init__(self, model_dir: str, headers: dict[str, str] | None = None, cuda: bool | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        headers: dict[str, str] | None = None,
+        cuda: bool | None = None,
+        batch: list[dict[str, str]] | None = None,
+        batch_size: int = 1,
+    ) -> None:
         self.model_name = "model"
         self.manifest: dict[str, Any] = {"model": {"modelName": "model"}}
         self.system_properties: dict[str, Any] = {
             "model_dir": model_dir,
             "gpu_id": 0 if (_cuda_available() if cuda is None else cuda) else None,
-            "batch_size": 1,
+            "batch_size": batch_size,
             "server_name": "MMS",
             "server_version": "local",
             "limit_max_image_pixels": True,
         }
-        self.request_processor = [_RequestProcessor(headers or {})]
+        # One request processor per request of the TorchServe batch, in arrival order.
+        self.request_processor = [_RequestProcessor(h) for h in (batch if batch else [headers or {}])]
         self.response_content_type: dict[int, str] = {}
-        self.response_status: tuple[int, str] | None = None
-        self.response_headers: dict[str, str] = {}
+        self.response_status: dict[int, tuple[int, str]] = {}
+        self.response_headers: dict[int, dict[str, str]] = {}
         self.metrics = None
 
     def get_request_header(self, idx: int, key: str) -> str | None:
@@ -86,10 +95,10 @@ class Context:
         return self.response_content_type.get(idx)
 
     def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
-        self.response_status = (code, phrase)
+        self.response_status[idx] = (code, phrase)
 
     def set_response_header(self, idx: int, key: str, value: str) -> None:
-        self.response_headers[key] = value
+        self.response_headers.setdefault(idx, {})[key] = value
 
 
 def _cuda_available() -> bool:
@@ -183,8 +192,9 @@ class Handler:
         program: ``SAGEMAKER_PROGRAM`` (default ``inference.py``).
     """
 
-    def __init__(self, model_dir: str, program: str | None = None) -> None:
+    def __init__(self, model_dir: str, program: str | None = None, batch_size: int = 1) -> None:
         self.model_dir = model_dir
+        self.batch_size = batch_size
         code_dir = Path(model_dir) / "code"
         module_name = (program or "inference.py").removesuffix(".py")
         module: Any = None
@@ -240,46 +250,65 @@ class Handler:
         fn, wants_context = bound
         return fn(*args, context) if wants_context else fn(*args)
 
-    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
+    def invoke(self, body: bytes, headers: dict[str, str]) -> Reply:
         """Run one request; returns (status, body, content type, extra headers)."""
-        context = Context(self.model_dir, headers, cuda=self._cuda_now())
+        return self.invoke_batch([(body, headers)])[0]
+
+    def invoke_batch(self, requests: list[tuple[bytes, dict[str, str]]]) -> list[Reply]:
+        """Run one TorchServe batch the way the toolkit's ``Transformer.transform`` does (aws-failure-behaviours.md
+        §10 [IT-tf][PTI-tf]): the handler functions run once per request, in order; every request is decoded with
+        the *first* request's Content-Type and Accept; one exception aborts the whole batch.
+
+        NOTE: the toolkit then answers a one-element list for an N-request batch; how TorchServe maps that onto N
+        requests is UNCONFIRMED (§10), so every request of an aborted batch gets the error.
+        """
+        context = Context(
+            self.model_dir, cuda=self._cuda_now(), batch=[h for _, h in requests], batch_size=self.batch_size
+        )
+        first = requests[0][1]
         # The toolkit passes a missing Content-Type through as None; the handler decides what that means.
-        content_type = next((v for k, v in headers.items() if CONTENT_TYPE_RX.match(k)), None)
-        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
+        content_type = next((v for k, v in first.items() if CONTENT_TYPE_RX.match(k)), None)
+        accept = next((v for k, v in first.items() if k.lower() == "accept"), "")
         if not accept or accept == "*/*":
             accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
+        results: list[Any] = []
         try:
-            data: Any = body
-            if content_type in TEXT_TYPES:
-                try:
-                    data = body.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise ToolkitError(
-                        400, f"The request body is not valid UTF-8 for Content-Type {content_type}."
-                    ) from exc
-            if self.transform:
-                result = self._call(self.transform, context, self.model, data, content_type, accept)
-            else:
-                decoded = self._call(self.input_fn, context, data, content_type)
-                prediction = self._call(self.predict_fn, context, decoded, self.model)
-                result = self._call(self.output_fn, context, prediction, accept)
+            for body, _ in requests:
+                results.append(self._transform(context, body, content_type, accept))
         except Exception as exc:  # the container boundary: every handler error becomes an HTTP status
-            return self._error(exc)
-        response_type = accept
-        if isinstance(result, tuple) and len(result) == 2:
-            result, response_type = result
-        response_type = context.get_response_content_type(0) or response_type
-        if isinstance(result, str):
-            payload = result.encode("utf-8")
-        elif isinstance(result, bytes | bytearray):
-            payload = bytes(result)
-        else:
-            payload = json.dumps(result).encode("utf-8")
-        status = context.response_status[0] if context.response_status else 200
-        return status, payload, response_type, context.response_headers
+            return [self._error(exc)] * len(requests)
+        replies = []
+        for idx, result in enumerate(results):
+            response_type = accept
+            if isinstance(result, tuple) and len(result) == 2:
+                result, response_type = result
+            response_type = context.get_response_content_type(idx) or response_type
+            if isinstance(result, str):
+                payload = result.encode("utf-8")
+            elif isinstance(result, bytes | bytearray):
+                payload = bytes(result)
+            else:
+                payload = json.dumps(result).encode("utf-8")
+            status = context.response_status.get(idx, (200, ""))[0]
+            replies.append((status, payload, response_type, context.response_headers.get(idx, {})))
+        return replies
+
+    def _transform(self, context: Context, body: bytes, content_type: str | None, accept: str) -> Any:
+        data: Any = body
+        if content_type in TEXT_TYPES:
+            try:
+                data = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message = f"The request body is not valid UTF-8 for Content-Type {content_type}."
+                raise ToolkitError(400, message) from exc
+        if self.transform:
+            return self._call(self.transform, context, self.model, data, content_type, accept)
+        decoded = self._call(self.input_fn, context, data, content_type)
+        prediction = self._call(self.predict_fn, context, decoded, self.model)
+        return self._call(self.output_fn, context, prediction, accept)
 
     @staticmethod
-    def _error(exc: Exception) -> tuple[int, bytes, str, dict[str, str]]:
+    def _error(exc: Exception) -> Reply:
         """A handler error as the caller sees it: the handler's own message for client faults, nothing internal."""
         status = getattr(exc, "status_code", None)
         message = getattr(exc, "message", None)

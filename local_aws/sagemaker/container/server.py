@@ -1,8 +1,10 @@
 """One endpoint instance: the inference container contract (``GET /ping``, ``POST /invocations``) in a process.
 
-``python -m local_aws.sagemaker.container --model-dir DIR --port PORT`` loads the model with the toolkit's handler
-rules (``handler.py``) and serves it on the local HTTP layer. As TorchServe does with
-``SAGEMAKER_MODEL_SERVER_WORKERS``, at most that many requests run the handler at once; the rest queue.
+``python -m local_aws.sagemaker.container --model-dir DIR --port PORT`` is TorchServe's frontend in small: it starts
+the model workers the environment asks for (``config.py``: ``SAGEMAKER_MODEL_SERVER_WORKERS``, default one per
+logical CPU; the ``SAGEMAKER_TS_*`` batch settings), each loading the model with the toolkit's handler rules
+(``handler.py``), and serves them on the local HTTP layer (``pool.py`` queues, batches and restarts). ``/ping``
+reports the workers' health as TorchServe's does.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from werkzeug.wrappers import Request, Response
 from local_aws.constants import INVOKE_ENDPOINT_MAX_BYTES
 from local_aws.http.server import HttpServer, message_error_renderer
 from local_aws.sagemaker.container import LOAD_FAILED_MARKER
-from local_aws.sagemaker.container.handler import Handler
-from local_aws.sagemaker.failure import clip, fold
+from local_aws.sagemaker.container.config import ServingConfig, serving_config
+from local_aws.sagemaker.container.pool import ModelLoadError, WorkerPool
 
 LOGGER = logging.getLogger("local_aws.sagemaker.container")
 
@@ -31,18 +33,22 @@ LOGGER = logging.getLogger("local_aws.sagemaker.container")
 class ContainerApp:
     """WSGI app of one instance."""
 
-    def __init__(self, handler: Handler, workers: int) -> None:
-        self.handler = handler
-        self.slots = threading.Semaphore(max(1, workers))
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def ping(self) -> Response:
+        # TorchServe's /ping: "Healthy" when every worker is up, "Partial Healthy" (still 200) when some are,
+        # "Unhealthy" with 500 when none is (pytorch/serve ApiUtils.getWorkerStatus, read from memory: UNCONFIRMED).
+        healthy, wanted = self.pool.healthy(), len(self.pool.workers)
+        status = "Healthy" if healthy >= wanted else "Partial Healthy" if healthy else "Unhealthy"
+        return Response(json.dumps({"status": status}), status=200 if healthy else 500, content_type="application/json")
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         if request.path == "/ping" and request.method == "GET":
-            response = Response(b"", status=200, content_type="text/plain")
+            response = self.ping()
         elif request.path == "/invocations" and request.method == "POST":
-            headers = dict(request.headers.items())
-            with self.slots:
-                status, payload, content_type, extra = self.handler.invoke(request.get_data(), headers)
+            status, payload, content_type, extra = self.pool.submit(request.get_data(), dict(request.headers.items()))
             response = Response(payload, status=status, content_type=content_type)
             for key, value in extra.items():
                 response.headers[key] = value
@@ -64,26 +70,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    program = os.environ.get("SAGEMAKER_PROGRAM")
     try:
-        handler = Handler(args.model_dir, os.environ.get("SAGEMAKER_PROGRAM"))
-    except Exception as exc:  # start-up boundary: the reason must reach the endpoint's FailureReason
-        LOGGER.exception("model load failed")
-        reason = clip(fold(f"{type(exc).__name__}: {exc}"), 700)
-        print(f"{LOAD_FAILED_MARKER}{reason}", file=sys.stderr, flush=True)
+        config: ServingConfig = serving_config(os.environ)
+        pool = WorkerPool(args.model_dir, program, config)
+        pool.start()
+    except (ValueError, ModelLoadError) as exc:  # start-up boundary: the reason must reach the FailureReason
+        LOGGER.error("model server failed to start: %s", exc)
+        print(f"{LOAD_FAILED_MARKER}{exc}", file=sys.stderr, flush=True)
         return 1
-    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", "1") or 1)
     server = HttpServer(
-        ContainerApp(handler, workers),
+        ContainerApp(pool),
         name="model-server",
         port=args.port,
         error_renderer=message_error_renderer,
         max_body_bytes=INVOKE_ENDPOINT_MAX_BYTES + 1,
-        threads=max(4, workers + 2),
+        # Every queued request holds an HTTP thread while it waits for a worker, as Netty holds its channel; the
+        # spare threads keep /ping answering (health checks time out after 2 s) while callers queue.
+        threads=2 * config.workers * config.batch_size + 16,
     )
     stop = threading.Event()
     _stop_on_sigterm(stop)
     server.start()
-    LOGGER.info("model server ready on port %s (model dir %s, %d worker(s))", args.port, args.model_dir, workers)
+    LOGGER.info(
+        "model server ready on port %s (model dir %s, %d worker(s), batch size %d, max batch delay %d ms)",
+        args.port,
+        args.model_dir,
+        config.workers,
+        config.batch_size,
+        config.max_batch_delay_ms,
+    )
     stop.wait()
     server.stop()
+    pool.stop()
     return 0

@@ -60,7 +60,8 @@ def test_training_past_the_poll_budget_is_stopped(stack: Stack) -> None:
     order = entered(stack, record.arn)
     assert order.count("DescribeTraining") >= 1 and "CreateModel" not in order
     assert order[order.index("TrainingTimedOut") :] == [
-        "TrainingTimedOut", "Cleanup", "CleanupTraining", "StopTrainingJob", "CleanupDeployment", "Failed",
+        "TrainingTimedOut", "Cleanup", "CleanupTraining", "StopTrainingJob", "CleanupDeployment",
+        "ReleaseLockBeforeFailing", "Failed",
     ]  # fmt: skip
     job = settled_training(stack, name)
     assert job["TrainingJobStatus"] == "Stopped"  # StopTrainingJob reached the job, which never completed
@@ -78,7 +79,8 @@ def test_tuning_past_the_poll_budget_is_stopped(stack: Stack) -> None:
     assert record.cause is not None and tuning in record.cause
     order = entered(stack, record.arn)
     assert order[order.index("TuningTimedOut") :] == [
-        "TuningTimedOut", "Cleanup", "StopTuningJob", "CleanupTraining", "CleanupDeployment", "Failed",
+        "TuningTimedOut", "Cleanup", "StopTuningJob", "CleanupTraining", "CleanupDeployment",
+        "ReleaseLockBeforeFailing", "Failed",
     ]  # fmt: skip
     assert "CreateTrainingJob" not in order  # no final training without a best job
     job = settled_tuning(stack, tuning)
@@ -183,8 +185,8 @@ def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: S
     The endpoint is Updating through the whole bake (SageMaker's deployment guardrails), so the last poll still reads
     Updating; Cleanup keeps the config the endpoint is moving to. Nothing stops the deployment: once the bake is over
     the endpoint serves the new model, with no autoscaling and no accuracy record, which the cause warns about only
-    by naming the budget. The budget (12 polls of 10 s) leaves room for the 2-step training job (40-55 s measured
-    with the 2 cores busy); the bake (180 s) outlasts the endpoint's 120 s of polls.
+    by naming the budget. The budget (18 polls of 10 s, shared by the training and the endpoint waits) leaves room for
+    the 2-step training job (40-55 s measured with the 2 cores busy); the bake (180 s) outlasts what is left.
     """
     stack = fresh
     # Named under the stack's prefix: the state machine role may read only those (template.yaml, IAM enforced).
@@ -193,17 +195,18 @@ def test_an_update_still_baking_when_the_poll_budget_runs_out_times_out(fresh: S
         blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
         payload = quick(stack, gate=0.0)
         payload["Deploy"] = {**payload["Deploy"], "BakeSeconds": 180}
-        payload["Polling"] = {"IntervalSeconds": 10, "MaxAttempts": 11}
+        payload["Polling"] = {"IntervalSeconds": 10, "MaxIntervalSeconds": 10, "MaxAttempts": 18}
         record = run(stack, payload, "bake-outlives-budget", timeout=600)
 
         name = stack.job_name("bake-outlives-budget")
         assert stack.sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
         assert record.status == "FAILED" and record.error == "EndpointTimedOut", record.why
-        assert record.cause is not None and "Polling.MaxAttempts=11" in record.cause
+        assert record.cause is not None and "Polling.MaxAttempts=18" in record.cause
         order = entered(stack, record.arn)
         assert "UpdateEndpoint" in order and "RegisterScalableTarget" not in order
-        assert order[order.index("EndpointTimedOut") :][-3:] == ["RestoreScalingNeeded", "ConfigStillReferenced",
-                                                                 "Failed"]  # fmt: skip
+        assert order[order.index("EndpointTimedOut") :][-5:] == ["RestoreScalingNeeded", "ConfigStillReferenced",
+                                                                 "ReleaseLockBeforeFailing",
+                                                                 "ReleaseDeployLockAfterFailure", "Failed"]  # fmt: skip
         during = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
         assert (during["EndpointStatus"], during["EndpointConfigName"]) == ("Updating", blue)
         assert resources(stack.sm, name) == (True, True)  # the endpoint is moving onto them: kept

@@ -97,7 +97,10 @@ INVALID_INPUTS: list[tuple[dict[str, Any], str, str]] = [
     ({"Deploy": {"BakeSeconds": 3601}}, "Deploy.BakeSeconds", "Invalid17"),
     ({"Gate": {"MinTestAccuracy": 70}}, "Gate.MinTestAccuracy", "Invalid18"),
     ({"Polling": {"IntervalSeconds": -1}}, "Polling.IntervalSeconds", "Invalid19"),
-    ({"Polling": {"MaxAttempts": 2001}}, "Polling.MaxAttempts", "Invalid20"),
+    # The poll budget: a zero interval would spend it in seconds; past 2000 polls the history quota is at risk.
+    ({"Polling": {"IntervalSeconds": 0}}, "Polling.IntervalSeconds", "Invalid19"),
+    ({"Polling": {"MaxAttempts": 2001}}, "25,000-event quota", "Invalid20"),
+    ({"Polling": {"IntervalSeconds": 60, "MaxIntervalSeconds": 30}}, "Polling.MaxIntervalSeconds", "Invalid23"),
     ({"PretrainedWeights": "/tmp/resnet50.pth"}, "PretrainedWeights", "Invalid21"),
     (
         {"Tuning": {"Strategy": "Grid", "CategoricalRanges": [{"Name": "arch", "Values": ["smallcnn"]}]}},

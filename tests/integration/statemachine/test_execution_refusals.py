@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from local_aws.clock import ENV_TIME_SCALE
 from tests.integration.local_aws.sagemaker.chaos_helpers import ChaosFile
 from tests.integration.local_aws_fixtures import serving_endpoint, untrained_artifact, wait_endpoint
 from tests.integration.statemachine.sfn_helpers import (
@@ -153,7 +154,7 @@ def test_a_taken_training_job_name_fails_without_touching_that_job(stack: Stack,
     assert record.cause is not None and "a training job with this name already exists" in record.cause
     order = entered(stack, record.arn)
     assert order[order.index("CreateTrainingJob") :] == [
-        "CreateTrainingJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+        "CreateTrainingJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "ReleaseLockBeforeFailing", "Failed",
     ]  # fmt: skip
     # Not this execution's job: never stopped, it runs to its own end.
     assert settled_training(stack, name)["TrainingJobStatus"] == "Completed"
@@ -171,6 +172,7 @@ def test_a_taken_model_name_is_retried_then_fails_keeping_that_model(fresh: Stac
     assert attempts(stack, record.arn, "createModel") == 4  # the first call and the Retry's 3 attempts
     order = entered(stack, record.arn)
     assert order[order.index("CreateModel") :] == ["CreateModel", "Cleanup", "CleanupTraining", "CleanupDeployment",
+                                                   "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure",
                                                    "Failed"]  # fmt: skip
     assert resources(stack.sm, name) == (True, False)  # the model it did not create is still there
     stack.sm.delete_model(ModelName=name)
@@ -196,7 +198,8 @@ def test_a_taken_endpoint_config_name_fails_and_deletes_only_the_new_model(fresh
     assert attempts(stack, record.arn, "createEndpointConfig") == 4
     order = entered(stack, record.arn)
     assert order[order.index("CreateEndpointConfig") :] == [
-        "CreateEndpointConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel", "Failed",
+        "CreateEndpointConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel",
+        "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, True)  # its own model is deleted, the config it did not make is kept
     assert stack.sm.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]["ModelName"] == other
@@ -219,7 +222,8 @@ def test_an_unknown_local_storage_instance_type_fails_at_its_endpoint_config(fre
     assert record.cause is not None and "ml.m5d.huge" in record.cause and "enum value set" in record.cause
     order = entered(stack, record.arn)
     assert order[order.index("CreateEndpointConfigLocalStorage") :] == [
-        "CreateEndpointConfigLocalStorage", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel", "Failed",
+        "CreateEndpointConfigLocalStorage", "Cleanup", "CleanupTraining", "CleanupDeployment", "DeleteModel",
+        "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, False)
 
@@ -239,7 +243,7 @@ def test_an_empty_tuning_range_is_refused_by_sagemaker_before_any_job(stack: Sta
     assert attempts(stack, record.arn, "createHyperParameterTuningJob") == 4  # the first call and 3 retries
     order = entered(stack, record.arn)
     assert order[order.index("CreateTuningJob") :] == [
-        "CreateTuningJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+        "CreateTuningJob", "Cleanup", "CleanupTraining", "CleanupDeployment", "ReleaseLockBeforeFailing", "Failed",
     ]  # fmt: skip
 
 
@@ -260,7 +264,8 @@ def test_a_serving_endpoint_whose_config_was_deleted_stops_the_deploy(fresh: Sta
         assert attempts(stack, record.arn, "describeEndpointConfig") == 4
         order = entered(stack, record.arn)
         assert order[order.index("DescribeServingConfig") :] == [
-            "DescribeServingConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+            "DescribeServingConfig", "Cleanup", "CleanupTraining", "CleanupDeployment", "ReleaseLockBeforeFailing",
+            "ReleaseDeployLockAfterFailure", "Failed",
         ]  # fmt: skip
         assert resources(stack.sm, name) == (False, False)
         after = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
@@ -291,7 +296,8 @@ def test_an_endpoint_with_no_room_for_the_record_serves_the_new_model_but_fails(
         order = entered(stack, record.arn)
         assert order[order.index("RecordServingMetrics") :] == [
             "RecordServingMetrics", "Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup",
-            "RestoreScalingNeeded", "ConfigStillReferenced", "Failed",
+            "RestoreScalingNeeded", "ConfigStillReferenced", "ReleaseLockBeforeFailing",
+            "ReleaseDeployLockAfterFailure", "Failed",
         ]  # fmt: skip
         endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
         assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", name)
@@ -301,13 +307,14 @@ def test_an_endpoint_with_no_room_for_the_record_serves_the_new_model_but_fails(
         assert sorted(t["Key"] for t in tags) == [t["Key"] for t in team_tags]  # no record: the next gate has none
 
 
-def test_a_throttled_endpoint_lookup_fails_with_the_throttle_as_its_reason(stack: Stack) -> None:
-    """DescribeEndpoint throttled at every call ([chaos.throttle]): the lookup error is not "Could not find endpoint",
-    so the pipeline cannot tell whether an endpoint serves, and stops with SageMaker's message instead of guessing."""
+def test_a_throttled_endpoint_lookup_waits_then_fails_with_the_throttle_as_its_reason(stack: Stack) -> None:
+    """DescribeEndpoint throttled at every call ([chaos.throttle]): the lookup is polled again on the shared budget
+    (a throttle is not "Could not find endpoint", so the pipeline cannot tell whether an endpoint serves); when the
+    budget is spent it stops with SageMaker's message instead of guessing. The trained job is kept."""
     chaos = ChaosFile(stack.aws.home)
     chaos.write('[chaos.throttle]\noperations = ["DescribeEndpoint"]\nrate = 1.0\n')
     payload = quick(stack, gate=0.0)
-    payload["Polling"] = {"IntervalSeconds": 5, "MaxAttempts": 30}  # bounded, should a throttled lookup be polled
+    payload["Polling"] = {"IntervalSeconds": 2, "MaxIntervalSeconds": 4, "MaxAttempts": 40}
     try:
         record = run(stack, payload, "lookup-throttled")
     finally:
@@ -316,18 +323,24 @@ def test_a_throttled_endpoint_lookup_fails_with_the_throttle_as_its_reason(stack
     name = stack.job_name("lookup-throttled")
     assert stack.sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "Completed"
     assert record.status == "FAILED" and record.error == "EndpointLookupFailed", record.why
-    assert record.cause is not None and record.cause.startswith("Rate exceeded")
+    assert record.cause is not None and "Rate exceeded" in record.cause
     order = entered(stack, record.arn)
-    assert order[order.index("LookupEndpoint") :] == [
-        "LookupEndpoint", "EndpointFound", "LookupFailed", "Cleanup", "CleanupTraining", "CleanupDeployment", "Failed",
+    after = order[order.index("LookupEndpoint") :]
+    assert after.count("CountLookupPoll") >= 1 and after.count("WaitBeforeLookup") == after.count("CountLookupPoll")
+    assert after[-9:] == [
+        "LookupEndpoint", "EndpointFound", "LookupFailed", "Cleanup", "CleanupTraining", "CleanupDeployment",
+        "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, False)
 
 
-def test_an_endpoint_quota_of_zero_refuses_the_new_endpoint_and_cleans_up(fresh: Stack) -> None:
-    """No instance quota left for endpoints ([chaos.quota]): CreateEndpoint is refused with SageMaker's quota text,
-    and Cleanup finds no endpoint, so it deletes the config and the model this execution made."""
+def test_an_endpoint_quota_of_zero_refuses_the_new_endpoint_and_cleans_up(
+    fresh: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No instance quota left for endpoints ([chaos.quota]): CreateEndpoint is retried with backoff, then fails
+    QuotaExceeded with SageMaker's quota text; Cleanup proves no endpoint exists, so it deletes the config and model."""
     stack = fresh
+    monkeypatch.setenv(ENV_TIME_SCALE, "600")  # the ~24 min of quota backoff in a few seconds
     chaos = ChaosFile(stack.aws.home)
     chaos.write('[chaos.quota.endpoint]\n"ml.m5.large" = 0\n')
     try:
@@ -336,47 +349,57 @@ def test_an_endpoint_quota_of_zero_refuses_the_new_endpoint_and_cleans_up(fresh:
         chaos.remove()
 
     name = stack.job_name("endpoint-quota")
-    assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+    assert record.status == "FAILED" and record.error == "QuotaExceeded", record.why
     assert record.cause is not None and "'ml.m5.large for endpoint usage' is 0 Instances" in record.cause
+    assert attempts(stack, record.arn, "createEndpoint") == 6  # the call and 5 retries with backoff
     order = entered(stack, record.arn)
     assert order[order.index("CreateEndpoint") :] == [
-        "CreateEndpoint", "Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup",
-        "DeleteEndpointConfig", "DeleteModel", "Failed",
+        "CreateEndpoint", "QuotaExceeded", "Cleanup", "CleanupTraining", "CleanupDeployment",
+        "CheckEndpointBeforeCleanup", "CleanupEndpointGone", "DeleteEndpointConfig", "DeleteModel",
+        "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure", "Failed",
     ]  # fmt: skip
     assert resources(stack.sm, name) == (False, False)
     assert not scalable_targets(stack)
 
 
-def test_an_update_past_the_endpoint_quota_is_refused_and_the_old_fleet_serves(fresh: Stack, test_image: bytes) -> None:
-    """A blue/green update needs the new fleet beside the old one: with a quota of 1 instance it is refused, the old
-    fleet keeps serving, and Cleanup deletes only what this execution made."""
+def test_an_update_past_the_endpoint_quota_is_refused_and_the_old_fleet_serves(
+    fresh: Stack, test_image: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blue/green update needs the new fleet beside the old one: with a quota of 1 instance it is retried, then
+    refused; the old fleet keeps serving, and Cleanup deletes only what this execution made."""
     stack = fresh
     with serving_endpoint(stack.aws, stack.endpoint, f"{stack.prefix}-quota") as created:
         assert created
         blue = stack.sm.describe_endpoint(EndpointName=stack.endpoint)["EndpointConfigName"]
+        monkeypatch.setenv(ENV_TIME_SCALE, "600")
         chaos = ChaosFile(stack.aws.home)
         chaos.write('[chaos.quota.endpoint]\n"ml.m5.large" = 1\n')
         try:
             record = run(stack, quick(stack, gate=0.0), "update-quota")
         finally:
             chaos.remove()
+            monkeypatch.delenv(ENV_TIME_SCALE)
 
         name = stack.job_name("update-quota")
-        assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+        assert record.status == "FAILED" and record.error == "QuotaExceeded", record.why
         assert record.cause is not None and "current utilization of 1 Instances" in record.cause
         order = entered(stack, record.arn)
-        assert order[order.index("UpdateEndpoint") :][:2] == ["UpdateEndpoint", "Cleanup"]
-        assert order[-3:] == ["DeleteEndpointConfig", "DeleteModel", "Failed"]
+        assert order[order.index("UpdateEndpoint") :][:3] == ["UpdateEndpoint", "QuotaExceeded", "Cleanup"]
+        assert order[-5:] == [
+            "DeleteEndpointConfig", "DeleteModel", "ReleaseLockBeforeFailing",
+            "ReleaseDeployLockAfterFailure", "Failed",
+        ]  # fmt: skip
         endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
         assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", blue)
         assert predict_version(stack.runtime, stack.endpoint, test_image) == "probe-v1"  # the untrained model
         assert resources(stack.sm, name) == (False, False)
 
 
-def test_a_throttled_cleanup_leaves_the_config_and_model_behind(fresh: Stack) -> None:
+def test_a_throttled_cleanup_leaves_the_config_and_model_behind(fresh: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     """The endpoint quota refuses the endpoint and Cleanup's deletes are throttled at every try: each is retried,
     then given up; the execution still fails with the quota, and the config and model it made are left behind."""
     stack = fresh
+    monkeypatch.setenv(ENV_TIME_SCALE, "600")
     chaos = ChaosFile(stack.aws.home)
     chaos.write(
         '[chaos.quota.endpoint]\n"ml.m5.large" = 0\n'
@@ -388,10 +411,13 @@ def test_a_throttled_cleanup_leaves_the_config_and_model_behind(fresh: Stack) ->
         chaos.remove()
 
     name = stack.job_name("cleanup-throttled")
-    assert record.status == "FAILED" and record.error == "SageMaker.ResourceLimitExceededException", record.why
+    assert record.status == "FAILED" and record.error == "QuotaExceeded", record.why
     assert attempts(stack, record.arn, "deleteEndpointConfig") == 4 and attempts(stack, record.arn, "deleteModel") == 4
     order = entered(stack, record.arn)
-    assert order[-4:] == ["CheckEndpointBeforeCleanup", "DeleteEndpointConfig", "DeleteModel", "Failed"]
+    assert order[-7:] == [
+        "CheckEndpointBeforeCleanup", "CleanupEndpointGone", "DeleteEndpointConfig", "DeleteModel",
+        "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure", "Failed",
+    ]  # fmt: skip
     assert resources(stack.sm, name) == (True, True)  # left behind under their deterministic names
     stack.sm.delete_endpoint_config(EndpointConfigName=name)
     stack.sm.delete_model(ModelName=name)

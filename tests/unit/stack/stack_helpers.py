@@ -44,4 +44,5 @@ CHECKOV_SKIP_ALLOWLIST: dict[str, set[str]] = {
     "CKV_AWS_120": {"InferenceApi"},
     "CKV_AWS_111": {"StateMachineRole"},
     "CKV_AWS_158": {"InferenceFunctionLogGroup", "StateMachineLogGroup", "ApiAccessLogGroup"},
+    "CKV_AWS_119": {"DeployLockTable"},
 }

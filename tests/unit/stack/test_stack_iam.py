@@ -45,18 +45,18 @@ STAR_RESOURCE_ALLOWLIST = {
     ("SageMakerExecutionRole", "SageMakerMetrics"),
     ("InferenceFunctionRole", "XRay"),
 }
-SERVICE_PREFIX = {"applicationautoscaling": "application-autoscaling"}
+SERVICE_PREFIX = {"applicationautoscaling": "application-autoscaling", "sfn": "states"}
 
 
 def asl_service_actions(asl: dict[str, Any]) -> set[tuple[str, str]]:
-    """(IAM service prefix, PascalCase action) for every aws-sdk Task Resource in the ASL."""
+    """(IAM service prefix, PascalCase action) for every aws-sdk (or optimized DynamoDB) Task Resource in the ASL."""
     found: set[tuple[str, str]] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             resource = node.get("Resource")
             if node.get("Type") == "Task" and isinstance(resource, str):
-                match = re.fullmatch(r"arn:aws:states:::aws-sdk:([a-z0-9]+):([a-zA-Z0-9]+)(\.\w+)?", resource)
+                match = re.fullmatch(r"arn:aws:states:::(?:aws-sdk:)?([a-z0-9]+):([a-zA-Z0-9]+)(\.\w+)?", resource)
                 assert match, f"not an aws-sdk integration: {resource}"
                 service, action = match.group(1), match.group(2)
                 found.add((SERVICE_PREFIX.get(service, service), action[0].upper() + action[1:]))
@@ -84,7 +84,9 @@ def contract_actions() -> set[tuple[str, str]]:
     text = CONTRACTS_PATH.read_text()
     section = text.split("Service actions the ASL calls", 1)[1].split("If the ASL needs one more", 1)[0]
     pairs = set()
-    for service, actions in re.findall(r"\n(sagemaker|application-autoscaling):\s*([^;]+?)(?:;|\.\s)", section):
+    for service, actions in re.findall(
+        r"(?:\n|; )(sagemaker|application-autoscaling|dynamodb|states):\s*([^;]+?)(?=;|\.\s)", section
+    ):
         pairs |= {(service, a.strip()) for a in actions.split(",") if a.strip()}
     return pairs
 
@@ -97,7 +99,7 @@ def sfn_statements(resolved: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- state machine role
 def test_contract_lists_the_actions_the_role_grants(sfn_statements: list[dict[str, Any]]) -> None:
     contract = contract_actions()
-    assert len(contract) == 21, sorted(contract)  # 16 sagemaker + 5 application-autoscaling
+    assert len(contract) == 25, sorted(contract)  # 16 sagemaker + 5 application-autoscaling + 3 dynamodb + 1 states
     assert granted_actions(sfn_statements) - SFN_SERVICE_ACTIONS - IMPLICIT_ACTIONS == contract
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from local_aws.constants import SFN_HISTORY_MAX_EVENTS
+
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "train_and_deploy.asl.json"
 ASL = json.loads(ASL_PATH.read_text())
@@ -154,16 +156,37 @@ def test_every_path_ends_in_succeed_fail_or_end() -> None:
 
 def test_only_aws_sdk_integrations_without_sync() -> None:
     for name, state in tasks():
+        # The deploy lock uses the optimized DynamoDB integration (its errors are DynamoDB.<Code>, as documented
+        # in docs.aws.amazon.com/step-functions/latest/dg/connect-ddb.html); nothing waits on a .sync integration.
         assert re.fullmatch(
-            r"arn:aws:states:::aws-sdk:(sagemaker|applicationautoscaling):[a-zA-Z]+", state["Resource"]
+            r"arn:aws:states:::(aws-sdk:(sagemaker|applicationautoscaling|sfn)|dynamodb):[a-zA-Z]+", state["Resource"]
         ), name
 
 
+# The Step Functions error prefix of each integration's errors (ServiceName.ErrorName, PascalCase).
+ERROR_PREFIX = {
+    "sagemaker": "SageMaker.",
+    "applicationautoscaling": "ApplicationAutoScaling.",
+    "dynamodb": "DynamoDB.",
+    "sfn": "Sfn.",
+}
+
+
+def poll_tasks() -> set[str]:
+    """The Describe tasks inside a poll loop: the loop itself is their retry (each turn is budgeted)."""
+    return {n for loop in loops() for n in loop if STATES[n]["Type"] == "Task"}
+
+
 def test_every_task_has_timeout_transient_retry_with_jitter_and_a_final_catch_all() -> None:
+    polled = poll_tasks()
     for name, state in tasks():
         assert 0 < state["TimeoutSeconds"] <= 300, name
-        assert state["Retry"], name
-        for retrier in state["Retry"]:
+        if name in polled:
+            # No Retry: a retry inside a turn would add events the poll budget does not count.
+            assert "Retry" not in state, name
+        else:
+            assert state["Retry"], name
+        for retrier in state.get("Retry", []):
             assert retrier["JitterStrategy"] == "FULL", name
             assert retrier["MaxAttempts"] <= 5 and retrier["BackoffRate"] >= 2, name
             # Transient only: never a catch-all, never a permanent modeled error.
@@ -177,7 +200,7 @@ def test_every_task_has_timeout_transient_retry_with_jitter_and_a_final_catch_al
                         "ObjectNotFoundException",
                     )
                 ), name
-            service = "SageMaker." if ":sagemaker:" in state["Resource"] else "ApplicationAutoScaling."
+            service = ERROR_PREFIX[state["Resource"].split(":")[-2]]
             assert all(e.startswith((service, "States.Timeout")) for e in retrier["ErrorEquals"]), name
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
         assert all("States.ALL" not in c["ErrorEquals"] for c in state["Catch"][:-1]), name
@@ -187,12 +210,17 @@ def contract_actions() -> set[tuple[str, str]]:
     """The (service, Action) pairs CONTRACTS §7 grants the state machine."""
     text = " ".join((ROOT / "docs" / "CONTRACTS.md").read_text().split())
     section = text[text.index("Service actions the ASL calls") :]
-    sagemaker = re.search(r"\bsagemaker: (.*?); application-autoscaling:", section)
-    autoscaling = re.search(r"application-autoscaling: (.*?)\. ", section)
-    assert sagemaker and autoscaling
-    return {("sagemaker", a.strip()) for a in sagemaker.group(1).split(",")} | {
-        ("applicationautoscaling", a.strip()) for a in autoscaling.group(1).split(",")
-    }
+    found = set()
+    for service, asl_name in (
+        ("sagemaker", "sagemaker"),
+        ("application-autoscaling", "applicationautoscaling"),
+        ("dynamodb", "dynamodb"),
+        ("states", "sfn"),
+    ):
+        listed = re.search(rf"\b{service}: (.*?)[;.] ", section)
+        assert listed, service
+        found |= {(asl_name, a.strip()) for a in listed.group(1).split(",")}
+    return found
 
 
 def test_actions_are_exactly_the_contract_set() -> None:
@@ -243,22 +271,174 @@ def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
-def test_every_loop_is_a_bounded_poll_with_interval_and_cap_from_the_input() -> None:
+def spends(state: dict[str, Any]) -> int:
+    """How many polls of the budget a state takes (a Pass computing ``MathAdd($.Poll.Remaining, -k)``), else 0."""
+    if state["Type"] != "Pass":
+        return 0
+    for value in state.get("Parameters", {}).values():
+        match = re.fullmatch(r"States\.MathAdd\(\$\.Poll\.Remaining, -(\d+)\)", str(value))
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def test_every_loop_is_a_budgeted_poll_with_a_growing_interval() -> None:
+    """Five loops (tuning, training, endpoint, a throttled lookup, the deploy lock); every turn spends the budget.
+
+    Without the states that spend polls the graph has no cycle, so no turn is free; and every Choice in a loop
+    checks the budget (at least what a turn spends) before any rule, or its Default, that goes round again.
+    """
     found = loops()
-    assert len(found) == 3  # tuning, training, endpoint
+    assert len(found) == 5
+    graph = {n: {t for t in targets(s) if not spends(STATES[t])} for n, s in STATES.items() if not spends(s)}
+    for name in graph:
+        assert name not in _reach(graph, name), f"{name} loops without spending the poll budget"
     for loop in found:
         kinds = {STATES[n]["Type"] for n in loop}
         assert kinds == {"Wait", "Task", "Choice", "Pass"}, loop
-        (wait,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Wait"]
-        assert wait["SecondsPath"] == "$.Config.Polling.IntervalSeconds"
-        (counter,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Pass"]
-        (choice,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Choice"]
-        counter_path = counter["ResultPath"]
-        assert counter["Parameters"]["Attempt.$"] == f"States.MathAdd({counter_path}.Attempt, 1)"
-        caps = [r for r in choice["Choices"] if r.get("NumericGreaterThanEqualsPath") == "$.Config.Polling.MaxAttempts"]
-        assert caps and caps[0]["Variable"] == f"{counter_path}.Attempt" and caps[0]["Next"] not in loop
-        (describe,) = [STATES[n] for n in loop if STATES[n]["Type"] == "Task"]
-        assert ":describe" in describe["Resource"]
+        cost = max(spends(STATES[n]) for n in loop)
+        assert cost >= 1, loop
+        for name in loop:
+            state = STATES[name]
+            if state["Type"] == "Wait":
+                assert state["SecondsPath"].startswith(("$.Poll.Interval", "$.Config.Polling.")), name
+            if state["Type"] == "Choice":
+                rules = [*state["Choices"], {"Next": state["Default"]}]
+                budget = next(
+                    i
+                    for i, r in enumerate(rules)
+                    if r.get("Variable") == "$.Poll.Remaining" and r.get("NumericLessThanEquals", 0) >= cost
+                )
+                assert rules[budget]["Next"] not in loop, name
+                assert all(r["Next"] not in loop for r in rules[:budget]), name
+    # The interval doubles (MathAdd(x, x)) up to Polling.MaxIntervalSeconds and restarts for each wait.
+    for kind in ("Tuning", "Training", "Endpoint"):
+        assert STATES[f"Count{kind}Poll"]["Parameters"]["Interval.$"] == "$.Poll.Doubled"
+        assert STATES[f"Count{kind}Poll"]["Parameters"]["Doubled.$"] == "States.MathAdd($.Poll.Doubled, $.Poll.Doubled)"
+        capped = STATES[f"Count{kind}PollAtCap"]["Parameters"]
+        assert capped["Interval.$"] == "$.Config.Polling.MaxIntervalSeconds"
+        assert STATES[f"Start{kind}Poll"]["Parameters"]["Remaining.$"] == "$.Poll.Remaining"
+        assert STATES[f"Start{kind}Poll"]["Parameters"]["Interval.$"] == "$.Config.Polling.IntervalSeconds"
+
+
+# Events Step Functions writes per state (aws-failure-behaviours.md §7): Entered + Exited; a Task adds Scheduled,
+# Started and its outcome, and each retry another Failed + Scheduled + Started; a Parallel adds Started and
+# Succeeded around its branches. The execution adds ExecutionStarted and its end. tests/integration/statemachine/
+# test_history_budget.py measures a real history against these figures.
+HISTORY_QUOTA = SFN_HISTORY_MAX_EVENTS  # docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html
+EXECUTION_EVENTS = 2
+
+
+def state_events(state: dict[str, Any], retries: bool = True) -> int:
+    """The most events one entry into ``state`` can write."""
+    events = 2
+    if state["Type"] == "Task":
+        events += 3 + (3 * sum(r["MaxAttempts"] for r in state.get("Retry", [])) if retries else 0)
+    if state["Type"] == "Parallel":
+        events += 2 + sum(state_events(s) for b in state["Branches"] for s in b["States"].values())
+    return events
+
+
+def simple_cycles(nodes: set[str]) -> list[list[str]]:
+    """Every simple cycle through ``nodes`` (each loop has a handful of states, so a plain search is enough)."""
+    order = sorted(nodes)
+    found: list[list[str]] = []
+
+    def walk(start: str, path: list[str]) -> None:
+        for nxt in targets(STATES[path[-1]]):
+            if nxt == start:
+                found.append(list(path))
+            elif nxt in nodes and nxt not in path and order.index(nxt) > order.index(start):
+                walk(start, [*path, nxt])
+
+    for start in order:
+        walk(start, [start])
+    return found
+
+
+def turn_events() -> int:
+    """The most events one budgeted poll can cost: over every way round every loop, the events of one turn (no
+    retries: in-loop tasks have none) over the polls that turn spends."""
+    worst = 0
+    for loop in loops():
+        for cycle in simple_cycles(loop):
+            events = sum(state_events(STATES[n]) for n in cycle)
+            cost = sum(spends(STATES[n]) for n in cycle)
+            worst = max(worst, -(-events // cost))
+    return worst
+
+
+def max_polls() -> int:
+    """The largest Polling.MaxAttempts ValidateInput accepts."""
+    (rule,) = [
+        r
+        for r in all_state_maps_choices("CheckInput")
+        if r.get("Variable") == "$.Polling.MaxAttempts" and "NumericGreaterThan" in r
+    ]
+    return int(rule["NumericGreaterThan"])
+
+
+def all_state_maps_choices(name: str) -> list[dict[str, Any]]:
+    (state,) = [s for n, s in all_states() if n == name]
+    return list(state["Choices"])
+
+
+def test_the_poll_budget_keeps_every_execution_under_the_history_quota() -> None:
+    """Worst case: every state once (every retry spent), plus the largest poll budget at the worst turn's cost."""
+    once = EXECUTION_EVENTS + sum(state_events(s) for s in STATES.values())
+    assert turn_events() == 11  # Wait 2 + Describe 5 + Choice 2 + Pass 2
+    assert once + max_polls() * turn_events() <= HISTORY_QUOTA, (once, max_polls(), turn_events())
+    default = ASL["States"]["ValidateInput"]["Branches"][0]["States"]["CollectInput"]["Parameters"]["Defaults"]
+    assert default["Polling"]["MaxAttempts"] == max_polls()
+
+
+def test_the_default_budget_outlasts_the_default_spot_wait_and_a_72_hour_job() -> None:
+    """At the defaults (60 s doubling to 480 s, 2000 polls) the budget covers the 48 h spot wait and a 72 h job,
+    with the endpoint's hour-long blue/green update on top."""
+    defaults = ASL["States"]["ValidateInput"]["Branches"][0]["States"]["CollectInput"]["Parameters"]["Defaults"]
+    interval, budget = defaults["Polling"]["IntervalSeconds"], defaults["Polling"]["MaxAttempts"]
+    cap = 8 * interval  # DefaultPollCap
+    covered, polls, step = 0, 0, interval
+    while polls < budget:
+        covered, polls, step = covered + step, polls + 1, min(2 * step, cap)
+    endpoint = task("updateEndpoint")["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "MaximumExecutionTimeoutInSeconds"
+    ]
+    assert defaults["Training"]["MaxWaitSeconds"] == 48 * 3600
+    assert covered >= 72 * 3600 + endpoint
+    assert covered >= defaults["Training"]["MaxWaitSeconds"] + endpoint
+
+
+def test_a_failed_status_read_never_stops_a_job() -> None:
+    """A read that is not a throttle leaves the job running: Cleanup's stop states are skipped."""
+    assert STATES["TrainingStatusUnreadable"]["Next"] == "CleanupDeployment"
+    assert STATES["TuningStatusUnreadable"]["Next"] == "CleanupTraining"
+    for kind in ("Tuning", "Training", "Endpoint"):
+        catches = STATES[
+            {"Tuning": "DescribeTuning", "Training": "DescribeTraining", "Endpoint": "DescribeEndpoint"}[kind]
+        ]["Catch"]
+        assert [c["Next"] for c in catches] == [f"{kind}ReadFailed", f"{kind}StatusUnreadable"]
+        assert "SageMaker.ThrottlingException" in catches[0]["ErrorEquals"]
+    # Cleanup deletes this execution's config only when the endpoint was read, or is proven missing.
+    assert STATES["CheckEndpointBeforeCleanup"]["Catch"][0]["Next"] == "CleanupEndpointGone"
+    assert STATES["CleanupEndpointGone"]["Default"] == "ReleaseLockBeforeFailing"
+
+
+def test_quota_errors_back_off_then_name_the_quota() -> None:
+    """Every Create*/UpdateEndpoint retries ResourceLimitExceeded with backoff, then fails QuotaExceeded."""
+    creators = [n for n, s in tasks() if re.search(r":(create[A-Za-z]+|updateEndpoint)$", s["Resource"])]
+    assert len(creators) == 7
+    for name in creators:
+        first = STATES[name]["Retry"][0]
+        assert first["ErrorEquals"] == ["SageMaker.ResourceLimitExceededException"], name
+        assert first["IntervalSeconds"] >= 30 and first["MaxDelaySeconds"] >= 300, name
+        assert STATES[name]["Catch"][0] == {
+            "ErrorEquals": ["SageMaker.ResourceLimitExceededException"],
+            "ResultPath": "$.Error",
+            "Next": "QuotaExceeded",
+        }, name
+    assert STATES["QuotaExceeded"]["Parameters"]["Error"] == "QuotaExceeded"
+    assert "$.Error.Cause" in STATES["QuotaExceeded"]["Parameters"]["Cause.$"]
 
 
 def test_metric_definitions_match_training_and_parse_the_contract_lines() -> None:
@@ -396,13 +576,13 @@ def test_tuning_objective_is_validation_accuracy() -> None:
 
 def test_cleanup_never_deletes_a_config_an_endpoint_references() -> None:
     into_delete = [(n, s) for n, s in all_states() if "DeleteEndpointConfig" in targets(s)]
-    assert sorted(n for n, _ in into_delete) == ["CheckEndpointBeforeCleanup", "ConfigStillReferenced"]
+    assert sorted(n for n, _ in into_delete) == ["CleanupEndpointGone", "ConfigStillReferenced"]
     guard = STATES["ConfigStillReferenced"]
     assert guard["Default"] == "DeleteEndpointConfig"
     assert guard["Choices"][0] == {
         "Variable": "$.CleanupEndpoint.EndpointConfigName",
         "StringEqualsPath": "$.Names.Base",
-        "Next": "Failed",
+        "Next": "ReleaseLockBeforeFailing",
     }
     for action in ("deleteModel", "deleteEndpointConfig"):
         assert task(action)["Parameters"] in ({"ModelName.$": "$.Names.Base"}, {"EndpointConfigName.$": "$.Names.Base"})

@@ -90,8 +90,8 @@ def test_endpoint_serves_real_predictions_and_maps_errors(
         body = json.loads(response["Body"].read())
         assert body["prediction"] == pytest.approx(3 * 0.5 + 12.0)
         assert response["InvokedProductionVariant"] == "AllTraffic"
-        pids.add(body["pid"])
-    assert len(pids) == 2  # load-balanced across both instances
+        pids.add(body["instance_pid"])
+    assert len(pids) == 2  # load-balanced across both instances (each with its own model workers)
 
     with pytest.raises(ClientError) as client_fault:
         smr.invoke_endpoint(EndpointName="tiny-ep", Body=b'{"x": 1}', ContentType=JSON)

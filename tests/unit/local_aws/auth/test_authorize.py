@@ -301,3 +301,22 @@ def test_a_service_assumes_only_a_role_whose_trust_policy_names_it(make_role: Ca
     )
     with pytest.raises(RoleNotAssumable, match="cannot be assumed by Lambda"):
         RoleSessions(service=LAMBDA_SERVICE).credentials(machine)
+
+
+def test_the_state_machine_role_may_use_only_its_deploy_lock(
+    edge: Edge, recorder: Recorder, make_role: Callable[..., str]
+) -> None:
+    """The deploy lock's calls: the lock table's items and this state machine's executions, nothing else."""
+    session = assume_role(make_role("StateMachineRole"), "exec-lock")
+    ddb = _client("dynamodb", edge, session)
+    ddb.get_item(TableName=f"{PREFIX}-deploy-lock", Key={"LockName": {"S": PREFIX}})
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(TableName="other-table", Item={"LockName": {"S": PREFIX}})
+    _denied(exc, session, "dynamodb:PutItem", f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/other-table")
+    sfn = _client("stepfunctions", edge, session)
+    execution = f"arn:{PARTITION}:states:{REGION}:{ACCOUNT_ID}:execution"
+    sfn.describe_execution(executionArn=f"{execution}:{PREFIX}-train-deploy:run-1")
+    with pytest.raises(ClientError) as exc:
+        sfn.describe_execution(executionArn=f"{execution}:other-machine:run-1")
+    _denied(exc, session, "states:DescribeExecution", f"{execution}:other-machine:run-1")
+    assert recorder.calls == ["DynamoDB_20120810.GetItem", "AWSStepFunctions.DescribeExecution"]

@@ -21,6 +21,7 @@ def model_fn(model_dir: str) -> dict[str, Any]:
         raise RuntimeError("model refuses to load: " + os.environ["TINY_FAIL_LOAD"])
     model = json.loads((Path(model_dir) / "model.json").read_text())
     model["pid"] = os.getpid()
+    model["instance_pid"] = os.getppid()  # a model worker's parent is its instance's model server
     return model
 
 
@@ -42,6 +43,7 @@ def predict_fn(data: list[float], model: dict[str, Any], context: Any) -> dict[s
     return {
         "prediction": sum(data) * model["scale"] + model["total"],
         "pid": model["pid"],
+        "instance_pid": model["instance_pid"],
         "version": os.environ.get("MODEL_VERSION", "v1"),
         "model_dir": context.system_properties["model_dir"],
     }
