@@ -40,14 +40,20 @@ SCALING_CONFLICT = (
     "ApplicationAutoScaling.ConcurrentUpdateException",
 )
 CLEANUP_TAIL = ["Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup"]
-# Before CreateModel nothing of the deployment exists: CleanupDeployment goes straight to Failed.
-NOTHING_TO_CLEAN = ["Cleanup", "CleanupTraining", "CleanupDeployment", "Failed"]
+# Before CreateModel nothing of the deployment exists: CleanupDeployment goes straight to releasing the deploy lock.
+NOTHING_TO_CLEAN = [
+    "Cleanup", "CleanupTraining", "CleanupDeployment", "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure",
+    "Failed",
+]  # fmt: skip
 
 
-def calls(state: str) -> int:
-    """Every attempt the state's first Retry allows (1 + MaxAttempts, AWS's default 3 when absent)."""
-    retry = ASL[state].get("Retry", [])
-    return 1 + (int(retry[0].get("MaxAttempts", 3)) if retry else 0)
+def calls(state: str, error: str) -> int:
+    """Every attempt the state's Retry allows ``error`` (1 + MaxAttempts of the first retrier naming it, AWS's
+    default 3 when absent; 1 when no retrier does)."""
+    for retrier in ASL[state].get("Retry", []):
+        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
+            return 1 + int(retrier.get("MaxAttempts", 3))
+    return 1
 
 
 def rule(service: str, operation: str, code: str, count: int) -> str:
@@ -109,11 +115,11 @@ def test_reading_the_serving_endpoint_fails_into_cleanup(
     """The gate cannot read what serves (its config, autoscaling or record): retried, then Cleanup; nothing changes."""
     service, code, error = kind
     name = f"read-{state.lower()}"
-    record = run_with_errors(stack, quick(stack, gate=0.0), name, rule(service, operation, code, calls(state)))
+    record = run_with_errors(stack, quick(stack, gate=0.0), name, rule(service, operation, code, calls(state, error)))
 
     assert record.status == "FAILED" and record.error == error, record.why
     assert record.cause is not None and f"Service: {error.split('.')[0]}" in record.cause
-    assert attempts(stack, record.arn, ASL[state]["Resource"].rsplit(":", 1)[1]) == calls(state)
+    assert attempts(stack, record.arn, ASL[state]["Resource"].rsplit(":", 1)[1]) == calls(state, error)
     assert after(entered(stack, record.arn), state) == [state, *NOTHING_TO_CLEAN]
     assert read_deployment(stack) == serving  # the serving endpoint is untouched
     assert resources(stack.sm, stack.job_name(name)) == (False, False)
@@ -140,11 +146,16 @@ def test_scaling_that_cannot_be_deleted_stops_the_resize(scaling_kept: Deploymen
         stack,
         resize(stack, scaling_kept),
         "resize-policy-conflict",
-        rule(*SCALING_CONFLICT[:1], "DeleteScalingPolicy", SCALING_CONFLICT[1], calls("DeleteScalingPolicy")),
+        rule(
+            *SCALING_CONFLICT[:1],
+            "DeleteScalingPolicy",
+            SCALING_CONFLICT[1],
+            calls("DeleteScalingPolicy", SCALING_CONFLICT[2]),
+        ),
     )
 
     assert record.status == "FAILED" and record.error == SCALING_CONFLICT[2], record.why
-    assert attempts(stack, record.arn, "deleteScalingPolicy") == calls("DeleteScalingPolicy")
+    assert attempts(stack, record.arn, "deleteScalingPolicy") == calls("DeleteScalingPolicy", SCALING_CONFLICT[2])
     order = after(entered(stack, record.arn), "DeleteScalingPolicy")
     assert order[:5] == ["DeleteScalingPolicy", *CLEANUP_TAIL]
     assert "DeregisterScalableTarget" not in order
@@ -159,7 +170,12 @@ def test_a_target_that_cannot_be_deregistered_stops_the_resize(scaling_kept: Dep
         stack,
         resize(stack, scaling_kept),
         "resize-target-conflict",
-        rule(*SCALING_CONFLICT[:1], "DeregisterScalableTarget", SCALING_CONFLICT[1], calls("DeregisterScalableTarget")),
+        rule(
+            *SCALING_CONFLICT[:1],
+            "DeregisterScalableTarget",
+            SCALING_CONFLICT[1],
+            calls("DeregisterScalableTarget", SCALING_CONFLICT[2]),
+        ),
     )
 
     assert record.status == "FAILED" and record.error == SCALING_CONFLICT[2], record.why
@@ -179,7 +195,7 @@ def test_scaling_already_gone_goes_on_to_the_update(scaling_kept: Deployment, st
         "resize-scaling-gone",
         rule("application-autoscaling", "DeleteScalingPolicy", "ObjectNotFoundException", 1),
         rule("application-autoscaling", "DeregisterScalableTarget", "ObjectNotFoundException", 1),
-        rule("sagemaker", "UpdateEndpoint", "ThrottlingException", calls("UpdateEndpoint")),
+        rule("sagemaker", "UpdateEndpoint", "ThrottlingException", calls("UpdateEndpoint", SAGEMAKER_THROTTLE[2])),
     )
 
     assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
@@ -208,8 +224,10 @@ def test_a_failed_restore_of_the_serving_autoscaling_still_fails_the_execution(
         stack,
         resize(stack, scaling_kept),
         name,
-        rule("sagemaker", "UpdateEndpoint", "ThrottlingException", calls("UpdateEndpoint")),
-        rule("application-autoscaling", operation, "ConcurrentUpdateException", calls(failed_state)),
+        rule("sagemaker", "UpdateEndpoint", "ThrottlingException", calls("UpdateEndpoint", SAGEMAKER_THROTTLE[2])),
+        rule(
+            "application-autoscaling", operation, "ConcurrentUpdateException", calls(failed_state, SCALING_CONFLICT[2])
+        ),
     )
 
     assert record.status == "FAILED" and record.error == "SageMaker.SageMakerException", record.why
@@ -218,7 +236,7 @@ def test_a_failed_restore_of_the_serving_autoscaling_still_fails_the_execution(
     assert order[: 5 + len(restore)] == ["UpdateEndpoint", *CLEANUP_TAIL, *restore]
     assert after(order, failed_state)[:2] == [failed_state, "ConfigStillReferenced"]
     resource = ASL[failed_state]["Resource"].rsplit(":", 1)[1]
-    assert attempts(stack, record.arn, resource) == calls(failed_state)
+    assert attempts(stack, record.arn, resource) == calls(failed_state, SCALING_CONFLICT[2])
     assert read_deployment(stack) == scaling_kept  # the old fleet serves; the new config and model are deleted
     assert resources(stack.sm, stack.job_name(name)) == (False, False)
 
@@ -235,13 +253,71 @@ def test_autoscaling_refused_after_the_new_endpoint_serves_fails_into_cleanup(
     stack = fresh
     name = f"new-{state.lower()}"
     record = run_with_errors(
-        stack, quick(stack, gate=0.0), name, rule(*SCALING_CONFLICT[:1], operation, SCALING_CONFLICT[1], calls(state))
+        stack,
+        quick(stack, gate=0.0),
+        name,
+        rule(*SCALING_CONFLICT[:1], operation, SCALING_CONFLICT[1], calls(state, SCALING_CONFLICT[2])),
     )
 
     assert record.status == "FAILED" and record.error == SCALING_CONFLICT[2], record.why
-    assert attempts(stack, record.arn, operation[0].lower() + operation[1:]) == calls(state)
+    assert attempts(stack, record.arn, operation[0].lower() + operation[1:]) == calls(state, SCALING_CONFLICT[2])
     order = after(entered(stack, record.arn), state)
-    assert order == [state, *CLEANUP_TAIL, "RestoreScalingNeeded", "ConfigStillReferenced", "Failed"]
+    assert order[:7] == [state, *CLEANUP_TAIL, "RestoreScalingNeeded", "ConfigStillReferenced"]
+    assert "DeleteEndpointConfig" not in order and order[-1] == "Failed"
     endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", stack.job_name(name))
     assert resources(stack.sm, stack.job_name(name)) == (True, True)
+
+
+def drop_deploy_lock(stack: Stack) -> None:
+    """Delete the deploy lock an execution could not release (its DeleteItem was the injected failure)."""
+    stack.aws.client("dynamodb").delete_item(
+        TableName=f"{stack.prefix}-deploy-lock", Key={"LockName": {"S": stack.endpoint}}
+    )
+
+
+def test_an_unreadable_training_status_leaves_the_job_running_and_fails(stack: Stack) -> None:
+    """DescribeTrainingJob answers a modeled SageMaker error (not a throttle, not the generic SageMakerException): the
+    second catcher (States.ALL) takes it to TrainingStatusUnreadable, which fails the execution with that error."""
+    name = "training-unreadable"
+    record = run_with_errors(
+        stack, quick(stack, gate=0.0), name, rule("sagemaker", "DescribeTrainingJob", "ResourceNotFound", 1)
+    )
+
+    assert record.status == "FAILED" and record.error == "TrainingStatusUnreadable", record.why
+    assert record.cause is not None and "SageMaker.ResourceNotFoundException" in record.cause
+    order = after(entered(stack, record.arn), "DescribeTraining")
+    assert order[:3] == ["DescribeTraining", "TrainingStatusUnreadable", "CleanupDeployment"]
+    assert order[-1] == "Failed" and "AcquireDeployLock" not in order
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("ConditionalCheckFailedException", "DynamoDB.ConditionalCheckFailedException"),  # someone took it over
+        ("ResourceNotFoundException", "DynamoDB.ResourceNotFoundException"),  # anything else
+    ],
+)
+def test_a_deploy_lock_that_cannot_be_released_still_fails_with_the_first_error(
+    stack: Stack, code: str, error: str
+) -> None:
+    """The lookup fails (as above), then releasing the deploy lock fails too: either catcher of
+    ReleaseDeployLockAfterFailure ends the execution with the lookup's error, not the release's."""
+    name = f"release-{code.lower()}"
+    try:
+        record = run_with_errors(
+            stack,
+            quick(stack, gate=0.0),
+            name,
+            rule("sagemaker", "DescribeEndpoint", "ResourceNotFound", 1),
+            rule("dynamodb", "DeleteItem", code, calls("ReleaseDeployLockAfterFailure", error)),
+        )
+    finally:
+        drop_deploy_lock(stack)
+
+    assert record.status == "FAILED" and record.error == "SageMaker.ResourceNotFoundException", record.why
+    assert attempts(stack, record.arn, "deleteItem") == 1  # neither code is retried
+    assert after(entered(stack, record.arn), "ReleaseDeployLockAfterFailure") == [
+        "ReleaseDeployLockAfterFailure",
+        "Failed",
+    ]
