@@ -125,6 +125,16 @@ def test_rewriting_the_file_rearms_every_rule(config: Callable[[str], None], edg
             400,
             None,
         ),
+        # awsJson1_0 (DynamoDB, the deploy lock's service): the status comes from the shape's model.
+        (
+            "dynamodb",
+            "DeleteItem",
+            "ConditionalCheckFailedException",
+            "delete_item",
+            {"TableName": "t", "Key": {"LockName": {"S": "ep"}}},
+            400,
+            None,
+        ),
         # query (IAM): the wire code is the shape's error.code, the status its httpStatusCode.
         ("iam", "GetRole", "NoSuchEntityException", "get_role", {"RoleName": "r"}, 404, "NoSuchEntity"),
         ("iam", "GetRole", "ServiceFailure", "get_role", {"RoleName": "r"}, 500, None),
@@ -214,3 +224,11 @@ def test_authentication_comes_before_the_injected_error(config: Callable[[str], 
     client = wsgi_client("application-autoscaling", edge, secret="x" * 40)
     error = _raised(client.describe_scalable_targets, ServiceNamespace="sagemaker")
     assert error.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_a_single_table_instead_of_an_array_is_refused(config: Callable[[str], None], edge: Edge) -> None:
+    """``[chaos.errors]`` (one table) instead of ``[[chaos.errors]]``: a clear 400 naming the section, never a 500."""
+    config('[chaos.errors]\nservice = "sagemaker"\n')
+    error = _raised(wsgi_client("sagemaker", edge).list_endpoints)
+    assert error.response["Error"]["Code"] == "ValidationException"
+    assert "[[chaos.errors]] must be an array of tables" in error.response["Error"]["Message"]
