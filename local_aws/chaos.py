@@ -8,6 +8,7 @@ user's own shell, across the runtime's process and its training or endpoint subp
     [chaos.throttle]           # local_aws/sagemaker: ThrottlingException, as the SageMaker API sends it
     [chaos.quota]              # local_aws/sagemaker: ResourceLimitExceeded past an instance quota
     [chaos.spot]               # local_aws/sagemaker/training: a spot interruption at a chosen point
+    [[chaos.errors]]           # local_aws/injected_errors.py: any API's modeled error, at the edge
 
 Each consumer parses and validates its own section (a bad value is a clear error naming the key and the valid
 ones); this module only finds the file, parses TOML (stdlib ``tomllib``: no dependency for a solved problem) and
@@ -71,3 +72,17 @@ def section(name: str, home: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ChaosConfigError(f"[chaos.{name}] must be a table, got {type(value).__name__}")
     return value
+
+
+def tables(name: str, home: str | Path | None = None) -> list[dict[str, Any]]:
+    """The ``[[chaos.<name>]]`` array of tables (empty when absent: no fault).
+
+    The list is the same object until the file changes, so a consumer can tell "the file changed" by identity.
+    """
+    value = _load(config_path(home)).get(name, _NO_TABLES)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ChaosConfigError(f"[[chaos.{name}]] must be an array of tables, got {type(value).__name__}")
+    return value
+
+
+_NO_TABLES: list[dict[str, Any]] = []

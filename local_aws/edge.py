@@ -19,11 +19,14 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from local_aws import injected_errors
+from local_aws.auth.actions import operation_of
 from local_aws.auth.authorize import authorize, render_access_denied
 from local_aws.auth.credentials import CredentialStore
 from local_aws.auth.errors import AuthError, render_auth_error
 from local_aws.auth.services import FORM_GUESS_MAX_BYTES, FORM_TYPE, guess_service, protocol_for
 from local_aws.auth.sigv4 import incoming_from_environ, verify
+from local_aws.chaos import ChaosConfigError
 from local_aws.constants import AWS_API_MAX_BODY_BYTES, REGION, S3_MAX_PUT_BYTES
 from local_aws.http.server import json_error_renderer
 from local_aws.query_protocol import query_error_body
@@ -43,12 +46,21 @@ class Edge:
         credentials: who may call.
         services: signing name → app for the services the local runtime implements itself.
         fallback: moto's app, for every other signing name.
+        errors: ``[[chaos.errors]]``, the injected API errors (``injected_errors.py``); default: the config of
+            ``$LOCAL_RUNTIME_HOME``.
     """
 
-    def __init__(self, credentials: CredentialStore, services: Mapping[str, WsgiApp], fallback: WsgiApp) -> None:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        services: Mapping[str, WsgiApp],
+        fallback: WsgiApp,
+        errors: injected_errors.InjectedErrors | None = None,
+    ) -> None:
         self.credentials = credentials
         self.services = dict(services)
         self.fallback = fallback
+        self.errors = errors or injected_errors.InjectedErrors()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -80,9 +92,30 @@ class Edge:
             status, headers, payload = render_access_denied(denial)
             start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
             return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+        injected = self._injected(caller.service, environ, body)
+        if injected is not None:
+            status, headers, payload = injected
+            start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
+            return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
         environ[CALLER_KEY] = caller
         app = self.services.get(caller.service, self.fallback)
         return app(environ, start_response)
+
+    def _injected(self, service: str, environ: dict[str, Any], body: bytes | None) -> injected_errors.Rendered | None:
+        """The ``[[chaos.errors]]`` answer for this call, if a rule fails it (a bad rule: a clear 400, never a 500)."""
+        op = operation_of(service, environ, body)
+        if op is None:
+            return None
+        try:
+            error = self.errors.take(op)
+        except ChaosConfigError as exc:  # the operator's own fault switch is wrong: say so in the service's shape
+            error = injected_errors.InjectedError(
+                "ValidationException", "ValidationException", 400, f"Local runtime chaos config: {exc}", False
+            )
+        if error is None:
+            return None
+        LOGGER.info("[chaos.errors] %s %s: %s", op.service, op.name, error.code)
+        return injected_errors.render(error, op.service)
 
 
 def _peek_form(environ: dict[str, Any]) -> bytes:

@@ -49,6 +49,7 @@ from local_aws.constants import (
 from local_aws.deploy import StackRecord, deploy
 from local_aws.edge import Edge, edge_body_limit, edge_error_renderer
 from local_aws.http.server import HttpServer, port_is_free
+from local_aws.injected_errors import InjectedErrors
 from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
 from local_aws.logs.api import LogsApi
 from local_aws.logs.store import LogStore, now_ms
@@ -195,6 +196,7 @@ class LocalAws:
                 "sts": StsApi(moto),
             },
             fallback=moto,
+            errors=InjectedErrors(layout.home),
         )
         self._edge = HttpServer(
             edge,
