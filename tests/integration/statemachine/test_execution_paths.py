@@ -376,7 +376,10 @@ def test_tuning_retrains_with_the_best_jobs_hyperparameters(fresh: Stack, test_i
 
     assert record.status == "SUCCEEDED", record.why
     summaries = sm.list_hyper_parameter_tuning_jobs(NameContains=stack.prefix)["HyperParameterTuningJobSummaries"]
-    (summary,) = [t for t in summaries if t["HyperParameterTuningJobStatus"] == "Completed"]
+    # Earlier tests of the session leave tuning jobs of their own: this execution's is the newest completed one.
+    summary = max(
+        (t for t in summaries if t["HyperParameterTuningJobStatus"] == "Completed"), key=lambda t: t["CreationTime"]
+    )
     tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["HyperParameterTuningJobName"])
     config = tuning["HyperParameterTuningJobConfig"]
     assert config["Strategy"] == "Grid"

@@ -1,9 +1,10 @@
 """The pipeline against the execution-history quota: a polling loop that does not budget its events fails with
 Step Functions' own error, States.Runtime, at the quota, and no Catch of the ASL sees it.
 
-The break is made on purpose: ``Polling.IntervalSeconds`` 0 turns WaitForTraining into a busy loop, and the quota is
-lowered (on ``local_aws.constants``, read at every event) so the loop reaches it while the training job still runs,
-in seconds instead of hours. What happens at the quota is what AWS documents for 25,000.
+The break is made on purpose: the quota is lowered (on ``local_aws.constants``, read at every event) below what the
+ASL's poll budget allows (2000 turns of 11 events), and 1 s polls run at ``LOCAL_AWS_TIME_SCALE`` 50, so the loop
+reaches it while the training job still runs, in seconds instead of hours. What happens at the quota is what AWS
+documents for 25,000.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ QUOTA = 400
 
 def test_an_unbudgeted_poll_loop_fails_at_the_quota(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "SFN_HISTORY_MAX_EVENTS", QUOTA)
+    monkeypatch.setenv("LOCAL_AWS_TIME_SCALE", "50")  # a 1 s poll lasts 20 ms; training runs at its own pace
     payload = quick(stack, gate=0.0)
     payload["Hyperparameters"] = {**payload["Hyperparameters"], "epochs": "3", "max-steps": "200"}
-    payload["Polling"] = {"IntervalSeconds": 0, "MaxAttempts": 2000}
+    payload["Polling"] = {"IntervalSeconds": 1, "MaxIntervalSeconds": 1, "MaxAttempts": 2000}
     name = f"quota-{uuid.uuid4().hex[:8]}"
     try:
         record = run(stack, payload, name)

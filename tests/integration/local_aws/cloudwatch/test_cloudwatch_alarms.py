@@ -7,6 +7,7 @@ runtime without seeing each other's data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -215,6 +216,21 @@ def test_template_alarms_are_deployed_and_evaluated(cw: Any, local_aws: Aws) -> 
     assert wait_state(cw, names[1], "OK")["StateValue"] == "OK"
 
 
+@contextlib.contextmanager
+def restored_stack(local_aws: Aws) -> Iterator[None]:
+    """Deploy something else into the session's runtime, then the session's own stack again.
+
+    NOTE: a copy of the template deploys the same stack name, so its roles' policies (scoped to the copy's
+    EnvironmentName) replace the session stack's, and IAM, enforced for role sessions, would then deny every later
+    execution of the session (seen: CreateTrainingJob denied in the next test file). Redeploying template.yaml puts
+    the session stack's own policies back.
+    """
+    try:
+        yield
+    finally:
+        deploy(local_aws.runtime.clients())
+
+
 def broken_template(tmp_path: Path, metric: str, treat_missing: bool = True) -> Path:
     """A copy of template.yaml whose 5XX alarm watches ``metric`` (without TreatMissingData unless
     ``treat_missing``), its state machine file next to it."""
@@ -238,12 +254,13 @@ def test_broken_template_alarm_on_a_metric_that_does_not_exist_never_fires(
     # A one-letter typo: "5xx" for the "5XX" SageMaker publishes. CloudWatch accepts the alarm, and with
     # notBreaching the alarm sits in OK forever while the real metric reports errors.
     env = "brk" + uuid.uuid4().hex[:4]
-    record = deploy(
-        local_aws.runtime.clients(),
-        broken_template(tmp_path, "Invocation5xxErrors"),
-        {"EnvironmentName": env},
-        samconfig=None,
-    )
+    with restored_stack(local_aws):
+        record = deploy(
+            local_aws.runtime.clients(),
+            broken_template(tmp_path, "Invocation5xxErrors"),
+            {"EnvironmentName": env},
+            samconfig=None,
+        )
     broken = record.physical_ids["EndpointInvocation5xxAlarm"]
     endpoint = f"dogbreed-{env}"
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
@@ -299,7 +316,8 @@ def test_broken_template_alarm_without_treat_missing_data_is_insufficient_data(
     # The same typo with CloudWatch's default TreatMissingData (missing): the alarm never leaves INSUFFICIENT_DATA.
     env = "brk" + uuid.uuid4().hex[:4]
     template = broken_template(tmp_path, "Invocation5xxErrors", treat_missing=False)
-    record = deploy(local_aws.runtime.clients(), template, {"EnvironmentName": env}, samconfig=None)
+    with restored_stack(local_aws):
+        record = deploy(local_aws.runtime.clients(), template, {"EnvironmentName": env}, samconfig=None)
     names = [record.physical_ids[k] for k in ("EndpointInvocation5xxAlarm", "EndpointModelLatencyAlarm")]
     try:
         assert "TreatMissingData" not in state(cw, names[0])

@@ -166,6 +166,12 @@ def test_the_endpoint_shows_its_variant_instances_and_recent_invocations(
     assert status == 200
     described = console_stack.sm.describe_endpoint(EndpointName=console_stack.endpoint)
     _open(browser, console, "endpoints")
+    # The list fills from its own request after the tab reports loaded; wait for it rather than read it at once.
+    _wait(
+        browser,
+        "(document.querySelector('#endpoint-list') || {}).textContent"
+        f".includes({json.dumps(console_stack.endpoint)})",
+    )
     text = browser.find_element("css selector", "#endpoint-list").text
     assert console_stack.endpoint in text and described["EndpointStatus"] in text
     for variant in described["ProductionVariants"]:
