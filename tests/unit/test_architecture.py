@@ -132,3 +132,11 @@ def test_one_constants_module() -> None:
             if value == "us-east-1":
                 repeated.append(f"{name}:{node.lineno}")
     assert repeated == []
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest imports test modules by basename here (no packages): two files of one name fail the whole collection."""
+    names: dict[str, list[str]] = {}
+    for path in (REPO / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}

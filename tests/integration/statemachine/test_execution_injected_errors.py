@@ -39,6 +39,9 @@ SCALING_CONFLICT = (
     "ConcurrentUpdateException",
     "ApplicationAutoScaling.ConcurrentUpdateException",
 )
+
+# Exist to take every ASL state and Catch edge; `make test-exhaustive` runs them (they would push CI past 45 min).
+pytestmark = pytest.mark.exhaustive
 CLEANUP_TAIL = ["Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup"]
 # Before CreateModel nothing of the deployment exists: CleanupDeployment goes straight to releasing the deploy lock.
 NOTHING_TO_CLEAN = [

@@ -41,6 +41,9 @@ from tests.integration.statemachine.sfn_probes import (
     upload_no_test_metric_source,
 )
 
+# Exist to take every ASL state and Catch edge; `make test-exhaustive` runs them (they would push CI past 45 min).
+pytestmark = pytest.mark.exhaustive
+
 
 @pytest.fixture(scope="module")
 def no_test_metric_source(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> str:
