@@ -28,6 +28,9 @@ from tests.integration.statemachine.sfn_helpers import (
     wait,
 )
 
+# Long executions (scaled 72 h / 48 h waits; two deploys in a row): `make test-exhaustive` runs them, CI time.
+pytestmark = pytest.mark.exhaustive
+
 DEADLINE_S = 300.0
 
 

@@ -25,6 +25,9 @@ from local_aws.clock import ENV_TIME_SCALE
 from local_aws.constants import SFN_HISTORY_MAX_EVENTS
 from tests.integration.statemachine.sfn_helpers import Stack, describe, history, sfn_event, start, wait
 
+# Long executions (scaled 72 h / 48 h waits; two deploys in a row): `make test-exhaustive` runs them, CI time.
+pytestmark = pytest.mark.exhaustive
+
 HISTORY_QUOTA = SFN_HISTORY_MAX_EVENTS  # enforced by the local Step Functions too (history_quota.py)
 # tests/unit/statemachine/test_asl_structure.py::turn_events: Wait 2 + Describe 5 + Choice 2 + Pass 2.
 EVENTS_PER_TURN = 11
