@@ -16,6 +16,26 @@ pytest_plugins = ["tests.asl_coverage_plugin"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
+# The order the tiers run in, one after the other, whatever order pytest was given the paths in.
+TIER_ORDER = ("unit", "integration", "e2e")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.fspath)).resolve().relative_to(REPO_ROOT / "tests").parts
+    return TIER_ORDER.index(parts[0]) if parts and parts[0] in TIER_ORDER else len(TIER_ORDER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests run before the first integration test starts the session's local AWS, never after it.
+
+    That runtime is process-wide while it runs (moto's backends are module globals, and it patches moto's ASL
+    interpreter to send SDK calls to its edge): a unit test's mock_aws execution after it would send its DynamoDB
+    calls to the edge and fail on the blocked socket, its health-check threads would ping through the unit tests'
+    blocked sockets, and CPython 3.11's ast module keeps its recursion depth per interpreter, not per thread, so a
+    background thread's parse can break a test's ast.parse ("AST constructor recursion depth mismatch"). The sort is
+    stable: within a tier, modules keep their order and module fixtures their scope.
+    """
+    items.sort(key=_tier)
 
 
 @pytest.fixture(autouse=True)

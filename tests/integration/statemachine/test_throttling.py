@@ -23,6 +23,7 @@ from tests.integration.statemachine.sfn_helpers import (
     exists,
     history,
     quick,
+    remove_endpoint,
     start,
     states,
     wait,
@@ -50,6 +51,10 @@ def test_throttled_status_reads_go_back_to_their_wait(stack: Stack, chaos: Chaos
     """Six throttled DescribeTrainingJob and six throttled DescribeEndpoint (more than the old retries' 3 + 1):
     each costs one poll and waits again; the job is never stopped and the run gets to its gate."""
     name = f"throttled-{uuid.uuid4().hex[:6]}"
+    # The burst counts every caller's DescribeEndpoint, as AWS's account-wide rate does, and Application Auto
+    # Scaling reads the endpoint of a registered target on its own (local_aws/autoscaling/scaler.py): with no
+    # endpoint and no target left by an earlier test, all six land on this execution's lookup.
+    remove_endpoint(stack)
     chaos('[chaos.throttle]\noperations = ["DescribeTrainingJob", "DescribeEndpoint"]\nburst = 6\n')
     arn = start(stack.sfn, stack.machine_arn, quick(stack, gate=1.0), name)
     record = wait(stack.sfn, arn, TIMEOUT)
