@@ -92,7 +92,7 @@ class Edge:
             status, headers, payload = render_access_denied(denial)
             start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
             return [payload] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
-        injected = self._injected(caller.service, environ, body)
+        injected = self._injected(caller.service, environ, body, caller.identity.principal_arn)
         if injected is not None:
             status, headers, payload = injected
             start_response(f"{status} {HTTPStatus(status).phrase}", [*headers, ("Content-Length", str(len(payload)))])
@@ -101,13 +101,15 @@ class Edge:
         app = self.services.get(caller.service, self.fallback)
         return app(environ, start_response)
 
-    def _injected(self, service: str, environ: dict[str, Any], body: bytes | None) -> injected_errors.Rendered | None:
+    def _injected(
+        self, service: str, environ: dict[str, Any], body: bytes | None, principal_arn: str
+    ) -> injected_errors.Rendered | None:
         """The ``[[chaos.errors]]`` answer for this call, if a rule fails it (a bad rule: a clear 400, never a 500)."""
         op = operation_of(service, environ, body)
         if op is None:
             return None
         try:
-            error = self.errors.take(op)
+            error = self.errors.take(op, principal_arn)
         except ChaosConfigError as exc:  # the operator's own fault switch is wrong: say so in the service's shape
             error = injected_errors.InjectedError(
                 "ValidationException", "ValidationException", 400, f"Local runtime chaos config: {exc}", False

@@ -8,8 +8,15 @@ Switch (``$LOCAL_RUNTIME_HOME/config.toml``, see ``local_aws/chaos.py``; re-read
     code = "ConcurrentUpdateException"    # an error the operation (or the service) models, or a common one
     message = "optional"                  # default: the error shape's documentation, as AWS words it
     count = 5                             # the next N matching calls fail, counted from when the file changed
+    after = 0                             # optional: first let this many matching calls through
+    principal = "*:assumed-role/*"        # optional: only calls signed by a matching principal ARN (* wildcards)
 
-Each rule counts on its own; every rewrite of the file re-arms all counts. The call is refused after the edge has
+Each rule counts on its own; every rewrite of the file re-arms all counts. ``after`` reaches a call in the middle of
+a run: the pipeline's first DescribeEndpoint is its lookup of the serving endpoint, so ``after = 1`` leaves that one
+alone and fails the status reads of the endpoint it then creates. ``principal`` picks the caller, matched like an IAM
+ARN pattern against the signer's ARN (``arn:aws:sts::<account>:assumed-role/<role>/<session>`` for a role session,
+``arn:aws:iam::<account>:user/<name>`` for the operator's key): a rule for the state machine role's
+DescribeExecution then leaves a user's own DescribeExecution polls alone. The call is refused after the edge has
 authenticated and authorised it (an unauthorised call still gets AccessDenied first), before the service sees it, so
 it changes nothing; that is how a throttled or conflicting AWS call behaves. The Step Functions interpreter's SDK
 calls go through the edge too (signed with the state machine role's session: ``stepfunctions/interpreter.py``), so a
@@ -32,6 +39,7 @@ exactly the exception class it would get from AWS), not a hand-written table:
 
 from __future__ import annotations
 
+import fnmatch
 import html
 import json
 import re
@@ -48,7 +56,7 @@ from local_aws.auth.actions import Operation
 from local_aws.auth.services import Protocol, botocore_name, protocol_for, service_model
 
 SECTION = "errors"
-KEYS = ("service", "operation", "code", "message", "count")
+KEYS = ("service", "operation", "code", "message", "count", "after", "principal")
 # Common Errors of every AWS API reference, with the message AWS sends (SageMaker's Common Errors page; the throttle
 # text users quote from real AWS, as in local_aws/sagemaker/throttle.py).
 COMMON_CODES: Mapping[str, str] = {
@@ -81,6 +89,9 @@ class Rule:
     operation: str
     error: InjectedError
     count: int
+    after: int = 0
+    principal: str = "*"  # an ARN pattern the signer's ARN must match
+    passed: int = 0  # matching calls let through, up to ``after``
     used: int = 0
 
 
@@ -160,7 +171,13 @@ def parse(entries: list[dict[str, Any]]) -> list[Rule]:
         count = entry.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise _bad(index, "count", count, "an integer >= 0")
-        rules.append(Rule(service, operation, error, count))
+        skip = entry.get("after", 0)
+        if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+            raise _bad(index, "after", skip, "an integer >= 0")
+        principal = entry.get("principal", "*")
+        if not isinstance(principal, str) or not principal:
+            raise _bad(index, "principal", principal, 'an ARN pattern, e.g. "arn:aws:sts::*:assumed-role/MyRole/*"')
+        rules.append(Rule(service, operation, error, count, skip, principal))
     return rules
 
 
@@ -173,8 +190,11 @@ class InjectedErrors:
         self._entries: list[dict[str, Any]] | None = None  # the list last seen: a new object = the file changed
         self._rules: list[Rule] = []
 
-    def take(self, op: Operation) -> InjectedError | None:
+    def take(self, op: Operation, principal_arn: str = "") -> InjectedError | None:
         """The error for this call, counting it against the first rule that matches and has calls left.
+
+        A rule still letting its first ``after`` calls through counts this one as passed and leaves it to the rules
+        after it.
 
         Raises:
             chaos.ChaosConfigError: the section is not valid.
@@ -186,7 +206,13 @@ class InjectedErrors:
                 self._rules = parse(entries)
                 self._entries = entries
             for rule in self._rules:
-                if rule.service == service and rule.operation == op.name and rule.used < rule.count:
+                if rule.service != service or rule.operation != op.name:
+                    continue
+                if not fnmatch.fnmatchcase(principal_arn, rule.principal):
+                    continue
+                if rule.passed < rule.after:
+                    rule.passed += 1
+                elif rule.used < rule.count:
                     rule.used += 1
                     return rule.error
         return None

@@ -10,30 +10,34 @@ is left serving, with its autoscaling put back where an execution removed it for
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from local_aws.constants import ASL_PATH
-from tests.integration.local_aws.sagemaker.chaos_helpers import ChaosFile
+from tests.integration.statemachine.sfn_errors import (
+    ASL,
+    CLEANUP_TAIL,
+    NOTHING_TO_CLEAN,
+    SAGEMAKER_THROTTLE,
+    after,
+    calls,
+    drop_deploy_lock,
+    rule,
+    run_with_errors,
+)
 from tests.integration.statemachine.sfn_helpers import (
     Deployment,
-    Execution,
     Stack,
     quick,
     read_deployment,
     resources,
-    run,
     scalable_targets,
     scaling_policies,
     sfn_event,
 )
 from tests.integration.statemachine.sfn_probes import attempts, entered
 
-ASL = json.loads(ASL_PATH.read_text(encoding="utf-8"))["States"]
-SAGEMAKER_THROTTLE = ("sagemaker", "ThrottlingException", "SageMaker.SageMakerException")
 SCALING_CONFLICT = (
     "application-autoscaling",
     "ConcurrentUpdateException",
@@ -42,38 +46,6 @@ SCALING_CONFLICT = (
 
 # Exist to take every ASL state and Catch edge; `make test-exhaustive` runs them (they would push CI past 45 min).
 pytestmark = pytest.mark.exhaustive
-CLEANUP_TAIL = ["Cleanup", "CleanupTraining", "CleanupDeployment", "CheckEndpointBeforeCleanup"]
-# Before CreateModel nothing of the deployment exists: CleanupDeployment goes straight to releasing the deploy lock.
-NOTHING_TO_CLEAN = [
-    "Cleanup", "CleanupTraining", "CleanupDeployment", "ReleaseLockBeforeFailing", "ReleaseDeployLockAfterFailure",
-    "Failed",
-]  # fmt: skip
-
-
-def calls(state: str, error: str) -> int:
-    """Every attempt the state's Retry allows ``error`` (1 + MaxAttempts of the first retrier naming it, AWS's
-    default 3 when absent; 1 when no retrier does)."""
-    for retrier in ASL[state].get("Retry", []):
-        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
-            return 1 + int(retrier.get("MaxAttempts", 3))
-    return 1
-
-
-def rule(service: str, operation: str, code: str, count: int) -> str:
-    return f'[[chaos.errors]]\nservice = "{service}"\noperation = "{operation}"\ncode = "{code}"\ncount = {count}\n'
-
-
-def run_with_errors(stack: Stack, payload: dict[str, Any], name: str, *rules: str) -> Execution:
-    chaos = ChaosFile(stack.aws.home)
-    chaos.write("".join(rules))
-    try:
-        return run(stack, payload, name)
-    finally:
-        chaos.remove()
-
-
-def after(order: list[str], state: str) -> list[str]:
-    return order[order.index(state) :]
 
 
 def resize(stack: Stack, serving: Deployment) -> dict[str, Any]:
@@ -270,13 +242,6 @@ def test_autoscaling_refused_after_the_new_endpoint_serves_fails_into_cleanup(
     endpoint = stack.sm.describe_endpoint(EndpointName=stack.endpoint)
     assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", stack.job_name(name))
     assert resources(stack.sm, stack.job_name(name)) == (True, True)
-
-
-def drop_deploy_lock(stack: Stack) -> None:
-    """Delete the deploy lock an execution could not release (its DeleteItem was the injected failure)."""
-    stack.aws.client("dynamodb").delete_item(
-        TableName=f"{stack.prefix}-deploy-lock", Key={"LockName": {"S": stack.endpoint}}
-    )
 
 
 def test_an_unreadable_training_status_leaves_the_job_running_and_fails(stack: Stack) -> None:

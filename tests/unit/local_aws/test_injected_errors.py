@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws import chaos
+from local_aws.auth.actions import Operation
 from local_aws.auth.credentials import IssuedCredentials, StaticCredentialStore
 from local_aws.edge import Edge
 from local_aws.injected_errors import InjectedErrors, parse
@@ -94,6 +95,31 @@ def test_a_rule_fails_the_next_count_calls_of_that_operation_only(
     aas.describe_scalable_targets(ServiceNamespace="sagemaker")  # another operation: untouched
     aas.register_scalable_target(**TARGET, MinCapacity=1, MaxCapacity=2)  # the count is spent
     assert service.calls == 2
+
+
+def test_after_lets_the_first_calls_through_then_fails_the_next_count(
+    config: Callable[[str], None], edge: Edge, service: Service
+) -> None:
+    aas = wsgi_client("application-autoscaling", edge)
+    config(rule("application-autoscaling", "DescribeScalableTargets", "InternalServiceException", 2, "after = 1\n"))
+    aas.describe_scalable_targets(ServiceNamespace="sagemaker")  # the first call passes
+    for _ in range(2):
+        with pytest.raises(aas.exceptions.InternalServiceException):
+            aas.describe_scalable_targets(ServiceNamespace="sagemaker")
+    aas.describe_scalable_targets(ServiceNamespace="sagemaker")  # the count is spent
+    assert service.calls == 2
+
+
+def test_a_principal_pattern_fails_only_that_callers_calls(config: Callable[[str], None]) -> None:
+    """The state machine role's DescribeExecution fails; the operator's own polls of the same API do not."""
+    errors = InjectedErrors()
+    config(rule("stepfunctions", "DescribeExecution", "InvalidArn", 1, 'principal = "arn:aws:sts::*:assumed-role/*"\n'))
+    call = Operation("states", "DescribeExecution", {})
+    assert errors.take(call, CREDS.principal_arn) is None  # arn:aws:iam::...:user/local-operator
+    session = "arn:aws:sts::123456789012:assumed-role/dogbreed-dev-StateMachineRole/execution"
+    error = errors.take(call, session)
+    assert error is not None and error.code == "InvalidArn"
+    assert errors.take(call, session) is None  # the count is spent
 
 
 def test_rewriting_the_file_rearms_every_rule(config: Callable[[str], None], edge: Edge, service: Service) -> None:
@@ -192,6 +218,11 @@ def test_each_protocol_gets_its_own_wire_shape(
         ({"service": "application-autoscaling", "operation": "PutScalingPolicy", "code": "NoSuchEntity"}, "code"),
         ({"service": "sagemaker", "operation": "DescribeEndpoint", "code": "ResourceInUse", "count": -1}, "count"),
         ({"service": "sagemaker", "operation": "DescribeEndpoint", "code": "ResourceInUse", "times": 1}, "'times'"),
+        ({"service": "sagemaker", "operation": "DescribeEndpoint", "code": "ResourceInUse", "after": "1"}, "after"),
+        (
+            {"service": "sagemaker", "operation": "DescribeEndpoint", "code": "ResourceInUse", "principal": ""},
+            "principal",
+        ),
     ],
 )
 def test_a_bad_rule_is_refused_naming_the_key_and_the_valid_values(entry: dict[str, Any], named: str) -> None:
