@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import hyperparameters
 import train
 
 
@@ -30,7 +31,7 @@ def test_defaults_come_from_sm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("SM_HOSTS", '["algo-1","algo-2"]')
     monkeypatch.setenv("SM_CURRENT_HOST", "algo-2")
     monkeypatch.setenv("SM_NUM_GPUS", "4")
-    args = train.parse_args([])
+    args = hyperparameters.parse_args([])
     assert args.model_dir == str(tmp_path / "model")
     assert args.output_data_dir == str(tmp_path / "out")
     assert args.data_dir == str(tmp_path / "data")
@@ -42,13 +43,13 @@ def test_defaults_come_from_sm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_local_fallbacks_without_sm_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR", "SM_CHANNEL_TRAINING", "SM_HOSTS", "SM_CURRENT_HOST"):
         monkeypatch.delenv(var, raising=False)
-    args = train.parse_args([])
+    args = hyperparameters.parse_args([])
     assert args.model_dir == "model" and args.data_dir is None and args.hosts == []
 
 
 def test_cli_overrides_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SM_MODEL_DIR", "/from/env")
-    assert train.parse_args(["--model-dir", "/from/cli"]).model_dir == "/from/cli"
+    assert hyperparameters.parse_args(["--model-dir", "/from/cli"]).model_dir == "/from/cli"
 
 
 def test_sagemaker_rendering_round_trip() -> None:
@@ -66,7 +67,7 @@ def test_sagemaker_rendering_round_trip() -> None:
     }
     asl = {k: v.strip('"') for k, v in sdk.items()}
     for hps in (sdk, asl):
-        args = train.parse_args(toolkit_render(hps))
+        args = hyperparameters.parse_args(toolkit_render(hps))
         assert args.arch == "resnet18" and args.epochs == 3 and args.batch_size == 16
         assert args.learning_rate == 0.01 and args.weight_decay == 1e-5 and args.max_steps == 5
         assert args.freeze_backbone is True and args.dry_run is False and args.image_size == 64
@@ -74,16 +75,16 @@ def test_sagemaker_rendering_round_trip() -> None:
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--batch_size"])
 def test_kebab_and_snake_case(flag: str) -> None:
-    assert train.parse_args([flag, "8"]).batch_size == 8
+    assert hyperparameters.parse_args([flag, "8"]).batch_size == 8
 
 
 @pytest.mark.parametrize(("value", "expected"), [("True", True), ("false", False), ("1", True), ("0", False)])
 def test_booleans(value: str, expected: bool) -> None:
-    assert train.parse_args(["--dry-run", value]).dry_run is expected
+    assert hyperparameters.parse_args(["--dry-run", value]).dry_run is expected
 
 
 def test_lr_alias_and_integral_float() -> None:
-    args = train.parse_args(["--lr", "0.5", "--epochs", "10.0"])
+    args = hyperparameters.parse_args(["--lr", "0.5", "--epochs", "10.0"])
     assert args.learning_rate == 0.5 and args.epochs == 10
 
 
@@ -110,7 +111,7 @@ def test_bad_values_name_the_value_and_the_valid_ones(
 ) -> None:
     monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path))
     with pytest.raises(SystemExit) as info:
-        train.parse_args(argv)
+        hyperparameters.parse_args(argv)
     assert info.value.code == 2
     err = capsys.readouterr().err
     for fragment in fragments:
@@ -120,12 +121,12 @@ def test_bad_values_name_the_value_and_the_valid_ones(
 
 
 def test_toolkit_internal_keys_are_ignored() -> None:
-    args = train.parse_args(["--sagemaker_program", "train.py", "--epochs", "2"])
+    args = hyperparameters.parse_args(["--sagemaker_program", "train.py", "--epochs", "2"])
     assert args.epochs == 2
 
 
 def test_runtime_failure_writes_reason_and_reraises(tmp_path: Path) -> None:
-    args = train.parse_args(
+    args = hyperparameters.parse_args(
         ["--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "output"), "--arch", "smallcnn"]
     )
     with pytest.raises(ValueError, match="does not exist"):
