@@ -59,7 +59,7 @@ setup: $(VENV)/.stamp $(TOOLS_VENV)/.stamp $(SDK3_VENV)/.stamp $(SDK2_VENV)/.sta
 tools: $(TOOLS_VENV)/.stamp ## Install only the IaC tools venv (aws-sam-cli, checkov)
 
 test: setup lint ## Lint, then every test but the exhaustive ASL paths (unit, integration, e2e, template checks); prints ASL coverage
-	$(PY) -m pytest --asl-coverage-target=$(ASL_COVERAGE_TARGET)
+	$(PY) -m pytest --durations=25 --asl-coverage-target=$(ASL_COVERAGE_TARGET)
 
 test-exhaustive: setup ## Every execution test of the state machine, the long and exhaustive ones included, with the ASL coverage gate
 	$(PY) -m pytest tests/integration/statemachine -m "not cloud and not gpu" --asl-coverage-target=$(ASL_EXHAUSTIVE_TARGET)

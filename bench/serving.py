@@ -32,6 +32,7 @@ from typing import Any
 
 from local_aws.constants import REPO_ROOT
 from local_aws.sagemaker.container.config import logical_cpus
+from local_aws.sagemaker.fleet import ping_port
 from local_aws.sagemaker.training.runner import free_port
 
 ARCH, IMAGE_SIZE, CLASSES = "resnet18", 224, 120
@@ -99,7 +100,7 @@ def container(model_dir: Path, log: Path, env: dict[str, str] | None = None) -> 
         proc = subprocess.Popen(argv, env=environ, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 300
-        while not _pings(port):
+        while not ping_port(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"model container did not start; see {log}")
             time.sleep(0.2)
@@ -110,17 +111,6 @@ def container(model_dir: Path, log: Path, env: dict[str, str] | None = None) -> 
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def _pings(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/ping")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 def closed_loop(port: int, body: bytes, requests: int, concurrency: int = CONCURRENCY) -> tuple[float, list[float]]:

@@ -147,6 +147,18 @@ def no_healthy_instance() -> RuntimeApiError:
     return RuntimeApiError("ServiceUnavailable", "The service is unavailable. Try your call again.", 503)
 
 
+def ping_port(port: int, timeout: float = PING_TIMEOUT_S) -> bool:
+    """SageMaker's health check of a model server: ``GET /ping`` answers 200 within ``timeout``."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", "/ping")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
 class Launcher:
     """Starts, checks and stops instances for the endpoints of one server."""
 
@@ -291,14 +303,7 @@ class Launcher:
 
     @staticmethod
     def ping(instance: Instance) -> bool:
-        conn = http.client.HTTPConnection(HOST, instance.port, timeout=PING_TIMEOUT_S)
-        try:
-            conn.request("GET", "/ping")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        return ping_port(instance.port)
 
     def stop_all(self, instances: list[Instance]) -> None:
         """SIGTERM, then SIGKILL after the grace period, for every instance in parallel."""
