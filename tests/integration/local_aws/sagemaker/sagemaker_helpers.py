@@ -21,6 +21,8 @@ import botocore.session
 from botocore.exceptions import WaiterError
 from botocore.model import Shape
 
+from local_aws.constants import METRIC_DEFINITIONS_PATH
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 METRICS = [
     {"Name": "train:loss", "Regex": r"METRIC split=train .*loss=([0-9.]+)"},
@@ -110,6 +112,61 @@ def job_request(
         "OutputDataConfig": {"S3OutputPath": f"s3://{stack.artifact_bucket}/models"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": count, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+
+
+# The PyTorch training image the SDK would pick; the local SageMaker runs training/ the same way for any image.
+PYTORCH_TRAINING_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312"
+
+
+def real_training_request(
+    stack: Stack,
+    name: str,
+    code: str,
+    data: str,
+    *,
+    count: int = 1,
+    instance_type: str = "ml.m5.large",
+    **hps: str,
+) -> dict[str, Any]:
+    """A CreateTrainingJob request for the real training/ (``code``: its sourcedir tarball URI) on the digits in
+    ``data`` (one ``training`` channel), with the repo's MetricDefinitions and smallcnn at 16 px; ``hps`` on top."""
+    hyperparameters = {
+        "sagemaker_program": '"train.py"',
+        "sagemaker_submit_directory": json.dumps(code),
+        "arch": '"smallcnn"',
+        "epochs": "1",
+        "image-size": "16",
+        "batch-size": "16",
+        "augment": '"crop"',
+        "num-workers": "0",
+        "pretrained": '"none"',
+        **hps,
+    }
+    return {
+        "TrainingJobName": name,
+        "RoleArn": stack.role,
+        "AlgorithmSpecification": {
+            "TrainingImage": PYTORCH_TRAINING_IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": json.loads(METRIC_DEFINITIONS_PATH.read_text()),
+        },
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [
+            {
+                "ChannelName": "training",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": data,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{stack.artifact_bucket}/models"},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 900},
     }
 
 

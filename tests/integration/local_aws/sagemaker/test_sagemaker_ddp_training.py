@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sagemaker_helpers import WAIT, Stack, deploy, host_log
+from sagemaker_helpers import WAIT, Stack, deploy, host_log, real_training_request
 
-from local_aws.constants import METRIC_DEFINITIONS_PATH, TRAINING_DIR
+from local_aws.constants import TRAINING_DIR
 from ops.data import upload_data
 from tools.dataset import render_digits
 from tools.source_package import package_source
@@ -34,43 +34,17 @@ def ddp_job(sm: Any, s3: Any, stack: Stack, digits: Path) -> dict[str, Any]:
     package = package_source(TRAINING_DIR)
     key = f"tests/sagemaker/code/{package.name}"
     s3.put_object(Bucket=stack.artifact_bucket, Key=key, Body=package.data)
-    sm.create_training_job(
-        TrainingJobName="real-ddp",
-        RoleArn=stack.role,
-        AlgorithmSpecification={
-            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312",
-            "TrainingInputMode": "File",
-            "MetricDefinitions": json.loads(METRIC_DEFINITIONS_PATH.read_text()),
-        },
-        HyperParameters={
-            "sagemaker_program": '"train.py"',
-            "sagemaker_submit_directory": json.dumps(f"s3://{stack.artifact_bucket}/{key}"),
-            "sagemaker_torch_distributed_enabled": "true",
-            "arch": '"smallcnn"',
-            "epochs": "1",
-            "image-size": "16",
-            "batch-size": "16",
-            "augment": '"crop"',
-            "num-workers": "0",
-            "pretrained": '"none"',
-            "max-steps": "5",
-        },
-        InputDataConfig=[
-            {
-                "ChannelName": "training",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": f"s3://{stack.data_bucket}/{DATA_PREFIX}",
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{stack.artifact_bucket}/models"},
-        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 900},
+    request = real_training_request(
+        stack,
+        "real-ddp",
+        f"s3://{stack.artifact_bucket}/{key}",
+        f"s3://{stack.data_bucket}/{DATA_PREFIX}",
+        count=2,
+        instance_type="ml.m5.xlarge",
+        sagemaker_torch_distributed_enabled="true",
+        **{"max-steps": "5"},
     )
+    sm.create_training_job(**request)
     sm.get_waiter("training_job_completed_or_stopped").wait(
         TrainingJobName="real-ddp", WaiterConfig={"Delay": 1, "MaxAttempts": 600}
     )

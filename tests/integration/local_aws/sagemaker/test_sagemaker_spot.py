@@ -8,7 +8,6 @@ log to see it continue at the checkpoint's next epoch.
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -18,10 +17,10 @@ from typing import Any
 import pytest
 import torch
 from chaos_helpers import ChaosFile
-from sagemaker_helpers import Stack, host_log, job_request, wait_for, wait_job
+from sagemaker_helpers import Stack, host_log, job_request, real_training_request, wait_for, wait_job
 
 from local_aws import chaos
-from local_aws.constants import METRIC_DEFINITIONS_PATH, TRAINING_DIR
+from local_aws.constants import TRAINING_DIR
 from ops.data import upload_data
 from tests.integration.local_aws_fixtures import Aws
 from tools.dataset import render_digits
@@ -66,46 +65,23 @@ def test_real_training_resumes_from_its_checkpoint_after_a_spot_interruption(
     s3.put_object(Bucket=stack.artifact_bucket, Key=code_key, Body=package.data)
     name = f"spot-resume-{int(time.time())}"
     checkpoint_prefix = f"checkpoints/{name}"
+    request = real_training_request(
+        stack,
+        name,
+        f"s3://{stack.artifact_bucket}/{code_key}",
+        f"s3://{stack.data_bucket}/{DATA_PREFIX}",
+        epochs=str(EPOCHS),
+        patience="0",
+        **{"checkpoint-dir": '"/opt/ml/checkpoints"'},
+    )
+    request["ResourceConfig"]["VolumeSizeInGB"] = 1
+    request["StoppingCondition"] = {"MaxRuntimeInSeconds": 900, "MaxWaitTimeInSeconds": 1800}
     sm.create_training_job(
-        TrainingJobName=name,
-        RoleArn=stack.role,
-        AlgorithmSpecification={
-            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312",
-            "TrainingInputMode": "File",
-            "MetricDefinitions": json.loads(METRIC_DEFINITIONS_PATH.read_text()),
-        },
-        HyperParameters={
-            "sagemaker_program": '"train.py"',
-            "sagemaker_submit_directory": json.dumps(f"s3://{stack.artifact_bucket}/{code_key}"),
-            "arch": '"smallcnn"',
-            "epochs": str(EPOCHS),
-            "image-size": "16",
-            "batch-size": "16",
-            "augment": '"crop"',
-            "num-workers": "0",
-            "pretrained": '"none"',
-            "patience": "0",
-            "checkpoint-dir": '"/opt/ml/checkpoints"',
-        },
-        InputDataConfig=[
-            {
-                "ChannelName": "training",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": f"s3://{stack.data_bucket}/{DATA_PREFIX}",
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{stack.artifact_bucket}/models"},
+        **request,
         CheckpointConfig={
             "S3Uri": f"s3://{stack.artifact_bucket}/{checkpoint_prefix}",
             "LocalPath": "/opt/ml/checkpoints",
         },
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 900, "MaxWaitTimeInSeconds": 1800},
         EnableManagedSpotTraining=True,
     )
     # The chosen point: once the first attempt has a checkpoint of epoch >= 2 in S3, reclaim its instance now.
