@@ -77,6 +77,18 @@ def current() -> int:
     return value.value
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """In this process: be SIGKILLed when the thread of ``parent_pid`` that started it exits; exit now if that parent
+    is already gone. For a Python child started without the wrapper (a ``multiprocessing`` spawn), which runs no
+    other thread yet when it calls this, so ``prctl`` is safe here.
+    """
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl ran: no signal would ever come
+        os._exit(0)
+
+
 def wrapper_argv(expected_parent_pid: int, argv: list[str], *, errfd: int | None = None) -> list[str]:
     """The command line that runs ``argv`` under this wrapper with the current interpreter."""
     extra = ["--errfd", str(errfd)] if errfd is not None else []

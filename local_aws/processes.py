@@ -296,6 +296,11 @@ class ProcessSupervisor:
         for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        # The kernel ends each SIGKILLed member of a group on its own time: wait for the groups to empty as well,
+        # so a stop that returned has left nothing running.
+        killed = {c.record.pgid for c in pending}
+        while killed & self._probe.live_pgids() and time.monotonic() < deadline:
+            time.sleep(POLL_S)
         self._forget([c for c in children if c.proc.returncode is not None])
 
     def _signal_group(self, child: _Child, sig: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -104,7 +105,7 @@ class WorkerPool:
         parent, child = self._mp.Pipe()
         process = self._mp.Process(
             target=serve,
-            args=(child, self.model_dir, self.program, self.config.batch_size),
+            args=(child, self.model_dir, self.program, self.config.batch_size, os.getpid()),
             name=f"model-worker-{worker.index}",
             daemon=True,
         )

@@ -10,13 +10,19 @@ import logging
 import sys
 from multiprocessing.connection import Connection
 
+from local_aws.pdeathsig import die_with_parent
 from local_aws.sagemaker.failure import clip, fold
 
 LOGGER = logging.getLogger("local_aws.sagemaker.container.worker")
 
 
-def serve(conn: Connection, model_dir: str, program: str | None, batch_size: int) -> None:
-    """Worker main: report ``("ready", None)`` or ``("failed", reason)``, then answer batches in order."""
+def serve(conn: Connection, model_dir: str, program: str | None, batch_size: int, server_pid: int) -> None:
+    """Worker main: report ``("ready", None)`` or ``("failed", reason)``, then answer batches in order.
+
+    The worker dies with its model server (PDEATHSIG): a SIGKILLed server (the instance killed, or the runtime gone)
+    must not leave workers behind, and one still loading the model would not see its pipe close for seconds.
+    """
+    die_with_parent(server_pid)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     from local_aws.sagemaker.container.handler import Handler
 

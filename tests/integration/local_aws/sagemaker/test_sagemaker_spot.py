@@ -28,7 +28,9 @@ from tools.source_package import package_source
 
 pytestmark = pytest.mark.slow
 DATA_PREFIX = "tests/sagemaker/spot-digits-16px/"
-EPOCHS = 12
+# Long enough that the job is still training when its first checkpoint reaches S3 (synced every 5 s:
+# runner.CHECKPOINT_SYNC_S) and the test reclaims its instance; 12 epochs of 200 images sometimes ended first.
+EPOCHS = 60
 RESUMED = re.compile(r"resuming from checkpoint: epoch (\d+) done, continuing at epoch (\d+)")
 TRAIN_EPOCH = re.compile(r"^METRIC split=train epoch=(\d+) ", re.MULTILINE)
 

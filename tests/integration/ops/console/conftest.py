@@ -58,7 +58,10 @@ def execution(console_stack: Stack) -> Execution:
     return record
 
 
-@pytest.fixture(scope="session")
+# The console and the browser last one module each, not the session: the open page polls the console, which reads
+# DescribeEndpoint and friends through the edge, and that background traffic would run on under every later test
+# (CPU, and calls an API-throttle test counts on being the only ones).
+@pytest.fixture(scope="module")
 def console(local_aws: Aws, console_stack: Stack) -> Iterator[HttpServer]:
     """The console on an ephemeral port, reading the local AWS through its APIs with the runtime's credentials."""
     stack = local_aws.runtime.stack
@@ -71,7 +74,7 @@ def console(local_aws: Aws, console_stack: Stack) -> Iterator[HttpServer]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless Chromium (a fresh profile), 1400x1000, driven by chromedriver."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
