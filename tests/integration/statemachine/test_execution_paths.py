@@ -201,6 +201,14 @@ def test_create_deploys_with_autoscaling_and_records_accuracy(fresh: Stack, test
     assert model["EnableNetworkIsolation"] is True and model["ExecutionRoleArn"] == subs["SageMakerRoleArn"]
     assert model["PrimaryContainer"]["ModelDataUrl"] == job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model["PrimaryContainer"]["Image"] == subs["InferenceImageUri"]
+    # The template's serving parameters, as the PyTorch inference toolkit reads them into TorchServe's config.
+    environment = model["PrimaryContainer"]["Environment"]
+    assert {k: environment[k] for k in environment if k.startswith("SAGEMAKER_TS_")} == {
+        "SAGEMAKER_TS_MIN_WORKERS": subs["ModelWorkers"],
+        "SAGEMAKER_TS_MAX_WORKERS": subs["ModelWorkers"],
+        "SAGEMAKER_TS_BATCH_SIZE": subs["ServingBatchSize"],
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": subs["ServingMaxBatchDelayMs"],
+    }
     assert sm.describe_endpoint_config(EndpointConfigName=name)["KmsKeyId"] == subs["KmsKeyArn"]
 
 

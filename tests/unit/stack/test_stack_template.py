@@ -18,6 +18,7 @@ SUBSTITUTION_KEYS = [
     "EndpointName", "ResourcePrefix", "Rollback5xxAlarmName", "RollbackLatencyAlarmName",
     "DefaultTrainingInstanceType", "DefaultTrainingInstanceCount", "DefaultUseSpot", "DefaultEndpointInstanceType",
     "DefaultMinCapacity", "DefaultMaxCapacity", "DefaultTargetInvocations", "DefaultAccuracyThreshold",
+    "ModelWorkers", "ServingBatchSize", "ServingMaxBatchDelayMs",
 ]  # fmt: skip
 
 API_GATEWAY_TIMEOUT_S = 29

@@ -40,6 +40,9 @@ SUBSTITUTION_KEYS = {
     "DefaultMaxCapacity",
     "DefaultTargetInvocations",
     "DefaultAccuracyThreshold",
+    "ModelWorkers",
+    "ServingBatchSize",
+    "ServingMaxBatchDelayMs",
 }
 METRIC_NAMES = [
     "train:loss",
@@ -515,6 +518,11 @@ def test_spot_branch_sets_max_wait_and_on_demand_does_not() -> None:
 def test_model_and_endpoint_config_settings() -> None:
     model = task("createModel")["Parameters"]
     assert model["EnableNetworkIsolation"] is True and model["ExecutionRoleArn"] == "${SageMakerRoleArn}"
+    environment = model["PrimaryContainer"]["Environment"]
+    # TorchServe's workers and batching: template parameters (any TS knob set makes the toolkit start minWorkers).
+    assert environment["SAGEMAKER_TS_MIN_WORKERS"] == environment["SAGEMAKER_TS_MAX_WORKERS"] == "${ModelWorkers}"
+    assert environment["SAGEMAKER_TS_BATCH_SIZE"] == "${ServingBatchSize}"
+    assert environment["SAGEMAKER_TS_MAX_BATCH_DELAY"] == "${ServingMaxBatchDelayMs}"
     kms_config = STATES["CreateEndpointConfig"]["Parameters"]
     assert kms_config["KmsKeyId"] == "${KmsKeyArn}"
     assert (
