@@ -412,6 +412,23 @@ def test_the_default_budget_outlasts_the_default_spot_wait_and_a_72_hour_job() -
     assert covered >= defaults["Training"]["MaxWaitSeconds"] + endpoint
 
 
+def test_the_deployment_timeout_outlasts_the_longest_bake() -> None:
+    """botocore's BlueGreenUpdatePolicy: MaximumExecutionTimeoutInSeconds "should be larger than the total waiting
+    time specified in TerminationWaitInSeconds and WaitIntervalInSeconds"; the input allows a bake up to
+    WaitIntervalInSeconds' maximum, and the deployment also has to bring the new fleet up."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    most_bake = model.shape_for("TrafficRoutingConfig").members["WaitIntervalInSeconds"].metadata["max"]
+    timeout_range = model.shape_for("BlueGreenUpdatePolicy").members["MaximumExecutionTimeoutInSeconds"].metadata
+    policy = task("updateEndpoint")["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    refused = STATES["ValidateInput"]["Branches"][0]["States"]
+    assert "Deploy.BakeSeconds must be a number from 0 to 3600." in json.dumps(refused) and most_bake == 3600
+    timeout = policy["MaximumExecutionTimeoutInSeconds"]
+    assert timeout_range["min"] <= timeout <= timeout_range["max"]
+    assert timeout > policy["TerminationWaitInSeconds"] + most_bake
+
+
 def test_a_failed_status_read_never_stops_a_job() -> None:
     """A read that is not a throttle leaves the job running: Cleanup's stop states are skipped."""
     assert STATES["TrainingStatusUnreadable"]["Next"] == "CleanupDeployment"
