@@ -16,8 +16,10 @@ pytest_plugins = ["tests.asl_coverage_plugin"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
-# The order the tiers run in, one after the other, whatever order pytest was given the paths in.
-TIER_ORDER = ("unit", "integration", "e2e")
+# The order the tiers run in, one after the other, whatever order pytest was given the paths in. e2e comes before
+# integration: its tests count the processes that carry the runtime's tag variable, and the integration session's
+# in-process local AWS (alive until the session ends) runs endpoint instances that carry it too.
+TIER_ORDER = ("unit", "e2e", "integration")
 
 
 def _tier(item: pytest.Item) -> int:
@@ -26,7 +28,8 @@ def _tier(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests run before the first integration test starts the session's local AWS, never after it.
+    """Unit tests run before the first integration test starts the session's local AWS, never after it; e2e tests
+    (their own ``ops up`` subprocesses) run before it too.
 
     That runtime is process-wide while it runs (moto's backends are module globals, and it patches moto's ASL
     interpreter to send SDK calls to its edge): a unit test's mock_aws execution after it would send its DynamoDB
