@@ -40,6 +40,17 @@ def _heading_is(selector: str, text: str) -> str:
     return f"(document.querySelector('{selector}') || {{}}).textContent === {json.dumps(text)}"
 
 
+def _click(driver: Any, selector: str) -> None:
+    """Click the element inside one script: the lists re-render on every poll, so an element found by one WebDriver
+    call can be stale by the next (CI saw StaleElementReferenceException between find_element and click)."""
+    _wait(driver, f"(el => el ? (el.click(), true) : false)(document.querySelector({json.dumps(selector)}))")
+
+
+def _text(driver: Any, selector: str) -> str:
+    """An element's rendered text, read in one script for the same reason as _click."""
+    return str(driver.execute_script(f"return document.querySelector({json.dumps(selector)}).innerText"))
+
+
 def _open(driver: Any, console: HttpServer, tab: str) -> None:
     driver.get(f"{console.url}/#{tab}")
     _wait(driver, f"document.body.dataset.loaded === '{tab}'")
@@ -49,7 +60,7 @@ def test_the_page_draws_the_asl_and_the_execution_path(
     browser: Any, console: HttpServer, execution: Execution, console_stack: Stack, screenshots: Path
 ) -> None:
     _open(browser, console, "pipeline")
-    browser.find_element("css selector", f'#executions li[data-arn="{execution.arn}"]').click()
+    _click(browser, f'#executions li[data-arn="{execution.arn}"]')
     _wait(browser, _heading_is("#execution h2", execution.name))
     drawn = set(
         browser.execute_script("return [...document.querySelectorAll('#graph .node')].map(n => n.dataset.state)")
@@ -85,7 +96,7 @@ def test_the_training_job_shows_curves_per_host_and_the_confusion_matrix(
 ) -> None:
     job = console_stack.job_name(execution.name)
     _open(browser, console, "training")
-    browser.find_element("css selector", f'#jobs li[data-name="{job}"]').click()
+    _click(browser, f'#jobs li[data-name="{job}"]')
     _wait(browser, _heading_is("#job h2", job))
     epochs = int(console_stack.sm.describe_training_job(TrainingJobName=job)["HyperParameters"]["epochs"])
     # Two charts (loss, top-1) for the host that wrote METRIC lines; each has the job's epochs as points.
@@ -115,7 +126,7 @@ def test_a_photo_upload_shows_predictions(
     assert status == 200
     # The same model answers the same bytes the same way: the bars are the API's own top-5, in order.
     assert labels == [p["label"] for p in doc["predictions"]]
-    assert browser.find_element("css selector", "#model-version").text == doc["model_version"]
+    assert _text(browser, "#model-version") == doc["model_version"]
     assert doc["model_version"] == console_stack.job_name(execution.name)
     browser.save_screenshot(str(screenshots / "console-predict.png"))
 
@@ -132,7 +143,7 @@ def test_a_gif_shows_the_apis_error(
     _open(browser, console, "predict")
     browser.find_element("css selector", "#file").send_keys(str(gif))
     _wait(browser, "document.querySelector('#predict-error')")
-    shown = browser.find_element("css selector", "#predict-error").text
+    shown = _text(browser, "#predict-error")
     assert f"HTTP {status}" in shown and doc["message"] in shown
     browser.save_screenshot(str(screenshots / "console-predict-gif.png"))
 
@@ -145,9 +156,9 @@ def test_a_failed_execution_shows_its_error_and_where_it_failed(
     failed = run(console_stack, payload, f"console-bad-{uuid.uuid4().hex[:8]}")
     assert failed.status == "FAILED"
     _open(browser, console, "pipeline")
-    browser.find_element("css selector", f'#executions li[data-arn="{failed.arn}"]').click()
+    _click(browser, f'#executions li[data-arn="{failed.arn}"]')
     _wait(browser, _heading_is("#execution h2", failed.name))
-    shown = browser.find_element("css selector", "#execution .failure").text
+    shown = _text(browser, "#execution .failure")
     assert failed.error is not None and failed.error in shown
     assert failed.cause is not None and failed.cause.splitlines()[0] in shown
     top_level = [name for name in states(history(console_stack.sfn, failed.arn)) if name in ASL["States"]]
@@ -172,7 +183,7 @@ def test_the_endpoint_shows_its_variant_instances_and_recent_invocations(
         "(document.querySelector('#endpoint-list') || {}).textContent"
         f".includes({json.dumps(console_stack.endpoint)})",
     )
-    text = browser.find_element("css selector", "#endpoint-list").text
+    text = _text(browser, "#endpoint-list")
     assert console_stack.endpoint in text and described["EndpointStatus"] in text
     for variant in described["ProductionVariants"]:
         current = variant["CurrentInstanceCount"]
