@@ -154,6 +154,8 @@ def build() -> dict[str, dict[str, Any]]:
         "predict_oversize": post(content_type="image/jpeg", body=_b64(large_jpeg), is_base64=True),
         # A 100,000-deep JSON array: json.loads raises RecursionError; a 400, never a 502.
         "predict_deep_json": post(content_type="application/json", body="[" * 100_000 + "]" * 100_000),
+        # The predict page (DemoPage=Enabled; `--env-vars` with DEMO_PAGE=Enabled to see it, else 404).
+        "demo": _event("GET", "/demo", request_id=next(ids)),
     }
 
 

@@ -1,7 +1,7 @@
-"""Lambda entry point: two routes of the REST API's proxy events, with Powertools' Logger, Metrics and Tracer.
+"""Lambda entry point: three routes of the REST API's proxy events, with Powertools' Logger, Metrics and Tracer.
 
 The logic lives in service.py and predictor.py. The routing is a dict: Powertools' REST resolver would do the same
-for two fixed routes, but importing ``aws_lambda_powertools.event_handler`` loads every resolver it has (AppSync,
+for three fixed routes, but importing ``aws_lambda_powertools.event_handler`` loads every resolver it has (AppSync,
 Bedrock agents, VPC Lattice, OpenAPI, every event data class) at cold start: 75 ms CPU of the handler's 110 ms over
 a bare boto3 client, measured (bench/lambda_init.py), for code this function never runs.
 """
@@ -113,10 +113,33 @@ def predict(request: Request) -> ProxyResponse:
     return _json(200, result)
 
 
+def demo(request: Request) -> ProxyResponse:
+    # NOTE: imported here, not at the top: only GET /demo reads the page (and the predict path's cold start
+    # stays as measured by bench/lambda_init.py).
+    import demo_page
+
+    page = demo_page.page_for()
+    metrics.add_metric(name="DemoPageView", unit=MetricUnit.Count, value=1)
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": page.content_security_policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    return {
+        "statusCode": 200,
+        "body": page.body,
+        "isBase64Encoded": False,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+    }
+
+
 # (method, API Gateway resource) → handler; the resources are template.yaml's Api events.
 ROUTES: dict[tuple[str, str], Callable[[Request], ProxyResponse]] = {
     ("GET", "/health"): health,
     ("POST", "/predict"): predict,
+    ("GET", "/demo"): demo,
 }
 
 

@@ -38,6 +38,11 @@ ENV_READ_TIMEOUT = "SAGEMAKER_READ_TIMEOUT_SECONDS"
 ENV_MAX_ATTEMPTS = "SAGEMAKER_MAX_ATTEMPTS"
 ENV_FUNCTION_TIMEOUT = "FUNCTION_TIMEOUT_SECONDS"
 ENV_RETRY_AFTER = "RETRY_AFTER_SECONDS"
+ENV_DEMO_PAGE = "DEMO_PAGE"  # Enabled | Disabled: template parameter DemoPage
+ENV_API_AUTH_MODE = "API_AUTH_MODE"  # IAM | API_KEY: template parameter ApiAuthMode, which the demo page follows
+ENV_REGION = "AWS_REGION"  # Lambda sets it in every function's environment
+DEMO_PAGE_ENABLED = "Enabled"
+AUTH_MODES = ("IAM", "API_KEY")
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,12 @@ class UnsupportedMediaType(ClientInputError):
 
 class RouteNotFound(ClientInputError):
     status_code = 404
-    public_message = "Not found; routes: GET /health, POST /predict"
+    public_message = "Not found; routes: GET /health, POST /predict, GET /demo"
+
+
+class DemoPageDisabled(ClientInputError):
+    status_code = 404
+    public_message = "Not found: the demo page is off (template parameter DemoPage=Disabled)"
 
 
 class EndpointNotFound(InferenceError):

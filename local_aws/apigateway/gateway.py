@@ -17,7 +17,8 @@ supported-gateway-response-types.html), overridable by the template's GatewayRes
 - the function raising or answering a malformed proxy response: 502 ``{"message": "Internal server error"}``;
 - the integration running past 29 s: INTEGRATION_TIMEOUT 504 ``{"message": "Endpoint request timed out"}``;
 - a body over 10 MB: REQUEST_TOO_LARGE 413 (refused by the HTTP layer before it is read);
-- the stage's MethodSettings throttle (token bucket) exceeded: THROTTLED 429 ``{"message":"Too Many Requests"}``.
+- the stage's MethodSettings throttle (token bucket; a method's own MethodSettings instead, where it has them)
+  exceeded: THROTTLED 429 ``{"message":"Too Many Requests"}``.
 """
 
 from __future__ import annotations
@@ -161,6 +162,13 @@ class ApiGateway:
         self.api_key = api_key
         self.port = port
         self.bucket = TokenBucket(spec.throttle_rate, spec.throttle_burst)
+        # A method with MethodSettings of its own has its own bucket instead of the stage's.
+        self.method_buckets = {
+            route: TokenBucket(*throttle)
+            for route in spec.routes
+            for key, throttle in spec.method_throttles.items()
+            if key[1] == route.path and key[0] in ("*", route.method)
+        }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -212,7 +220,7 @@ class ApiGateway:
             denied = self._authenticate(route.auth, request, environ, request_id)
             if denied is not None:
                 return denied
-        if not self.bucket.take():
+        if not self.method_buckets.get(route, self.bucket).take():
             return gateway_response(STAGE_THROTTLED, self.spec, request_id)
         event = build_proxy_event(
             request, route, params, self.spec.binary_media_types, self.spec.stage_name, self.port, request_id

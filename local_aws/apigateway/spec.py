@@ -75,6 +75,9 @@ class ApiSpec:
     # Stage-wide MethodSettings throttling ("/*" "*"): steady rate (requests/s) and burst (bucket size).
     throttle_rate: float | None = None
     throttle_burst: int | None = None
+    # MethodSettings for one resource and method ("/~1demo" GET): (METHOD, path) → (rate, burst); they override the
+    # stage's for that method (API Gateway docs, "Throttle requests to your REST APIs": method-level throttling).
+    method_throttles: dict[tuple[str, str], tuple[float | None, int | None]] = field(default_factory=dict)
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route serving ``method path`` and its path parameters."""
@@ -190,12 +193,16 @@ def api_spec_from_template(
         gateway_responses[str(rtype)] = GatewayResponse(int(status) if status is not None else None, body, headers)
     throttle_rate: float | None = None
     throttle_burst: int | None = None
+    method_throttles: dict[tuple[str, str], tuple[float | None, int | None]] = {}
     for setting in api_props.get("MethodSettings") or []:
+        rate = float(setting["ThrottlingRateLimit"]) if setting.get("ThrottlingRateLimit") is not None else None
+        burst = int(setting["ThrottlingBurstLimit"]) if setting.get("ThrottlingBurstLimit") is not None else None
         if setting.get("ResourcePath") == "/*" and setting.get("HttpMethod") == "*":
-            if setting.get("ThrottlingRateLimit") is not None:
-                throttle_rate = float(setting["ThrottlingRateLimit"])
-            if setting.get("ThrottlingBurstLimit") is not None:
-                throttle_burst = int(setting["ThrottlingBurstLimit"])
+            throttle_rate, throttle_burst = rate, burst
+        elif rate is not None and str(setting.get("ResourcePath", "")).startswith("/"):
+            # The resource path is JSON-pointer escaped after its leading "/": "/~1demo" is /demo.
+            path = str(setting["ResourcePath"])[1:].replace("~1", "/")
+            method_throttles[(str(setting.get("HttpMethod", "*")).upper(), path)] = (rate, burst)
     function = function_spec_from_template(function_logical_id, template_path, resolver=resolver)
     return ApiSpec(
         function=function,
@@ -205,4 +212,5 @@ def api_spec_from_template(
         gateway_responses=gateway_responses,
         throttle_rate=throttle_rate,
         throttle_burst=throttle_burst,
+        method_throttles=method_throttles,
     )

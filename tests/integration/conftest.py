@@ -15,5 +15,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
-    """The local AWS of this test session (one per process: moto's backends are process-global)."""
-    yield from start_local_aws(tmp_path_factory.mktemp("local-aws"))
+    """The local AWS of this test session (one per process: moto's backends are process-global).
+
+    Its stack is the template's defaults (IAM auth) with DemoPage=Enabled, so the console tests can drive the cloud
+    demo page through the local API; the Disabled branch is unit-tested (tests/unit/functions).
+    """
+    yield from start_local_aws(tmp_path_factory.mktemp("local-aws"), overrides={"DemoPage": "Enabled"})

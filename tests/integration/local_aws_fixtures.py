@@ -12,7 +12,7 @@ import json
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,12 +70,12 @@ class Aws:
         return stack.outputs[key]
 
 
-def start_local_aws(home: Path) -> Iterator[Aws]:
-    """Start one local AWS (ports 0), yield its clients, stop it."""
+def start_local_aws(home: Path, overrides: Mapping[str, str] | None = None) -> Iterator[Aws]:
+    """Start one local AWS (ports 0; template parameters ``overrides``), yield its clients, stop it."""
     with pytest.MonkeyPatch.context() as mp:
         # Training jobs and endpoint instances inherit this process's environment: one thread each on 2 cores.
         mp.setenv("OMP_NUM_THREADS", "1")
-        runtime = LocalAws(home, aws_port=0, api_port=0).start()
+        runtime = LocalAws(home, aws_port=0, api_port=0, overrides=overrides).start()
         try:
             yield Aws(runtime, home)
         finally:

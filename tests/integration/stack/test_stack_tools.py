@@ -65,7 +65,12 @@ def test_cfn_lint_passes_for_the_non_default_branches(tmp_path: Path) -> None:
         "  LambdaProvisionedConcurrency:\n    Type: Number\n    Default: 2\n",
         1,
     )
-    assert variant.count("Default: API_KEY") == 1 and "Default: 2\n" in variant
+    variant = variant.replace(
+        "  DemoPage:\n    Type: String\n    Default: Disabled\n",
+        "  DemoPage:\n    Type: String\n    Default: Enabled\n",
+        1,
+    )
+    assert variant.count("Default: API_KEY") == 1 and "Default: 2\n" in variant and "Default: Enabled\n" in variant
     path = tmp_path / "template.yaml"
     path.write_text(variant)
     (tmp_path / "statemachine").symlink_to(REPO_ROOT / "statemachine")
@@ -106,6 +111,12 @@ def test_sam_build_succeeds(tmp_path: Path) -> None:
     built = load_template(build_dir / "template.yaml")
     code_dir = build_dir / built["Resources"]["InferenceFunction"]["Properties"]["CodeUri"]
     assert (code_dir / "app.py").is_file(), sorted(p.name for p in code_dir.iterdir())
+    # The built function serves the demo page from its own files (every file the page names is there).
+    source = REPO_ROOT / "functions" / "inference"
+    assert {p.relative_to(code_dir) for p in (code_dir / "demo").rglob("*")} == {
+        p.relative_to(source) for p in (source / "demo").rglob("*")
+    }
+    assert {p.name for p in source.glob("*.py")} <= {p.name for p in code_dir.glob("*.py")}
     definition = built["Resources"]["TrainDeployStateMachine"]["Properties"]["DefinitionUri"]
     assert json.loads((build_dir / definition).read_text())["StartAt"]
 
@@ -125,19 +136,22 @@ def translate(**params: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize(("mode", "scheme"), [("IAM", "sigv4"), ("API_KEY", "api_key")])
-def test_sam_transform_wires_auth_integrations_and_concurrency(mode: str, scheme: str) -> None:
-    cfn = translate(ApiAuthMode=mode, LambdaProvisionedConcurrency="2")
+@pytest.mark.parametrize(("mode", "scheme", "demo"), [("IAM", "sigv4", "Disabled"), ("API_KEY", "api_key", "Enabled")])
+def test_sam_transform_wires_auth_integrations_and_concurrency(mode: str, scheme: str, demo: str) -> None:
+    params = {"ApiAuthMode": mode, "LambdaProvisionedConcurrency": "2", "DemoPage": demo}
+    cfn = translate(**params)
     resources = cfn["Resources"]
-    resolver = Resolver(cfn, {"ApiAuthMode": mode, "LambdaProvisionedConcurrency": "2"})
+    resolver = Resolver(cfn, params)
     body = resources["InferenceApi"]["Properties"]["Body"]
     assert body["x-amazon-apigateway-binary-media-types"] == ["image/jpeg", "image/png", "application/x-image"]
     assert body["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     routes = {(verb, path) for path, methods in body["paths"].items() for verb in methods}
-    assert routes == {("post", "/predict"), ("get", "/health")}
+    assert routes == {("post", "/predict"), ("get", "/health"), ("get", "/demo")}
     for path, methods in body["paths"].items():
         for verb, method in methods.items():
-            assert resolver.resolve(method["security"]) == [{scheme: []}], (mode, verb, path)
+            # The demo page's GET is open only with DemoPage=Enabled (SAM keeps the definition's security as is).
+            wanted = [] if (path, demo) == ("/demo", "Enabled") else [{scheme: []}]
+            assert resolver.resolve(method["security"]) == wanted, (mode, verb, path)
             integration = method["x-amazon-apigateway-integration"]
             assert integration["type"] == "aws_proxy", (verb, path)
             # API Gateway calls the alias, so provisioned concurrency serves the traffic.

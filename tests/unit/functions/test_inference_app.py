@@ -358,5 +358,6 @@ def test_sam_fixtures_and_test_fixtures_are_the_same_files(repo_root: Any) -> No
         "health",
         "not_found",
         "predict_oversize",
+        "demo",  # test_inference_demo_page.py
     }
     assert tested == set(sam), "every fixture is exercised by a test above"

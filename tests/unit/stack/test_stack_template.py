@@ -312,11 +312,15 @@ def test_api_is_explicit_traced_logged_and_throttled(resources: dict[str, Any]) 
     assert props["TracingEnabled"] is True
     assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert "$context.requestId" in props["AccessLogSetting"]["Format"]
-    (settings,) = props["MethodSettings"]
+    settings, demo = props["MethodSettings"]
     assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
     assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
-    assert settings.get("DataTraceEnabled") is False  # request bodies (images) never go to logs
+    # The demo page (open when enabled) has its own, lower limit; "~1" is "/" in a MethodSettings resource path.
+    assert demo["ResourcePath"] == "/~1demo" and demo["HttpMethod"] == "GET"
+    assert demo["ThrottlingRateLimit"] < 20 and demo["ThrottlingBurstLimit"] < 40  # below the stage defaults
+    for setting in (settings, demo):
+        assert setting.get("DataTraceEnabled") is False  # request bodies (images) never go to logs
 
 
 def test_binary_media_types_are_the_image_types_and_not_a_wildcard(resources: dict[str, Any]) -> None:
@@ -334,7 +338,7 @@ def test_function_routes_are_the_contract_routes_on_the_explicit_api(resources: 
         assert event["Properties"]["RestApiId"] == {"Ref": "InferenceApi"}
         assert "Auth" not in event["Properties"], "auth is defined once, on the API definition"
         routes.add((event["Properties"]["Method"].upper(), event["Properties"]["Path"]))
-    assert routes == {("POST", "/predict"), ("GET", "/health")}
+    assert routes == {("POST", "/predict"), ("GET", "/health"), ("GET", "/demo")}
 
 
 @pytest.mark.parametrize(("mode", "scheme"), [("IAM", "sigv4"), ("API_KEY", "api_key")])
@@ -348,10 +352,24 @@ def test_every_route_requires_the_selected_auth(template: dict[str, Any], mode: 
     for event in events:
         method = body["paths"][event["Properties"]["Path"]][event["Properties"]["Method"].lower()]
         assert method["security"] == [{scheme: []}], (mode, event["Properties"]["Path"])
-    # No route on the API is left without auth.
+    # No route on the API is left without auth (DemoPage is Disabled by default).
     for path, methods in body["paths"].items():
         for verb, method in methods.items():
             assert method.get("security"), (path, verb)
+
+
+@pytest.mark.parametrize(("mode", "scheme"), [("IAM", "sigv4"), ("API_KEY", "api_key")])
+def test_demo_page_enabled_opens_only_its_own_get(template: dict[str, Any], mode: str, scheme: str) -> None:
+    """Security checklist 14 (no method with auth NONE) has one opt-in exception: the static page, when enabled."""
+    resolver = Resolver(template, {"ApiAuthMode": mode, "DemoPage": "Enabled"})
+    body = resolver.resolve(template["Resources"]["InferenceApi"]["Properties"]["DefinitionBody"])
+    open_methods = {
+        (path, verb) for path, methods in body["paths"].items() for verb, m in methods.items() if not m["security"]
+    }
+    assert open_methods == {("/demo", "get")}
+    assert body["paths"]["/predict"]["post"]["security"] == [{scheme: []}]
+    env = resolver.resolve(template["Resources"]["InferenceFunction"]["Properties"]["Environment"]["Variables"])
+    assert env["DEMO_PAGE"] == "Enabled" and env["API_AUTH_MODE"] == mode
 
 
 @pytest.mark.parametrize("mode", ["IAM", "API_KEY"])
@@ -438,7 +456,8 @@ def test_stack_outputs_as_describe_stacks_reports_them(template: dict[str, Any],
     outputs = stack_outputs(template, resolver)
     # ApiKeyId has Condition UseApiKey: CloudFormation leaves it out otherwise (outputs-section-structure.html).
     assert ("ApiKeyId" in outputs) is (mode == "API_KEY")
-    assert set(outputs) | {"ApiKeyId"} == set(template["Outputs"])
+    assert "DemoPageUrl" not in outputs  # Condition HasDemoPage: DemoPage is Disabled by default
+    assert set(outputs) | {"ApiKeyId", "DemoPageUrl"} == set(template["Outputs"])
     assert outputs["DataBucketName"] == f"dogbreed-dev-data-{ACCOUNT}-us-east-1"
     assert outputs["StateMachineArn"] == resolver.ref("TrainDeployStateMachine")
     assert re.fullmatch(r"https://[a-z0-9]{10}\.execute-api\.us-east-1\.amazonaws\.com/v1", outputs["ApiUrl"])

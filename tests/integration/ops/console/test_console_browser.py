@@ -192,3 +192,49 @@ def test_the_endpoint_shows_its_variant_instances_and_recent_invocations(
     _wait(browser, "[...document.querySelectorAll('#invocations td')].some(td => td.textContent === 'Prediction')")
     _wait(browser, "state.charts.length > 0 && state.charts[0].data[0].length >= 2")  # instance samples over time
     browser.save_screenshot(str(screenshots / "console-endpoints.png"))
+
+
+# ---------------------------------------------------------------------------------------------- the cloud demo page
+def _open_demo(driver: Any, aws: Aws, access_key_id: str, secret_access_key: str) -> None:
+    """GET /demo on the local API (the stack has DemoPage=Enabled, IAM auth), credentials typed in as a user would."""
+    driver.get(f"{aws.api_url}/demo")
+    _wait(driver, "document.body.dataset.ready === 'true'")
+    assert driver.execute_script("return document.querySelector('#auth-iam').hidden") is False
+    # The page refills these from the tab's sessionStorage (an earlier test typed into them): replace, not append.
+    for field, value in (("#access-key-id", access_key_id), ("#secret-access-key", secret_access_key)):
+        element = driver.find_element("css selector", field)
+        element.clear()
+        element.send_keys(value)
+
+
+def test_the_cloud_demo_page_signs_its_predict_and_shows_the_apis_answer(
+    browser: Any, execution: Execution, console_stack: Stack, screenshots: Path, tmp_path: Path
+) -> None:
+    aws = console_stack.aws
+    creds = aws.runtime.credentials
+    assert creds is not None
+    photo = sample_photo(tmp_path / "china.jpg")
+    _open_demo(browser, aws, creds.access_key_id, creds.secret_access_key)
+    browser.find_element("css selector", "#file").send_keys(str(photo))
+    _wait(browser, "document.querySelectorAll('#bars li').length === 5", timeout=60)
+    labels = browser.execute_script("return [...document.querySelectorAll('#bars .label')].map(n => n.textContent)")
+    status, doc = _api_answer(aws, photo.read_bytes(), "image/jpeg")
+    assert status == 200
+    # The page's SigV4 request (aws4fetch, in Chromium) got what the same bytes get from the API with boto's signing.
+    assert labels == [p["label"] for p in doc["predictions"]]
+    assert _text(browser, "#model-version") == doc["model_version"] == console_stack.job_name(execution.name)
+    browser.save_screenshot(str(screenshots / "demo-page.png"))
+
+
+def test_the_cloud_demo_page_shows_a_refused_signature_as_the_apis_403(
+    browser: Any, console_stack: Stack, tmp_path: Path
+) -> None:
+    aws = console_stack.aws
+    creds = aws.runtime.credentials
+    assert creds is not None
+    _open_demo(browser, aws, creds.access_key_id, "not-the-secret")
+    browser.find_element("css selector", "#file").send_keys(str(sample_photo(tmp_path / "china.jpg")))
+    _wait(browser, "document.querySelector('#predict-error')")
+    shown = _text(browser, "#predict-error")
+    assert shown.startswith("HTTP 403"), shown
+    assert "signature" in shown.lower(), shown

@@ -227,6 +227,20 @@ def test_stage_throttle_answers_429_too_many_requests_before_invoking() -> None:
     assert len(function.events) == 1
 
 
+def test_a_method_with_its_own_throttle_uses_its_own_bucket_not_the_stages() -> None:
+    """MethodSettings for one method (template.yaml's GET /demo) override the stage's for that method only."""
+    spec = _spec()
+    spec.throttle_rate, spec.throttle_burst = 0.001, 2
+    spec.method_throttles = {("GET", "/health"): (0.001, 1)}
+    function = FakeFunction(_echo)
+    gateway = _gateway(function, spec)
+    statuses = [gateway.handle(HttpRequest("GET", "/health", [])).status for _ in range(2)]
+    assert statuses == [200, 429]  # the method's burst of 1, not the stage's 2
+    # The stage's bucket was not used by those: POST /predict still has its burst of 2.
+    statuses = [gateway.handle(HttpRequest("POST", "/predict", [], b"{}")).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
 def test_gateway_response_overrides_by_type_then_family() -> None:
     """An override of the exact type wins; else DEFAULT_4XX/5XX; ``$context.error.message*`` is filled in."""
     overrides = {

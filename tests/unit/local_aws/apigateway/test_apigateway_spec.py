@@ -70,18 +70,33 @@ def test_spec_from_the_starts_resolver_is_the_spec_from_the_file(repo_root: Path
 
 
 def test_spec_of_the_repository_template(repo_root: Path) -> None:
-    """template.yaml: two SigV4 routes on stage v1, the binary image types, the stage throttle and its function."""
+    """template.yaml: three SigV4 routes on stage v1, the binary image types, the stage throttle and its function."""
     spec = api_spec_from_template(repo_root / "template.yaml")
-    assert spec.routes == [Route("GET", "/health", "AWS_IAM"), Route("POST", "/predict", "AWS_IAM")]
+    assert spec.routes == [
+        Route("GET", "/demo", "AWS_IAM"),
+        Route("GET", "/health", "AWS_IAM"),
+        Route("POST", "/predict", "AWS_IAM"),
+    ]
     assert spec.stage_name == "v1"
     assert spec.binary_media_types == ["image/jpeg", "image/png", "application/x-image"]
     assert spec.throttle_rate is not None and spec.throttle_rate > 0
     assert spec.throttle_burst is not None and spec.throttle_burst >= 1
+    assert spec.method_throttles == {("GET", "/demo"): (5.0, 10)}  # MethodSettings "/~1demo" GET
     assert spec.function.logical_id == "InferenceFunction"
     assert spec.function.handler == "app.lambda_handler"
     assert spec.function.code_dir == repo_root / "functions" / "inference"
     assert spec.find("POST", "/predict") == (Route("POST", "/predict", "AWS_IAM"), {})
     assert spec.find("GET", "/predict") is None
+
+
+@pytest.mark.parametrize("mode", ["IAM", "API_KEY"])
+def test_the_demo_page_is_the_one_open_route_and_only_when_enabled(repo_root: Path, mode: str) -> None:
+    path = repo_root / "template.yaml"
+    enabled = api_spec_from_template(path, overrides={"ApiAuthMode": mode, "DemoPage": "Enabled"})
+    disabled = api_spec_from_template(path, overrides={"ApiAuthMode": mode, "DemoPage": "Disabled"})
+    auth = "AWS_IAM" if mode == "IAM" else "API_KEY"
+    assert {route.path: route.auth for route in enabled.routes} == {"/demo": "NONE", "/health": auth, "/predict": auth}
+    assert {route.path: route.auth for route in disabled.routes} == {"/demo": auth, "/health": auth, "/predict": auth}
 
 
 def test_template_declares_throttling_as_429_with_retry_after(repo_root: Path) -> None:

@@ -117,7 +117,7 @@ def test_definition_substitutions() -> None:
     "overrides",
     [
         {},
-        {"ApiAuthMode": "API_KEY", "LambdaProvisionedConcurrency": "3"},
+        {"ApiAuthMode": "API_KEY", "LambdaProvisionedConcurrency": "3", "DemoPage": "Enabled"},
         {"TrainingImageUri": f"{ACCOUNT_ID}.dkr.ecr.eu-west-1.amazonaws.com/x:1"},
     ],
 )
@@ -128,6 +128,8 @@ def test_the_real_template_resolves_completely(overrides: dict[str, str]) -> Non
     text = repr(resources)
     assert "Fn::" not in text and "'Ref'" not in text  # nothing passed through unresolved
     assert "us-east-1" not in text  # every region-dependent value follows the region
-    assert set(stack_outputs(tpl, resolver)) == set(tpl["Outputs"]) - (
-        set() if overrides.get("ApiAuthMode") == "API_KEY" else {"ApiKeyId"}
+    # Outputs with a Condition are left out when it is false (outputs-section-structure.html).
+    left_out = (set() if overrides.get("ApiAuthMode") == "API_KEY" else {"ApiKeyId"}) | (
+        set() if overrides.get("DemoPage") == "Enabled" else {"DemoPageUrl"}
     )
+    assert set(stack_outputs(tpl, resolver)) == set(tpl["Outputs"]) - left_out
