@@ -115,6 +115,12 @@ KINDS: dict[str, Kind] = {
         "Name", _STATE_MACHINE_ARN, {"Arn": _STATE_MACHINE_ARN, "Name": "{name}"}, max_length=80
     ),
     "AWS::SNS::Topic": Kind("TopicName", _TOPIC_ARN, {"TopicArn": _TOPIC_ARN, "TopicName": "{name}"}, max_length=256),
+    "AWS::SNS::TopicPolicy": Kind(None, "{id}", {"Id": "{id}"}),
+    # A rule on the default event bus: Ref is its name (AWS::Events::Rule return values).
+    "AWS::Events::Rule": Kind(
+        "Name", "{name}", {"Arn": "arn:{partition}:events:{region}:{account}:rule/{name}"}, max_length=64
+    ),
+    "AWS::CloudWatch::Dashboard": Kind("DashboardName", "{name}"),
     "AWS::SQS::Queue": Kind(
         "QueueName",
         _QUEUE_URL,

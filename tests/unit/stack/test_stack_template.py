@@ -186,11 +186,19 @@ def test_key_grants_are_only_for_aws_resources_and_logs_use_is_scoped(resolved: 
         actions = as_list(stmt["Action"])
         if "kms:CreateGrant" in actions:
             assert stmt["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}, stmt["Sid"]
-        if "Service" in stmt["Principal"]:
-            assert stmt["Principal"]["Service"] == "logs.us-east-1.amazonaws.com"
+        service = stmt["Principal"].get("Service")
+        if service == "logs.us-east-1.amazonaws.com":
             assert stmt["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
                 f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
             )
+        elif service is not None:
+            # The notification topic's publishers: use of the key to publish (Decrypt, GenerateDataKey*), no more.
+            assert service in ("events.amazonaws.com", "cloudwatch.amazonaws.com"), stmt["Sid"]
+            assert actions == ["kms:Decrypt", "kms:GenerateDataKey*"], stmt["Sid"]
+            if service == "cloudwatch.amazonaws.com":  # only this stack's alarms (EventBridge sends no SourceArn)
+                assert stmt["Condition"]["ArnLike"]["aws:SourceArn"] == (
+                    f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:dogbreed-dev-*"
+                )
         if actions == ["kms:*"]:
             assert stmt["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
 
