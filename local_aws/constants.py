@@ -16,6 +16,8 @@ from typing import Any
 # ---------------------------------------------------------------------------------------------------------- identity
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
+# REGION as CloudWatch names it in alarm notifications ("Region" and the subject of the SNS message).
+REGION_DISPLAY_NAME = "US East (N. Virginia)"
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
 
@@ -182,6 +184,11 @@ class StateLayout:
     def api_key(self) -> Path:
         """The stack's API key when its methods require one (ApiAuthMode=API_KEY; mode 0600)."""
         return self.home / "api-key.json"
+
+    @property
+    def notifications(self) -> Path:
+        """What was published to each SNS topic, one JSON line per message (local_aws/events/delivery.py)."""
+        return self.home / "notifications"
 
     @property
     def processes(self) -> Path:

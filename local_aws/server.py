@@ -34,6 +34,7 @@ from local_aws.auth.credentials import (
 from local_aws.auth.role_sessions import LAMBDA_SERVICE, STATES_SERVICE, AssumedRoleStore, RoleSessions
 from local_aws.autoscaling.scaler import TargetTracker
 from local_aws.cloudformation.api import StackApi, localize_outputs
+from local_aws.cloudwatch.actions import AlarmActions
 from local_aws.cloudwatch.alarms import AlarmEvaluator
 from local_aws.constants import (
     API_GATEWAY_MAX_BYTES,
@@ -48,6 +49,7 @@ from local_aws.constants import (
 )
 from local_aws.deploy import StackRecord, deploy
 from local_aws.edge import Edge, edge_body_limit, edge_error_renderer
+from local_aws.events.delivery import EventDelivery, execution_status_event
 from local_aws.http.server import HttpServer, port_is_free
 from local_aws.injected_errors import InjectedErrors
 from local_aws.lambda_runtime.runtime import LocalFunction, new_log_stream
@@ -60,6 +62,7 @@ from local_aws.s3.app import S3Api
 from local_aws.s3.store import ObjectStore
 from local_aws.sagemaker.api import SageMakerApi
 from local_aws.sagemaker.control import ControlPlane, SageMakerDeps
+from local_aws.sns_topics import TopicPublisher
 from local_aws.stepfunctions import interpreter
 from local_aws.stepfunctions.api import StepFunctionsApi
 from local_aws.stepfunctions.executions import ExecutionRecorder, ExecutionStore
@@ -76,6 +79,8 @@ CLIENT_SERVICES = (
     "cloudwatch",
     "application-autoscaling",
     "dynamodb",
+    "sns",
+    "events",
 )
 
 
@@ -144,6 +149,7 @@ class LocalAws:
         self._recorder: ExecutionRecorder | None = None
         self._supervisor: ProcessSupervisor | None = None
         self._alarms: AlarmEvaluator | None = None
+        self._alarm_actions: AlarmActions | None = None
         self._scaler: TargetTracker | None = None
         self._stopped = threading.Event()
 
@@ -174,6 +180,9 @@ class LocalAws:
         interpreter.apply()
         # Before the deployment: the template's alarms start INSUFFICIENT_DATA and are evaluated from then on.
         self._alarms = AlarmEvaluator()
+        # What AWS services publish to SNS (alarm actions, EventBridge rules), kept in <home>/notifications.
+        topics = TopicPublisher(layout.notifications)
+        self._alarm_actions = AlarmActions(topics).start()
         executions = ExecutionStore(layout.executions)
         for arn in executions.close_interrupted():
             LOGGER.warning("execution %s was interrupted by the last stop; it is now ABORTED", arn)
@@ -223,7 +232,11 @@ class LocalAws:
         self.stack = deploy(
             self.clients(), self.template_path, self.overrides, samconfig=samconfig, env=self.samconfig_env
         )
-        self._recorder = ExecutionRecorder(executions, call_states)
+        # Step Functions tells EventBridge when an execution ends; the deployed rules take it from there.
+        delivery = EventDelivery(topics)
+        self._recorder = ExecutionRecorder(
+            executions, call_states, on_end=lambda describe: delivery.emit(execution_status_event(describe))
+        )
         if self.stack.state_machine_arn:
             self._recorder.watch(self.stack.state_machine_arn)
         self._recorder.start()
@@ -347,6 +360,8 @@ class LocalAws:
                 self._scaler.stop()
             if self._alarms is not None:
                 self._alarms.stop()
+            if self._alarm_actions is not None:
+                self._alarm_actions.stop()
 
         def stop_sagemaker() -> None:
             if self._control is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local_aws.constants import TRAINING_LOG_GROUP
+from local_aws.constants import TRAINING_LOG_GROUP, StateLayout
+from local_aws.sns_topics import read_inbox
 from ops.target import OpsError, Target
 
 # The endpoint's tags the pipeline writes (statemachine/pipeline.asl.json, TagEndpoint): the job it serves, its score.
@@ -71,7 +73,43 @@ def status_lines(target: Target, limit: int = 10) -> list[str]:
         reason = f"  reason: {detail['FailureReason'][:160]}" if detail.get("FailureReason") else ""
         count = detail.get("ResourceConfig", {}).get("InstanceCount", 1)
         lines.append(f"  {job['TrainingJobName']}  {job['TrainingJobStatus']}  x{count}{extra}{reason}")
+    lines.extend(notification_lines(target))
     return lines
+
+
+def notification_lines(target: Target, last: int = 5) -> list[str]:
+    """The notification topic and, locally, the last messages published to it (the local stand-in for a mailbox)."""
+    topic = target.outputs().get("NotificationTopicArn")
+    if topic is None:  # a stack deployed before the topic existed
+        return []
+    if not target.is_local or target.home is None:
+        return [f"\nnotifications: {topic} (subscribe: aws sns subscribe --topic-arn {topic} --protocol email ...)"]
+    records = read_inbox(StateLayout(target.home).notifications, topic.rsplit(":", 1)[-1], last)
+    lines = [f"\nnotifications (latest {len(records)} published to {topic.rsplit(':', 1)[-1]}):"]
+    for record in records:
+        lines.append(
+            f"  {str(record.get('Timestamp', ''))[:19]}  {notification_summary(str(record.get('Message', '')))}"
+        )
+    return lines
+
+
+def notification_summary(message: str) -> str:
+    """One line for a message: an execution's status, name and error or deployed version; else the text, cut."""
+    try:
+        doc = json.loads(message)
+        detail = doc["detail"]
+        if doc.get("detail-type") != "Step Functions Execution Status Change":
+            raise KeyError("detail-type")
+    except (ValueError, KeyError, TypeError):
+        return message[:160]
+    if detail.get("status") == "SUCCEEDED":
+        try:
+            version = json.loads(detail.get("output") or "{}").get("TrainingJobName", "?")
+        except ValueError:
+            version = "?"
+        return f"execution {detail.get('name')} SUCCEEDED: serving {version}"
+    cause = str(detail.get("cause"))[:120]
+    return f"execution {detail.get('name')} {detail.get('status')}: {detail.get('error')}: {cause}"
 
 
 def latest_job(target: Target) -> str:

@@ -13,8 +13,11 @@ answers keep moto's wire serialisation for every protocol botocore speaks (CBOR,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +31,9 @@ from local_aws.cloudwatch.evaluation import INSUFFICIENT_DATA
 _LOCK = threading.Lock()
 _HISTORY: list[dict[str, Any]] = []  # oldest first; moto's backends are process-global, so is this
 _APPLIED = False
+# Called after each state transition (local_aws/cloudwatch/actions.py publishes the alarm's actions).
+_LISTENERS: list[Callable[[Alarm, str], object]] = []
+LOGGER = logging.getLogger("local_aws.cloudwatch")
 # DescribeAlarmHistory MaxRecords: 1-100, default 100 (botocore: MaxRecords min 1, max 100).
 MAX_RECORDS = 100
 HISTORY_ITEM_TYPES = (
@@ -88,8 +94,24 @@ def _set_alarm_state(original: Any) -> Any:
             f"Alarm updated from {old['stateValue']} to {alarm.state_value}",
             {"version": "1.0", "oldState": old, "newState": _state(alarm)},
         )
+        if old["stateValue"] != alarm.state_value:
+            for listener in list(_LISTENERS):
+                try:
+                    listener(alarm, old["stateValue"])
+                except Exception:  # an action that fails must not undo the state change
+                    LOGGER.warning("alarm %s: a state-change listener failed", alarm_name, exc_info=True)
 
     return set_alarm_state
+
+
+def on_state_change(listener: Callable[[Alarm, str], object]) -> None:
+    """Call ``listener(alarm, old_state)`` after every alarm state transition (the alarm's actions run then)."""
+    _LISTENERS.append(listener)
+
+
+def remove_state_listener(listener: Callable[[Alarm, str], object]) -> None:
+    with contextlib.suppress(ValueError):
+        _LISTENERS.remove(listener)
 
 
 def _put_metric_alarm(original: Any) -> Any:

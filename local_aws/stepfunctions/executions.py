@@ -96,10 +96,19 @@ class ExecutionStore:
 class ExecutionRecorder:
     """Copies live executions from moto to the store once a second, and once more when each one ends."""
 
-    def __init__(self, store: ExecutionStore, moto: MotoCall, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: ExecutionStore,
+        moto: MotoCall,
+        interval_s: float = 1.0,
+        on_end: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
+        """``on_end`` gets each execution's DescribeExecution answer once, when it is first seen ended (Step
+        Functions' status-change event to EventBridge; local_aws/events)."""
         self.store = store
         self.moto = moto
         self.interval_s = interval_s
+        self.on_end = on_end
         self._machines: set[str] = set()
         self._done: set[str] = set()
         self._stop = threading.Event()
@@ -143,6 +152,11 @@ class ExecutionRecorder:
                     continue
                 if describe.get("status") != "RUNNING":
                     self._done.add(arn)
+                    if self.on_end is not None:
+                        try:
+                            self.on_end(describe)
+                        except Exception:  # a failed notification must not stop the recording
+                            LOGGER.warning("could not deliver the end of execution %s", arn, exc_info=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -1,0 +1,1 @@
+"""EventBridge delivery of the events AWS services emit (see delivery.py)."""
