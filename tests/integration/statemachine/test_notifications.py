@@ -43,7 +43,10 @@ def test_the_topic_rule_and_dashboard_are_deployed_where_users_tools_see_them(lo
     attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
     assert attributes["KmsMasterKeyId"]  # encrypted with the project key, as the template says
     assert json.loads(attributes["Policy"])["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
-    (rule,) = [r for r in events.list_rules()["Rules"] if r["Name"].endswith("-execution-status")]
+    # Other tests deploy the template under other environment names: this stack's rule is the one with its prefix.
+    (rule,) = [
+        r for r in events.list_rules()["Rules"] if r["Name"] == f"{stack.outputs['ResourcePrefix']}-execution-status"
+    ]
     assert json.loads(rule["EventPattern"])["detail"]["stateMachineArn"] == [stack.machine_arn]
     assert [t["Arn"] for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]] == [topic]
     dashboard = cloudwatch.get_dashboard(DashboardName=stack.outputs["DashboardName"])
