@@ -256,6 +256,8 @@ class Progress:
                 if int(epoch) < int(state.epochs):
                     return  # the bar shows it; the last epoch is also printed, so the log keeps the result
             self.say(f"  {self._job_prefix(job)}{line}")
+        elif split == "kept":
+            self.say(f"  {self._job_prefix(job)}kept epoch {epoch} (lowest valid loss): valid {_numbers(fields)}")
         else:
             self.say(f"  {self._job_prefix(job)}{split} {_numbers(fields)}")
 

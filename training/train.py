@@ -367,6 +367,10 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         "epochs_run": float(final_epoch),
     }
     if is_main_process():
+        # The kept epoch's validation metrics, last: SageMaker's tuning ranks a job on the final value of its
+        # objective metric (kept:top1), and the model kept is this epoch's, not the last one's.
+        kept = {"loss": metrics["valid:loss"], "top1": metrics["valid:top1"], "top5": metrics["valid:top5"]}
+        log_metrics("kept", int(best["epoch"]) if best["state"] is not None else final_epoch, kept)
         log_metrics("test", final_epoch, test_m)
         save_artifact(Path(args.model_dir), net.state_dict(), classes, args, metrics)
         output_data_dir.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,7 @@ def test_tuning_without_an_objective_metric_finds_no_best_job(stack: Stack, no_t
     assert record.status == "FAILED" and record.error == "TuningFailed", record.why
     assert record.cause == (
         f"Tuning job {tuning['HyperParameterTuningJobName']} completed without a best training job"
-        " (no job reported valid:top1)."
+        " (no job reported kept:top1)."
     )
     order = entered(stack, record.arn)
     assert "TuningFoundNoBestJob" in order and "CreateTrainingJob" not in order

@@ -391,7 +391,7 @@ def test_tuning_retrains_with_the_best_jobs_hyperparameters(fresh: Stack, test_i
     tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["HyperParameterTuningJobName"])
     config = tuning["HyperParameterTuningJobConfig"]
     assert config["Strategy"] == "Grid"
-    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "valid:top1"}
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "kept:top1"}
     assert len(tuning["HyperParameterTuningJobName"]) <= 32
     definition = tuning["TrainingJobDefinition"]
     assert definition["EnableNetworkIsolation"] is True and definition["EnableInterContainerTrafficEncryption"] is True
@@ -403,7 +403,7 @@ def test_tuning_retrains_with_the_best_jobs_hyperparameters(fresh: Stack, test_i
     for child in children:
         job = sm.describe_training_job(TrainingJobName=child["TrainingJobName"])
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-        scores[hp(job["HyperParameters"]["learning-rate"])] = metrics(job)["valid:top1"]
+        scores[hp(job["HyperParameters"]["learning-rate"])] = metrics(job)["kept:top1"]
     assert set(scores) == {"0.001", "0.1"}  # the whole grid, each a real run
     assert scores["0.1"] != scores["0.001"]
     best_lr = max(scores, key=lambda lr: scores[lr])

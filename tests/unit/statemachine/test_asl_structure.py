@@ -54,6 +54,8 @@ METRIC_NAMES = [
     "test:loss",
     "test:top1",
     "test:top5",
+    "kept:loss",
+    "kept:top1",
 ]
 TRAIN_LINE = "METRIC split=train epoch=1 loss=0.523100 top1=0.812500 top5=0.990000 samples=1200 seconds=3.210 "
 METRIC_LINES = {  # CONTRACTS §2 sample lines -> the values SageMaker must extract
@@ -66,6 +68,10 @@ METRIC_LINES = {  # CONTRACTS §2 sample lines -> the values SageMaker must extr
         "valid:loss": 0.412,
         "valid:top1": 0.88,
         "valid:top5": 1.0,
+    },
+    "METRIC split=kept epoch=2 loss=0.398000 top1=0.895000 top5=1.000000": {
+        "kept:loss": 0.398,
+        "kept:top1": 0.895,
     },
     "METRIC split=test epoch=3 loss=0.401000 top1=0.900000 top5=1.000000 samples=300": {
         "test:loss": 0.401,
@@ -596,7 +602,7 @@ def test_failed_resize_restores_the_serving_endpoints_autoscaling() -> None:
 
 def test_tuning_objective_is_validation_accuracy() -> None:
     config = task("createHyperParameterTuningJob")["Parameters"]["HyperParameterTuningJobConfig"]
-    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "valid:top1"}
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "kept:top1"}
 
 
 def test_cleanup_never_deletes_a_config_an_endpoint_references() -> None:

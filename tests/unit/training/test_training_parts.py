@@ -29,12 +29,15 @@ def test_metric_definitions_parse_the_metric_lines() -> None:
         "test:loss",
         "test:top1",
         "test:top5",
+        "kept:loss",
+        "kept:top1",
     ]
     values = {"loss": 0.5231, "top1": 0.8125, "top5": 0.99, "samples": 1200, "seconds": 3.21, "throughput": 373.83}
     lines = "\n".join(
         [
             format_metric_line("train", 1, values),
             format_metric_line("valid", 1, {k: values[k] for k in ("loss", "top1", "top5", "samples")}),
+            format_metric_line("kept", 1, {"loss": 0.4, "top1": 0.85, "top5": 1.0}),
             format_metric_line("test", 3, {"loss": 0.401, "top1": 0.9, "top5": 1.0, "samples": 300}),
         ]
     )
@@ -53,7 +56,25 @@ def test_metric_definitions_parse_the_metric_lines() -> None:
         "test:loss": 0.401,
         "test:top1": 0.9,
         "test:top5": 1.0,
+        "kept:loss": 0.4,
+        "kept:top1": 0.85,
     }
+
+
+def test_the_tuning_objective_is_the_kept_epochs_not_the_last_epochs() -> None:
+    """SageMaker ranks a tuning job on its objective's final value (the last line matched). train.py keeps the epoch
+    of lowest valid loss and writes its valid metrics as ``kept`` after the epochs: that is the value ranked."""
+    definitions = {d["Name"]: d["Regex"] for d in json.loads((TRAINING / "metric_definitions.json").read_text())}
+    log = "\n".join(
+        [
+            format_metric_line("valid", 1, {"loss": 0.30, "top1": 0.90, "top5": 1.0}),  # kept (lowest loss)
+            format_metric_line("valid", 2, {"loss": 0.55, "top1": 0.70, "top5": 1.0}),  # overfitted, last
+            format_metric_line("kept", 1, {"loss": 0.30, "top1": 0.90, "top5": 1.0}),
+        ]
+    )
+    final = {name: float(re.findall(regex, log)[-1]) for name, regex in definitions.items() if re.search(regex, log)}
+    assert final["valid:top1"] == 0.70  # what the objective used to be: the last epoch's
+    assert final["kept:top1"] == 0.90  # the model the job keeps
 
 
 def test_accumulator_is_mean_per_sample_cross_entropy() -> None:
