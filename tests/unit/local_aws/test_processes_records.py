@@ -157,6 +157,9 @@ def test_spawn_errors_propagate_to_the_caller(supervisor: ProcessSupervisor, tmp
 
 def test_signal_handler_stops_children_then_chains(record_path: Path) -> None:
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    # Python's own SIGINT handler as the one to chain to: a shell starts background jobs with SIGINT ignored, and
+    # Python then installs none (a `cmd &` run of the suite saw SIG_IGN here and no KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sup = ProcessSupervisor(record_path)
     try:
         proc = sup.spawn(["sleep", "30"], cwd=None, env=None, owner="o", kind="k")
