@@ -113,6 +113,8 @@ def up(layout: StateLayout, options: UpOptions, say: Callable[[str], None] = pri
         port = DEFAULT_CONSOLE_PORT if options.console_port is None else options.console_port
         console = start_console(console_target, runtime.api_key, port, explicit)
         say(f"console: {console.url}/ (pipeline, training jobs, endpoints, predict)")
+        if target.outputs().get("DemoPageUrl"):  # DemoPage=Enabled: the cloud stack's predict page, on the local API
+            say(f"demo page: {target.output('DemoPageUrl')} (the stack's predict page, served by the function)")
         home_flag = "" if layout.home == home_dir(None) else f" --home {layout.home}"
         say(f'point your own tools at it: eval "$(python -m ops{home_flag} env)"')
         if options.chaos:
