@@ -114,12 +114,18 @@ def _start(home: Path, *extra: str, timeout: float = 900) -> Served:
     return Served(home, proc, log, env)
 
 
-def _children_alive(home: Path) -> list[int]:
-    """Live processes started by a runtime of ``home`` (every child carries the supervisor's tag)."""
-    tags = set()
+def _recorded_tags(home: Path) -> set[str]:
+    """The tags of the children a runtime of ``home`` has on record (processes.json)."""
     records = home / "processes.json"
-    if records.exists():
-        tags = {p["tag"] for p in json.loads(records.read_text()).get("processes", [])}
+    if not records.exists():
+        return set()
+    return {p["tag"] for p in json.loads(records.read_text()).get("processes", [])}
+
+
+def _children_alive(home: Path, tags: set[str] | None = None) -> list[int]:
+    """Live processes started by a runtime of ``home`` (every child carries the supervisor's tag): those with one of
+    ``tags``, by default the tags on record; with none on record, every process that carries a tag at all."""
+    tags = _recorded_tags(home) if tags is None else tags
     alive = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -363,12 +369,16 @@ def test_kill_9_leaves_no_orphans_and_the_next_up_serves_at_once(served: Served,
         assert len(jobs) == jobs_before + 1  # the interrupted job, and nothing retrained
         assert {j["TrainingJobStatus"] for j in jobs} == {"Completed", "Failed"}
     finally:
+        # The children of this runtime, by their tags: `down` empties processes.json, and with no record the check
+        # would count any tagged process on the machine (CI2 of 2026-12-02 counted another session's 6 instances).
+        started_here = _recorded_tags(served.home)
         down = again.ops("down", timeout=120)
         assert down.returncode == 0, (down.stderr, again.output()[-6000:])
         again.proc.wait(timeout=30)
+    assert started_here, "the restarted runtime had no children on record"
     # `down` returns once the runtime's stop has killed and reaped what it started (processes.py); a member of a
     # SIGKILLed group may still be on its way out for a moment, as after the SIGKILL above.
     deadline = time.monotonic() + 5
-    while _children_alive(served.home) and time.monotonic() < deadline:
+    while _children_alive(served.home, started_here) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _children_alive(served.home) == []
+    assert _children_alive(served.home, started_here) == []
