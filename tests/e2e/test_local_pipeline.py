@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from local_aws.stepfunctions.executions import ExecutionStore
 from tools import dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed, pytest.mark.timeout(1500)]
@@ -347,6 +348,14 @@ def test_kill_9_leaves_no_orphans_and_the_next_up_serves_at_once(served: Served,
         assert time.monotonic() < deadline, "the long job never reached Training"
         time.sleep(1)
     assert _children_alive(served.home), "expected training hosts and endpoint instances to be running"
+    # The runtime copies a live execution to its records once a second (local_aws/stepfunctions/executions.py);
+    # only a recorded one can be closed as ABORTED after the kill. CI of 2026-12-02 killed a run whose job reached
+    # Training within that second, and the execution was gone (an execution that young is lost with moto's memory).
+    store = ExecutionStore(served.home / "executions")
+    deadline = time.monotonic() + 10
+    while store.get(arn) is None:
+        assert time.monotonic() < deadline, "the running execution was never recorded"
+        time.sleep(0.2)
 
     served.proc.send_signal(signal.SIGKILL)
     served.proc.wait(timeout=30)
