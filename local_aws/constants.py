@@ -18,6 +18,8 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 # REGION as CloudWatch names it in alarm notifications ("Region" and the subject of the SNS message).
 REGION_DISPLAY_NAME = "US East (N. Virginia)"
+# The detail-type of the EventBridge event Step Functions sends when an execution changes status.
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
 

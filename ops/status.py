@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local_aws.constants import TRAINING_LOG_GROUP, StateLayout
+from local_aws.constants import EXECUTION_STATUS_CHANGE, TRAINING_LOG_GROUP, StateLayout
 from local_aws.sns_topics import read_inbox
 from ops.target import OpsError, Target
 
@@ -98,7 +98,7 @@ def notification_summary(message: str) -> str:
     try:
         doc = json.loads(message)
         detail = doc["detail"]
-        if doc.get("detail-type") != "Step Functions Execution Status Change":
+        if doc.get("detail-type") != EXECUTION_STATUS_CHANGE:
             raise KeyError("detail-type")
     except (ValueError, KeyError, TypeError):
         return message[:160]

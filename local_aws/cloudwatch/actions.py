@@ -81,13 +81,11 @@ class AlarmActions:
         if not alarm.actions_enabled:
             return 0
         actions = [str(a) for a in getattr(alarm, ACTIONS_FOR.get(alarm.state_value, ""), None) or []]
+        topics = [arn for arn in actions if self.topics.is_local_topic(arn)]
+        for arn in set(actions) - set(topics):  # e.g. target tracking's scaling policies, on every transition
+            LOGGER.debug("alarm %s: action %s is not carried out here (only SNS topics are)", alarm.name, arn)
+        if not topics:
+            return 0
         message = json.dumps(alarm_message(alarm, old_state))
         subject = f'{alarm.state_value}: "{alarm.name}" in {REGION_DISPLAY_NAME}'[:100]  # SNS subjects: 100 chars
-        sent = 0
-        for arn in actions:
-            if not self.topics.is_local_topic(arn):
-                LOGGER.info("alarm %s: action %s is not carried out locally (only SNS topics are)", alarm.name, arn)
-                continue
-            if self.topics.publish(arn, message, subject) is not None:
-                sent += 1
-        return sent
+        return sum(self.topics.publish(arn, message, subject) is not None for arn in topics)

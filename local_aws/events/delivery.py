@@ -26,11 +26,10 @@ from typing import Any
 
 from moto.events.models import events_backends
 
-from local_aws.constants import ACCOUNT_ID, REGION
+from local_aws.constants import ACCOUNT_ID, EXECUTION_STATUS_CHANGE, REGION
 from local_aws.sns_topics import TopicPublisher
 
 LOGGER = logging.getLogger("local_aws.events")
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def _millis(value: Any) -> int | None:
